@@ -1,0 +1,57 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+let package = Package(
+  name: "Danlu",
+  platforms: [.macOS(.v13)],
+  products: [
+    .executable(name: "danlu", targets: ["danlu"]),
+    .library(name: "DanluDriver", targets: ["DanluDriver"]),
+  ],
+  dependencies: [
+    .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+  ],
+  targets: [
+    // MARK: System libraries
+    .systemLibrary(
+      name: "CYaml",
+      pkgConfig: "yaml-0.1",
+      providers: [.apt(["libyaml-dev"])]
+    ),
+
+    // MARK: Compiler pipeline (each module imports only those above it)
+    .target(name: "DanluDiagnostics"),
+    .target(name: "DanluSpec", dependencies: ["DanluDiagnostics", "CYaml"]),
+    .target(name: "DanluIR", dependencies: ["DanluDiagnostics"]),
+    .target(name: "DanluFrontend", dependencies: ["DanluDiagnostics", "DanluSpec", "DanluIR"]),
+    .target(name: "DanluInterpreter", dependencies: ["DanluIR"]),
+    .target(name: "DanluCodegen", dependencies: ["DanluIR"]),
+
+    // MARK: Runtime
+    // The C runtime is the ABI of generated code; its sources are also compiled into every standalone binary.
+    .target(name: "CDanluRuntime"),
+    .target(name: "DanluRuntime", dependencies: ["DanluIR", "DanluCodegen", "CDanluRuntime"]),
+
+    // MARK: Driver and command line
+    .target(
+      name: "DanluDriver",
+      dependencies: ["DanluDiagnostics", "DanluSpec", "DanluIR", "DanluFrontend", "DanluInterpreter",
+                     "DanluCodegen", "DanluRuntime"]
+    ),
+    .executableTarget(
+      name: "danlu",
+      dependencies: ["DanluDriver", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+    ),
+
+    // MARK: Tests
+    .target(name: "DanluTestSupport", dependencies: ["DanluIR"], path: "Tests/DanluTestSupport"),
+    .testTarget(name: "DanluDiagnosticsTests", dependencies: ["DanluDiagnostics"]),
+    .testTarget(name: "DanluSpecTests", dependencies: ["DanluSpec"]),
+    .testTarget(name: "DanluIRTests", dependencies: ["DanluIR", "DanluTestSupport"]),
+    .testTarget(name: "DanluFrontendTests", dependencies: ["DanluFrontend", "DanluDriver", "DanluTestSupport"]),
+    .testTarget(name: "DanluInterpreterTests", dependencies: ["DanluInterpreter", "DanluDriver"]),
+    .testTarget(name: "DanluCodegenTests", dependencies: ["DanluCodegen", "DanluDriver"]),
+    .testTarget(name: "DanluRuntimeTests", dependencies: ["DanluRuntime", "CDanluRuntime", "DanluDriver"]),
+    .testTarget(name: "DanluDriverTests", dependencies: ["DanluDriver"]),
+  ]
+)

@@ -1,0 +1,1 @@
+#include "danlu_runtime.h"

@@ -1,0 +1,35 @@
+import DanluDiagnostics
+import DanluFrontend
+import DanluIR
+import Foundation
+
+/// A user error, already rendered with file, line, column, the source line and a caret.
+public struct DriverFailure: Error, Sendable {
+  public var rendered: String
+
+  public init(_ rendered: String) { self.rendered = rendered }
+}
+
+public enum FileHandleOutput {
+  public static func standardError(_ text: String) {
+    FileHandle.standardError.write(Data((text.hasSuffix("\n") ? text : text + "\n").utf8))
+  }
+}
+
+/// The library behind each command-line subcommand; the CLI only parses flags and prints.
+public enum Commands {
+  /// Builds the model, turning diagnostics into a rendered failure.
+  public static func load(_ path: String, _ options: BuildOptions) throws(DriverFailure) -> (Model, ModelLoader) {
+    var loader = ModelLoader()
+    do {
+      return (try loader.model(at: path, options: options), loader)
+    } catch {
+      throw DriverFailure(loader.renderer.render(error))
+    }
+  }
+
+  public static func check(_ path: String, _ options: BuildOptions) throws(DriverFailure) -> String {
+    let (model, _) = try load(path, options)
+    return CheckReport.render(model, batch: options.batch)
+  }
+}

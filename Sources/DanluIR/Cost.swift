@@ -1,0 +1,41 @@
+/// Parameter, MAC and FLOP counts, as torchvision and fvcore report them: a MAC is one multiply-accumulate of a
+/// convolution or matrix product; FLOPs are 2 per MAC plus one per output element of every other computing op.
+public struct Cost: Hashable, Sendable {
+  public var parameters: Int = 0
+  public var macs: Int = 0
+  public var flops: Int = 0
+
+  public init() {}
+
+  public static func of(_ graph: Graph, bindings: [String: Int]) -> (total: Cost, perNode: [Cost]) {
+    var total = Cost()
+    var perNode: [Cost] = []
+    for node in graph.nodes {
+      var cost = Cost()
+      let outputCount = node.type.elementCount.evaluate(bindings) ?? 0
+      switch node.op {
+      case .input, .reshape, .buffer:
+        break
+      case .parameter:
+        cost.parameters = node.type.elementCount.evaluate(bindings) ?? 0
+      case .conv2d(let a):
+        let w = graph.nodes[node.operands[1]].type.shape.compactMap { $0.evaluate(bindings) }
+        cost.macs = outputCount * (w.count == 4 ? w[1] * w[2] * w[3] : 0)
+        _ = a
+      case .matmul(let transposeB):
+        let w = graph.nodes[node.operands[1]].type.shape.compactMap { $0.evaluate(bindings) }
+        cost.macs = outputCount * (w.count == 2 ? (transposeB ? w[1] : w[0]) : 0)
+      case .maxPool2d(let p), .avgPool2d(let p):
+        cost.flops = outputCount * p.kernel[0] * p.kernel[1]
+      default:
+        cost.flops = outputCount
+      }
+      cost.flops += 2 * cost.macs
+      total.parameters += cost.parameters
+      total.macs += cost.macs
+      total.flops += cost.flops
+      perNode.append(cost)
+    }
+    return (total, perNode)
+  }
+}

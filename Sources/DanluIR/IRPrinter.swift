@@ -1,0 +1,27 @@
+/// The canonical text form of a graph, one line per node, byte-stable so that dumps diff cleanly:
+///
+///     graph lenet5 {
+///       %0 = input {name="x"} : f32[N,1,28,28]  # x @ Models/lenet5.yaml:3:6
+///       %3 = conv2d(%0, %1) {dilation=[1,1] groups=1 padding=[2,2] stride=[1,1]} : f32[N,6,28,28]  # conv1 @ …
+///       output logits = %17
+///     }
+///
+/// `IRParser` reads it back: `IRParser.parse(IRPrinter.print(g)) == g`.
+public enum IRPrinter {
+  public static func print(_ graph: Graph) -> String {
+    var out = "graph \(graph.name) {\n"
+    for (index, node) in graph.nodes.enumerated() { out += "  " + line(index, node) + "\n" }
+    for output in graph.outputs { out += "  output \(output.name) = %\(output.value)\n" }
+    return out + "}\n"
+  }
+
+  public static func line(_ index: Int, _ node: Node) -> String {
+    var text = "%\(index) = \(node.op.mnemonic)"
+    if !node.operands.isEmpty { text += "(" + node.operands.map { "%\($0)" }.joined(separator: ", ") + ")" }
+    let attributes = node.op.attributes
+    if !attributes.isEmpty { text += " {" + attributes.map { "\($0.0)=\($0.1)" }.joined(separator: " ") + "}" }
+    text += " : \(node.type)  # \(node.name)"
+    if !node.location.isUnknown { text += " @ \(node.location)" }
+    return text
+  }
+}

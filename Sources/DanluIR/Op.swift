@@ -1,0 +1,89 @@
+/// The closed set of IR operations. The frontend lowers friendly layers (conv2d with bias, linear,
+/// flatten, dropout) onto these; codegen and the interpreter see nothing else.
+public enum Op: Hashable, Sendable {
+  // MARK: Leaves
+  /// A graph input, bound by name when the graph runs.
+  case input(String)
+  /// A trainable or stored tensor, named like a PyTorch `state_dict` key.
+  case parameter(String)
+  /// A stored tensor that is not trained by gradient (batch-norm running statistics): PyTorch's buffers.
+  case buffer(String)
+
+  // MARK: Elementwise, unary
+  case relu
+  case leakyRelu(slope: Float)
+  case sigmoid
+  case tanh
+  /// The exact GELU, `x·Φ(x)`, as PyTorch's default.
+  case gelu
+  case silu
+
+  // MARK: Elementwise, binary (NumPy broadcasting)
+  case add
+  case mul
+
+  // MARK: Linear algebra and convolution
+  /// `a[..., K] · b[M, K]ᵀ` when `transposeB`, else `a[..., K] · b[K, M]`.
+  case matmul(transposeB: Bool)
+  /// Adds a 1-D tensor along `axis`: the bias of conv2d (axis 1) and linear (last axis).
+  case biasAdd(axis: Int)
+  /// NCHW input, OIHW weight (O = out channels, I = in channels / groups).
+  case conv2d(Conv2dAttributes)
+
+  // MARK: Normalization
+  /// Inference batch norm on axis 1: operands x, weight, bias, running_mean, running_var.
+  case batchNorm(epsilon: Float)
+
+  // MARK: Pooling
+  case maxPool2d(PoolAttributes)
+  case avgPool2d(PoolAttributes)
+  case adaptiveAvgPool2d(outputSize: [Int])
+
+  // MARK: Reductions
+  case softmax(axis: Int)
+  case logSoftmax(axis: Int)
+
+  // MARK: Shape
+  /// Reinterprets the elements in row-major order with the node's result shape.
+  case reshape
+  case concat(axis: Int)
+
+  // MARK: Groups
+  public static let elementwise: Set<String> = ["relu", "leaky_relu", "sigmoid", "tanh", "gelu", "silu", "add", "mul",
+                                                "bias_add"]
+  public static let reductions: Set<String> = ["softmax", "log_softmax"]
+}
+
+public struct Conv2dAttributes: Hashable, Sendable {
+  public var stride: [Int]
+  public var padding: [Int]
+  public var dilation: [Int]
+  public var groups: Int
+
+  public init(stride: [Int] = [1, 1], padding: [Int] = [0, 0], dilation: [Int] = [1, 1], groups: Int = 1) {
+    self.stride = stride
+    self.padding = padding
+    self.dilation = dilation
+    self.groups = groups
+  }
+}
+
+public struct PoolAttributes: Hashable, Sendable {
+  public var kernel: [Int]
+  public var stride: [Int]
+  public var padding: [Int]
+  public var dilation: [Int]
+  public var ceilMode: Bool
+  /// Average pooling only: whether padded zeros count in the divisor (PyTorch's default is true).
+  public var countIncludePad: Bool
+
+  public init(kernel: [Int], stride: [Int], padding: [Int] = [0, 0], dilation: [Int] = [1, 1],
+              ceilMode: Bool = false, countIncludePad: Bool = true) {
+    self.kernel = kernel
+    self.stride = stride
+    self.padding = padding
+    self.dilation = dilation
+    self.ceilMode = ceilMode
+    self.countIncludePad = countIncludePad
+  }
+}

@@ -1,0 +1,124 @@
+/// An attribute value in the text IR: `2`, `1e-05`, `true`, `[1,1]`, `"x"`.
+public enum AttributeValue: Hashable, Sendable, CustomStringConvertible {
+  case int(Int)
+  case float(Float)
+  case bool(Bool)
+  case ints([Int])
+  case string(String)
+
+  public var description: String {
+    switch self {
+    case .int(let v): return String(v)
+    case .float(let v): return "\(v)"
+    case .bool(let v): return v ? "true" : "false"
+    case .ints(let v): return "[\(v.map(String.init).joined(separator: ","))]"
+    case .string(let v): return "\"\(v)\""
+    }
+  }
+}
+
+extension Op {
+  /// The op's name in the text IR and in messages.
+  public var mnemonic: String {
+    switch self {
+    case .input: return "input"
+    case .parameter: return "param"
+    case .buffer: return "buffer"
+    case .relu: return "relu"
+    case .leakyRelu: return "leaky_relu"
+    case .sigmoid: return "sigmoid"
+    case .tanh: return "tanh"
+    case .gelu: return "gelu"
+    case .silu: return "silu"
+    case .add: return "add"
+    case .mul: return "mul"
+    case .matmul: return "matmul"
+    case .biasAdd: return "bias_add"
+    case .conv2d: return "conv2d"
+    case .batchNorm: return "batch_norm"
+    case .maxPool2d: return "max_pool2d"
+    case .avgPool2d: return "avg_pool2d"
+    case .adaptiveAvgPool2d: return "adaptive_avg_pool2d"
+    case .softmax: return "softmax"
+    case .logSoftmax: return "log_softmax"
+    case .reshape: return "reshape"
+    case .concat: return "concat"
+    }
+  }
+
+  /// Attributes in a fixed, alphabetical order so that dumps are byte-stable.
+  public var attributes: [(String, AttributeValue)] {
+    switch self {
+    case .input(let name), .parameter(let name), .buffer(let name): return [("name", .string(name))]
+    case .leakyRelu(let slope): return [("slope", .float(slope))]
+    case .matmul(let t): return [("transpose_b", .bool(t))]
+    case .biasAdd(let axis), .softmax(let axis), .logSoftmax(let axis), .concat(let axis): return [("axis", .int(axis))]
+    case .conv2d(let a):
+      return [("dilation", .ints(a.dilation)), ("groups", .int(a.groups)), ("padding", .ints(a.padding)),
+              ("stride", .ints(a.stride))]
+    case .batchNorm(let eps): return [("epsilon", .float(eps))]
+    case .maxPool2d(let p):
+      return [("ceil_mode", .bool(p.ceilMode)), ("dilation", .ints(p.dilation)), ("kernel", .ints(p.kernel)),
+              ("padding", .ints(p.padding)), ("stride", .ints(p.stride))]
+    case .avgPool2d(let p):
+      return [("ceil_mode", .bool(p.ceilMode)), ("count_include_pad", .bool(p.countIncludePad)),
+              ("kernel", .ints(p.kernel)), ("padding", .ints(p.padding)), ("stride", .ints(p.stride))]
+    case .adaptiveAvgPool2d(let size): return [("output_size", .ints(size))]
+    case .relu, .sigmoid, .tanh, .gelu, .silu, .add, .mul, .reshape: return []
+    }
+  }
+
+  /// Rebuilds an op from its mnemonic and attributes (the text IR parser); nil when they do not fit.
+  public init?(mnemonic: String, attributes: [String: AttributeValue]) {
+    func int(_ key: String) -> Int? { if case .int(let v)? = attributes[key] { return v }; return nil }
+    func float(_ key: String) -> Float? {
+      switch attributes[key] {
+      case .float(let v)?: return v
+      case .int(let v)?: return Float(v)
+      default: return nil
+      }
+    }
+    func bool(_ key: String) -> Bool? { if case .bool(let v)? = attributes[key] { return v }; return nil }
+    func ints(_ key: String) -> [Int]? { if case .ints(let v)? = attributes[key] { return v }; return nil }
+    func string(_ key: String) -> String? { if case .string(let v)? = attributes[key] { return v }; return nil }
+
+    switch mnemonic {
+    case "input": guard let n = string("name") else { return nil }; self = .input(n)
+    case "param": guard let n = string("name") else { return nil }; self = .parameter(n)
+    case "buffer": guard let n = string("name") else { return nil }; self = .buffer(n)
+    case "relu": self = .relu
+    case "leaky_relu": guard let s = float("slope") else { return nil }; self = .leakyRelu(slope: s)
+    case "sigmoid": self = .sigmoid
+    case "tanh": self = .tanh
+    case "gelu": self = .gelu
+    case "silu": self = .silu
+    case "add": self = .add
+    case "mul": self = .mul
+    case "matmul": guard let t = bool("transpose_b") else { return nil }; self = .matmul(transposeB: t)
+    case "bias_add": guard let a = int("axis") else { return nil }; self = .biasAdd(axis: a)
+    case "conv2d":
+      guard let s = ints("stride"), let p = ints("padding"), let d = ints("dilation"), let g = int("groups") else {
+        return nil
+      }
+      self = .conv2d(Conv2dAttributes(stride: s, padding: p, dilation: d, groups: g))
+    case "batch_norm": guard let e = float("epsilon") else { return nil }; self = .batchNorm(epsilon: e)
+    case "max_pool2d", "avg_pool2d":
+      guard let k = ints("kernel"), let s = ints("stride"), let p = ints("padding"), let c = bool("ceil_mode") else {
+        return nil
+      }
+      if mnemonic == "max_pool2d" {
+        guard let d = ints("dilation") else { return nil }
+        self = .maxPool2d(PoolAttributes(kernel: k, stride: s, padding: p, dilation: d, ceilMode: c))
+      } else {
+        guard let i = bool("count_include_pad") else { return nil }
+        self = .avgPool2d(PoolAttributes(kernel: k, stride: s, padding: p, ceilMode: c, countIncludePad: i))
+      }
+    case "adaptive_avg_pool2d": guard let s = ints("output_size") else { return nil }; self = .adaptiveAvgPool2d(outputSize: s)
+    case "softmax": guard let a = int("axis") else { return nil }; self = .softmax(axis: a)
+    case "log_softmax": guard let a = int("axis") else { return nil }; self = .logSoftmax(axis: a)
+    case "reshape": self = .reshape
+    case "concat": guard let a = int("axis") else { return nil }; self = .concat(axis: a)
+    default: return nil
+    }
+  }
+}

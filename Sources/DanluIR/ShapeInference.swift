@@ -1,0 +1,138 @@
+import DanluDiagnostics
+
+/// Result types of every op from its operand types. Errors are user diagnostics: they carry the layer path,
+/// the op and every shape involved, because a shape mismatch is almost always a mistake in the spec.
+public enum ShapeInference {
+  public static func infer(_ op: Op, _ operands: [TensorType], layer: String, at location: SourceLocation)
+    throws(DiagnosticError) -> TensorType
+  {
+    func fail(_ detail: String) -> DiagnosticError {
+      DiagnosticError(.shapeMismatch(layer: layer, op: op.mnemonic, shapes: operands.map(\.description), detail: detail),
+                      at: location)
+    }
+    func requireRank(_ t: TensorType, _ rank: Int, _ what: String) throws(DiagnosticError) {
+      guard t.rank == rank else { throw fail("\(what) must have rank \(rank), got \(t)") }
+    }
+
+    switch op {
+    case .input, .parameter, .buffer:
+      preconditionFailure("leaves have no inferred type; use Graph.addLeaf")
+    case .relu, .leakyRelu, .sigmoid, .tanh, .gelu, .silu, .softmax, .logSoftmax:
+      if case .softmax(let axis) = op, !(0..<operands[0].rank).contains(axis) { throw fail("axis \(axis) out of range") }
+      if case .logSoftmax(let axis) = op, !(0..<operands[0].rank).contains(axis) { throw fail("axis \(axis) out of range") }
+      return operands[0]
+
+    case .add, .mul:
+      let (a, b) = (operands[0].shape, operands[1].shape)
+      let rank = max(a.count, b.count)
+      var shape: [Dim] = []
+      for i in 0..<rank {
+        let x = i < rank - a.count ? Dim.int(1) : a[i - (rank - a.count)]
+        let y = i < rank - b.count ? Dim.int(1) : b[i - (rank - b.count)]
+        if x == y || y == 1 { shape.append(x) } else if x == 1 { shape.append(y) } else {
+          throw fail("dimensions \(x) and \(y) cannot be broadcast together")
+        }
+      }
+      return TensorType(operands[0].dtype, shape)
+
+    case .matmul(let transposeB):
+      let (a, b) = (operands[0], operands[1])
+      guard a.rank >= 1 else { throw fail("the left operand must have rank ≥ 1") }
+      try requireRank(b, 2, "the weight")
+      let k = a.shape[a.rank - 1]
+      let (bk, m) = transposeB ? (b.shape[1], b.shape[0]) : (b.shape[0], b.shape[1])
+      guard k == bk else { throw fail("the input has \(k) features but the weight expects \(bk)") }
+      return TensorType(a.dtype, Array(a.shape.dropLast()) + [m])
+
+    case .biasAdd(let axis):
+      let (x, b) = (operands[0], operands[1])
+      guard (0..<x.rank).contains(axis) else { throw fail("axis \(axis) out of range") }
+      try requireRank(b, 1, "the bias")
+      guard b.shape[0] == x.shape[axis] else { throw fail("bias of size \(b.shape[0]) for \(x.shape[axis]) channels") }
+      return x
+
+    case .conv2d(let a):
+      let (x, w) = (operands[0], operands[1])
+      try requireRank(x, 4, "the input (N, C, H, W)")
+      try requireRank(w, 4, "the weight")
+      guard w.shape[1] * .int(a.groups) == x.shape[1] else {
+        throw fail("the input has \(x.shape[1]) channels but the weight expects \(w.shape[1] * .int(a.groups))")
+      }
+      guard let kh = w.shape[2].staticValue, let kw = w.shape[3].staticValue else { throw fail("kernel must be static") }
+      let h = outputSize(x.shape[2], kernel: kh, stride: a.stride[0], padding: a.padding[0], dilation: a.dilation[0])
+      let wo = outputSize(x.shape[3], kernel: kw, stride: a.stride[1], padding: a.padding[1], dilation: a.dilation[1])
+      for d in [h, wo] where (d.staticValue ?? 1) < 1 {
+        throw fail("the kernel (\(kh)×\(kw)) is larger than the padded input \(x.shape[2])×\(x.shape[3])")
+      }
+      return TensorType(x.dtype, [x.shape[0], w.shape[0], h, wo])
+
+    case .batchNorm:
+      let x = operands[0]
+      guard x.rank >= 2 else { throw fail("the input must have rank ≥ 2") }
+      for p in operands.dropFirst() where p.shape != [x.shape[1]] {
+        throw fail("statistics of shape \(p) for \(x.shape[1]) channels")
+      }
+      return x
+
+    case .maxPool2d(let p), .avgPool2d(let p):
+      let x = operands[0]
+      try requireRank(x, 4, "the input (N, C, H, W)")
+      var spatial: [Dim] = []
+      for i in 0..<2 {
+        let size = outputSize(x.shape[2 + i], kernel: p.kernel[i], stride: p.stride[i], padding: p.padding[i],
+                              dilation: p.dilation[i], ceilMode: p.ceilMode)
+        if (size.staticValue ?? 1) < 1 {
+          throw fail("the window (\(p.kernel[0])×\(p.kernel[1])) is larger than the input \(x.shape[2])×\(x.shape[3])")
+        }
+        spatial.append(size)
+      }
+      return TensorType(x.dtype, [x.shape[0], x.shape[1]] + spatial)
+
+    case .adaptiveAvgPool2d(let size):
+      let x = operands[0]
+      try requireRank(x, 4, "the input (N, C, H, W)")
+      return TensorType(x.dtype, [x.shape[0], x.shape[1], .int(size[0]), .int(size[1])])
+
+    case .reshape:
+      preconditionFailure("reshape takes its type from the node; use Graph.reshape")
+
+    case .concat(let axis):
+      let first = operands[0]
+      guard (0..<first.rank).contains(axis) else { throw fail("axis \(axis) out of range") }
+      var total = Dim.int(0)
+      for t in operands {
+        guard t.rank == first.rank else { throw fail("all inputs must have the same rank") }
+        for i in 0..<t.rank where i != axis && t.shape[i] != first.shape[i] {
+          throw fail("inputs differ in dimension \(i) (\(first.shape[i]) and \(t.shape[i]))")
+        }
+        total = total + t.shape[axis]
+      }
+      var shape = first.shape
+      shape[axis] = total
+      return TensorType(first.dtype, shape)
+    }
+  }
+
+  /// PyTorch's output size for convolution and pooling windows.
+  public static func outputSize(_ input: Dim, kernel: Int, stride: Int, padding: Int, dilation: Int,
+                                ceilMode: Bool = false) -> Dim {
+    let span = dilation * (kernel - 1) + 1
+    var numerator = input + .int(2 * padding - span)
+    if ceilMode { numerator = numerator + .int(stride - 1) }
+    var size = numerator.floorDivided(by: stride) + 1
+    // PyTorch drops a last window that would start entirely in the right padding.
+    if ceilMode, let n = size.staticValue, let i = input.staticValue, (n - 1) * stride >= i + padding {
+      size = .int(n - 1)
+    }
+    return size
+  }
+
+  public static func checkReshape(from source: TensorType, to target: TensorType, layer: String,
+                                  at location: SourceLocation) throws(DiagnosticError) {
+    let a = source.elementCount, b = target.elementCount
+    if a == b { return }
+    if let x = a.staticValue, let y = b.staticValue, x == y { return }
+    throw DiagnosticError(.shapeMismatch(layer: layer, op: "reshape", shapes: [source.description, target.description],
+                                         detail: "element counts differ (\(a) and \(b))"), at: location)
+  }
+}

@@ -1,0 +1,60 @@
+/// Structural invariants every pass must keep: operands point backwards, leaves have none, every type is the one
+/// shape inference gives, outputs exist, input and parameter names are unique.
+public enum Verifier {
+  public static func problems(_ graph: Graph) -> [String] {
+    var problems: [String] = []
+    var leafNames: Set<String> = []
+    for (index, node) in graph.nodes.enumerated() {
+      let where_ = "%\(index) (\(node.op.mnemonic) '\(node.name)')"
+      if node.operands.contains(where: { $0 < 0 || $0 >= index }) {
+        problems.append("\(where_) uses a value that is not defined before it")
+        continue
+      }
+      switch node.op {
+      case .input(let name), .parameter(let name), .buffer(let name):
+        if !node.operands.isEmpty { problems.append("\(where_) is a leaf but has operands") }
+        if !leafNames.insert(name).inserted { problems.append("\(where_): the name '\(name)' is defined twice") }
+      case .reshape:
+        guard node.operands.count == 1 else { problems.append("\(where_) takes one operand"); continue }
+        do {
+          try ShapeInference.checkReshape(from: graph.nodes[node.operands[0]].type, to: node.type, layer: node.name,
+                                          at: node.location)
+        } catch { problems.append("\(where_): \(error)") }
+      default:
+        guard node.operands.count == expectedArity(node.op) ?? node.operands.count, !node.operands.isEmpty else {
+          problems.append("\(where_) has \(node.operands.count) operands")
+          continue
+        }
+        do {
+          let inferred = try ShapeInference.infer(node.op, node.operands.map { graph.nodes[$0].type }, layer: node.name,
+                                                  at: node.location)
+          if inferred != node.type { problems.append("\(where_) has type \(node.type) but its operands give \(inferred)") }
+        } catch { problems.append("\(where_): \(error)") }
+      }
+    }
+    for output in graph.outputs where !graph.nodes.indices.contains(output.value) {
+      problems.append("output '\(output.name)' names %\(output.value), which does not exist")
+    }
+    return problems
+  }
+
+  /// Checks a graph whose invariants the compiler itself must have kept; a failure is a compiler bug.
+  public static func verify(_ graph: Graph, after stage: String) {
+    let found = problems(graph)
+    if !found.isEmpty {
+      preconditionFailure("IR verification failed after \(stage):\n" + found.joined(separator: "\n") + "\n"
+        + IRPrinter.print(graph))
+    }
+  }
+
+  static func expectedArity(_ op: Op) -> Int? {
+    switch op {
+    case .input, .parameter, .buffer: return 0
+    case .relu, .leakyRelu, .sigmoid, .tanh, .gelu, .silu, .softmax, .logSoftmax, .reshape, .maxPool2d, .avgPool2d,
+         .adaptiveAvgPool2d: return 1
+    case .add, .mul, .matmul, .biasAdd, .conv2d: return 2
+    case .batchNorm: return 5
+    case .concat: return nil
+    }
+  }
+}

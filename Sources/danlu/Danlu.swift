@@ -1,0 +1,43 @@
+import ArgumentParser
+import DanluDriver
+
+@main
+struct Danlu: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "danlu",
+    abstract: "丹炉 Danlu: compile YAML model specs into fast native binaries.",
+    subcommands: [Check.self]
+  )
+}
+
+/// Options every model command shares.
+struct ModelOptions: ParsableArguments {
+  @Argument(help: "The model spec (YAML).")
+  var model: String
+
+  @Option(help: "Bind the batch dimension (the first dimension of the first input).")
+  var batch: Int?
+
+  @Option(name: .customLong("dim"), help: "Bind a symbolic dimension, e.g. --dim T=64 (repeatable).")
+  var dims: [String] = []
+}
+
+/// Runs a driver action, printing diagnostics and exiting 1 on user errors.
+func runReporting(_ body: () throws -> Void) throws {
+  do {
+    try body()
+  } catch let failure as DriverFailure {
+    FileHandleOutput.standardError(failure.rendered)
+    throw ExitCode(1)
+  }
+}
+
+extension ModelOptions {
+  func buildOptions() throws -> BuildOptions {
+    do {
+      return BuildOptions(batch: batch, bindings: try BuildOptions.parseBindings(dims))
+    } catch {
+      throw DriverFailure("error: " + error.diagnostics.map(\.message).joined(separator: "\n"))
+    }
+  }
+}
