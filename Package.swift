@@ -25,6 +25,7 @@ let package = Package(
     .target(name: "DanluIR", dependencies: ["DanluDiagnostics"]),
     .target(name: "DanluFrontend", dependencies: ["DanluDiagnostics", "DanluSpec", "DanluIR"]),
     .target(name: "DanluInterpreter", dependencies: ["DanluIR"]),
+    .target(name: "DanluPasses", dependencies: ["DanluIR"]),
     .target(name: "DanluCodegen", dependencies: ["DanluIR"]),
 
     // MARK: Runtime
@@ -36,7 +37,7 @@ let package = Package(
     .target(
       name: "DanluDriver",
       dependencies: ["DanluDiagnostics", "DanluSpec", "DanluIR", "DanluFrontend", "DanluInterpreter",
-                     "DanluCodegen", "DanluRuntime"]
+                     "DanluPasses", "DanluCodegen", "DanluRuntime"]
     ),
     .executableTarget(
       name: "danlu",
@@ -50,6 +51,7 @@ let package = Package(
     .testTarget(name: "DanluIRTests", dependencies: ["DanluIR", "DanluTestSupport"]),
     .testTarget(name: "DanluFrontendTests", dependencies: ["DanluFrontend", "DanluDriver", "DanluTestSupport"]),
     .testTarget(name: "DanluInterpreterTests", dependencies: ["DanluInterpreter", "DanluDriver"]),
+    .testTarget(name: "DanluPassesTests", dependencies: ["DanluPasses", "DanluTestSupport"]),
     .testTarget(name: "DanluCodegenTests", dependencies: ["DanluCodegen", "DanluDriver"]),
     .testTarget(name: "DanluRuntimeTests", dependencies: ["DanluRuntime", "CDanluRuntime", "DanluDriver"]),
     .testTarget(name: "DanluDriverTests", dependencies: ["DanluDriver"]),

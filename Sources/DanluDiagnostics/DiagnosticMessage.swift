@@ -138,3 +138,15 @@ extension DiagnosticMessage {
 extension DiagnosticMessage {
   public static func fileNotReadable(_ path: String) -> Self { .init(id: "file-not-readable", "cannot read \(path)") }
 }
+
+extension DiagnosticMessage {
+  public static func unknownPass(_ name: String, known: [String], suggestion: String?) -> Self {
+    .init(id: "unknown-pass", "unknown pass '\(name)'\(suggest(suggestion)); the passes are frontend, \(known.joined(separator: ", "))")
+  }
+}
+
+extension DiagnosticMessage {
+  public static func passNotInPipeline(_ name: String, pipeline: [String]) -> Self {
+    .init(id: "pass-not-in-pipeline", "pass '\(name)' is not in this pipeline (\(pipeline.joined(separator: ", ")))")
+  }
+}

@@ -1,1 +1,0 @@
-#include "danlu_runtime.h"

@@ -1,0 +1,214 @@
+import DanluIR
+
+/// The body of each node's C kernel, with every size a literal so the C compiler can unroll and vectorize.
+enum KernelEmitter {
+  static func kernel(_ graph: Graph, _ index: Int, _ plan: StoragePlan) -> String? {
+    let node = graph.nodes[index]
+    let y = "  float *restrict y = \(plan.reference(index));\n"
+    func x(_ i: Int) -> String { plan.reference(node.operands[i]) }
+    func shape(_ i: Int) -> [Int] { graph.nodes[node.operands[i]].type.staticShape! }
+    let out = node.type.staticShape!
+    let count = out.reduce(1, *)
+
+    switch node.op {
+    case .input, .parameter, .buffer, .reshape:
+      return nil
+    case .relu: return unary(x(0), y, count, "v > 0.0f ? v : 0.0f")
+    case .leakyRelu(let slope): return unary(x(0), y, count, "v >= 0.0f ? v : v * \(literal(slope))")
+    case .sigmoid: return unary(x(0), y, count, "1.0f / (1.0f + expf(-v))")
+    case .tanh: return unary(x(0), y, count, "tanhf(v)")
+    case .gelu: return unary(x(0), y, count, "0.5f * v * (1.0f + erff(v * 0.70710678118654752f))")
+    case .silu: return unary(x(0), y, count, "v / (1.0f + expf(-v))")
+    case .add: return binary(x(0), x(1), shape(0), shape(1), out, y, "+")
+    case .mul: return binary(x(0), x(1), shape(0), shape(1), out, y, "*")
+
+    case .matmul(let transposeB):
+      let k = shape(0).last!, m = count / shape(1)[transposeB ? 0 : 1], n = shape(1)[transposeB ? 0 : 1]
+      return y + "  cblas_sgemm(CblasRowMajor, CblasNoTrans, \(transposeB ? "CblasTrans" : "CblasNoTrans"), "
+        + "\(m), \(n), \(k), 1.0f, \(x(0)), \(k), \(x(1)), \(transposeB ? k : n), 0.0f, y, \(n));\n"
+
+    case .biasAdd(let axis):
+      let outer = out[..<axis].reduce(1, *), channels = out[axis], inner = out[(axis + 1)...].reduce(1, *)
+      return "  const float *restrict x = \(x(0)), *restrict b = \(x(1));\n" + y + """
+          for (long o = 0; o < \(outer); o++)
+            for (long c = 0; c < \(channels); c++) {
+              const float bc = b[c];
+              const long base = (o * \(channels) + c) * \(inner);
+              for (long i = 0; i < \(inner); i++) y[base + i] = x[base + i] + bc;
+            }
+
+        """
+
+    case .conv2d(let a):
+      return conv2d(x(0), x(1), shape(0), shape(1), out, a, y)
+
+    case .batchNorm(let eps):
+      let channels = out[1], inner = out[2...].reduce(1, *), batch = out[0]
+      return "  const float *restrict x = \(x(0)), *w = \(x(1)), *b = \(x(2)), *mean = \(x(3)), *var = \(x(4));\n" + y + """
+          for (long c = 0; c < \(channels); c++) {
+            const float scale = w[c] / sqrtf(var[c] + \(literal(eps))), shift = b[c] - mean[c] * scale;
+            for (long n = 0; n < \(batch); n++) {
+              const long base = (n * \(channels) + c) * \(inner);
+              for (long i = 0; i < \(inner); i++) y[base + i] = x[base + i] * scale + shift;
+            }
+          }
+
+        """
+
+    case .maxPool2d(let p), .avgPool2d(let p):
+      return pool(x(0), shape(0), out, p, y, isMax: { if case .maxPool2d = node.op { true } else { false } }())
+
+    case .adaptiveAvgPool2d:
+      let s = shape(0)
+      return "  const float *restrict x = \(x(0));\n" + y + """
+          for (long plane = 0; plane < \(s[0] * s[1]); plane++)
+            for (long oy = 0; oy < \(out[2]); oy++) {
+              const long y0 = oy * \(s[2]) / \(out[2]), y1 = ((oy + 1) * \(s[2]) + \(out[2] - 1)) / \(out[2]);
+              for (long ox = 0; ox < \(out[3]); ox++) {
+                const long x0 = ox * \(s[3]) / \(out[3]), x1 = ((ox + 1) * \(s[3]) + \(out[3] - 1)) / \(out[3]);
+                float sum = 0.0f;
+                for (long iy = y0; iy < y1; iy++)
+                  for (long ix = x0; ix < x1; ix++) sum += x[(plane * \(s[2]) + iy) * \(s[3]) + ix];
+                y[(plane * \(out[2]) + oy) * \(out[3]) + ox] = sum / (float)((y1 - y0) * (x1 - x0));
+              }
+            }
+
+        """
+
+    case .softmax(let axis), .logSoftmax(let axis):
+      let isLog: Bool = { if case .logSoftmax = node.op { true } else { false } }()
+      let length = out[axis], inner = out[(axis + 1)...].reduce(1, *), outer = count / (length * inner)
+      let finish = isLog ? "y[base + k * \(inner)] = x[base + k * \(inner)] - peak - logf(total);"
+        : "y[base + k * \(inner)] = expf(x[base + k * \(inner)] - peak) / total;"
+      return "  const float *restrict x = \(x(0));\n" + y + """
+          for (long o = 0; o < \(outer); o++)
+            for (long i = 0; i < \(inner); i++) {
+              const long base = o * \(length * inner) + i;
+              float peak = -INFINITY, total = 0.0f;
+              for (long k = 0; k < \(length); k++) peak = fmaxf(peak, x[base + k * \(inner)]);
+              for (long k = 0; k < \(length); k++) total += expf(x[base + k * \(inner)] - peak);
+              for (long k = 0; k < \(length); k++) \(finish)
+            }
+
+        """
+
+    case .concat(let axis):
+      let inner = out[(axis + 1)...].reduce(1, *), outer = out[..<axis].reduce(1, *)
+      var body = y + "  long offset = 0;\n  for (long o = 0; o < \(outer); o++) {\n"
+      for i in node.operands.indices {
+        let chunk = shape(i)[axis] * inner
+        body += "    memcpy(y + offset, \(x(i)) + o * \(chunk), sizeof(float) * \(chunk)); offset += \(chunk);\n"
+      }
+      return body + "  }\n"
+    }
+  }
+
+  static func literal(_ value: Float) -> String {
+    let text = "\(value)"
+    return (text.contains(".") || text.contains("e") ? text : text + ".0") + "f"
+  }
+
+  static func unary(_ x: String, _ y: String, _ count: Int, _ expression: String) -> String {
+    "  const float *restrict x = \(x);\n" + y
+      + "  for (long i = 0; i < \(count); i++) {\n    const float v = x[i];\n    y[i] = \(expression);\n  }\n"
+  }
+
+  /// Same shapes: one flat loop. Otherwise a loop nest over the output with zero strides where an operand broadcasts.
+  static func binary(_ a: String, _ b: String, _ sa: [Int], _ sb: [Int], _ out: [Int], _ y: String, _ op: String) -> String {
+    var body = "  const float *a = \(a), *b = \(b);\n" + y
+    if sa == out && sb == out {
+      return body + "  for (long i = 0; i < \(out.reduce(1, *)); i++) y[i] = a[i] \(op) b[i];\n"
+    }
+    func strides(_ s: [Int]) -> [Int] {
+      let padded = Array(repeating: 1, count: out.count - s.count) + s
+      var result = Array(repeating: 0, count: out.count), step = 1
+      for d in stride(from: out.count - 1, through: 0, by: -1) {
+        result[d] = padded[d] == 1 ? 0 : step
+        step *= padded[d]
+      }
+      return result
+    }
+    let (ta, tb, ty) = (strides(sa), strides(sb), strides(out))
+    var indexA: [String] = [], indexB: [String] = [], indexY: [String] = []
+    for d in out.indices {
+      body += String(repeating: "  ", count: d + 1) + "for (long i\(d) = 0; i\(d) < \(out[d]); i\(d)++)\n"
+      if ta[d] != 0 { indexA.append("i\(d) * \(ta[d])") }
+      if tb[d] != 0 { indexB.append("i\(d) * \(tb[d])") }
+      indexY.append("i\(d) * \(ty[d])")
+    }
+    func join(_ terms: [String]) -> String { terms.isEmpty ? "0" : terms.joined(separator: " + ") }
+    return body + String(repeating: "  ", count: out.count + 1)
+      + "y[\(join(indexY))] = a[\(join(indexA))] \(op) b[\(join(indexB))];\n"
+  }
+
+  /// Convolution as GEMM per image and group: W[O/g, C/g·kh·kw] × cols[C/g·kh·kw, OH·OW]. A 1×1 stride-1
+  /// convolution multiplies the input directly; otherwise im2col fills the scratch first.
+  static func conv2d(_ x: String, _ w: String, _ sx: [Int], _ sw: [Int], _ out: [Int], _ a: Conv2dAttributes,
+                     _ y: String) -> String {
+    let (n, c, h, wd) = (sx[0], sx[1], sx[2], sx[3])
+    let (o, cg, kh, kw) = (sw[0], sw[1], sw[2], sw[3])
+    let (oh, ow) = (out[2], out[3])
+    let og = o / a.groups, k = cg * kh * kw, spatial = oh * ow
+    var body = "  const float *restrict x = \(x), *restrict w = \(w);\n" + y
+    body += "  for (long n = 0; n < \(n); n++)\n    for (long g = 0; g < \(a.groups); g++) {\n"
+    body += "      const float *xin = x + (n * \(c) + g * \(cg)) * \(h * wd);\n"
+    if StoragePlan.isPointwise(sw, a) {
+      body += "      const float *cols = xin;\n"
+    } else {
+      body += """
+              float *cols = SCRATCH;
+              for (long ic = 0; ic < \(cg); ic++)
+                for (long ky = 0; ky < \(kh); ky++)
+                  for (long kx = 0; kx < \(kw); kx++) {
+                    float *row = cols + ((ic * \(kh) + ky) * \(kw) + kx) * \(spatial);
+                    for (long oy = 0; oy < \(oh); oy++) {
+                      const long iy = oy * \(a.stride[0]) - \(a.padding[0]) + ky * \(a.dilation[0]);
+                      if (iy < 0 || iy >= \(h)) { memset(row + oy * \(ow), 0, sizeof(float) * \(ow)); continue; }
+                      const float *src = xin + (ic * \(h) + iy) * \(wd);
+                      for (long ox = 0; ox < \(ow); ox++) {
+                        const long ix = ox * \(a.stride[1]) - \(a.padding[1]) + kx * \(a.dilation[1]);
+                        row[oy * \(ow) + ox] = (ix >= 0 && ix < \(wd)) ? src[ix] : 0.0f;
+                      }
+                    }
+                  }
+
+        """
+    }
+    body += "      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, \(og), \(spatial), \(k), 1.0f, "
+      + "w + g * \(og * k), \(k), cols, \(spatial), 0.0f, y + (n * \(o) + g * \(og)) * \(spatial), \(spatial));\n"
+    return body + "    }\n"
+  }
+
+  static func pool(_ x: String, _ s: [Int], _ out: [Int], _ p: PoolAttributes, _ y: String, isMax: Bool) -> String {
+    let (h, w, oh, ow) = (s[2], s[3], out[2], out[3])
+    var body = "  const float *restrict x = \(x);\n" + y + """
+        for (long plane = 0; plane < \(s[0] * s[1]); plane++)
+          for (long oy = 0; oy < \(oh); oy++)
+            for (long ox = 0; ox < \(ow); ox++) {
+              const long y0 = oy * \(p.stride[0]) - \(p.padding[0]), x0 = ox * \(p.stride[1]) - \(p.padding[1]);
+              float acc = \(isMax ? "-INFINITY" : "0.0f");
+              long count = 0;
+              for (long ky = 0; ky < \(p.kernel[0]); ky++) {
+                const long iy = y0 + ky * \(p.dilation[0]);
+                if (iy < 0 || iy >= \(h)) continue;
+                for (long kx = 0; kx < \(p.kernel[1]); kx++) {
+                  const long ix = x0 + kx * \(p.dilation[1]);
+                  if (ix < 0 || ix >= \(w)) continue;
+                  const float v = x[(plane * \(h) + iy) * \(w) + ix];
+                  \(isMax ? "acc = v > acc ? v : acc;" : "acc += v;") count++;
+                }
+              }
+
+      """
+    if isMax {
+      body += "        (void)count;\n        y[(plane * \(oh) + oy) * \(ow) + ox] = acc;\n      }\n"
+    } else {
+      let divisor = p.countIncludePad
+        ? "(float)(((y0 + \(p.kernel[0]) < \(h + p.padding[0]) ? y0 + \(p.kernel[0]) : \(h + p.padding[0])) - y0) * "
+          + "((x0 + \(p.kernel[1]) < \(w + p.padding[1]) ? x0 + \(p.kernel[1]) : \(w + p.padding[1])) - x0))"
+        : "(float)count"
+      body += "        y[(plane * \(oh) + oy) * \(ow) + ox] = acc / \(divisor);\n      }\n"
+    }
+    return body
+  }
+}

@@ -1,0 +1,210 @@
+import DanluIR
+import Foundation
+
+/// Naive implementations of every computing op, on row-major `[Float]` buffers.
+enum Kernels {
+  static func evaluate(_ op: Op, _ x: [Tensor], outputShape: [Int]) -> [Float] {
+    switch op {
+    case .input, .parameter, .buffer: preconditionFailure("leaves are bound, not evaluated")
+    case .relu: return x[0].data.map { max($0, 0) }
+    case .leakyRelu(let slope): return x[0].data.map { $0 >= 0 ? $0 : $0 * slope }
+    case .sigmoid: return x[0].data.map { Float(1 / (1 + exp(-Double($0)))) }
+    case .tanh: return x[0].data.map { Float(Foundation.tanh(Double($0))) }
+    case .gelu: return x[0].data.map { Float(0.5 * Double($0) * (1 + erf(Double($0) / 2.0.squareRoot()))) }
+    case .silu: return x[0].data.map { Float(Double($0) / (1 + exp(-Double($0)))) }
+    case .add: return broadcast(x[0], x[1], outputShape, +)
+    case .mul: return broadcast(x[0], x[1], outputShape, *)
+    case .matmul(let transposeB): return matmul(x[0], x[1], transposeB: transposeB)
+    case .biasAdd(let axis): return biasAdd(x[0], x[1], axis: axis)
+    case .conv2d(let a): return conv2d(x[0], x[1], a, outputShape)
+    case .batchNorm(let eps): return batchNorm(x, epsilon: eps)
+    case .maxPool2d(let p): return pool(x[0], p, outputShape, max: true)
+    case .avgPool2d(let p): return pool(x[0], p, outputShape, max: false)
+    case .adaptiveAvgPool2d: return adaptiveAvgPool(x[0], outputShape)
+    case .softmax(let axis): return softmax(x[0], axis: axis, log: false)
+    case .logSoftmax(let axis): return softmax(x[0], axis: axis, log: true)
+    case .reshape: return x[0].data
+    case .concat(let axis): return concat(x, axis: axis, outputShape)
+    }
+  }
+
+  static func strides(_ shape: [Int]) -> [Int] {
+    var strides = Array(repeating: 1, count: shape.count)
+    for i in stride(from: shape.count - 2, through: 0, by: -1) { strides[i] = strides[i + 1] * shape[i + 1] }
+    return strides
+  }
+
+  static func broadcast(_ a: Tensor, _ b: Tensor, _ shape: [Int], _ f: (Float, Float) -> Float) -> [Float] {
+    let outStrides = strides(shape)
+    func sourceStrides(_ t: Tensor) -> [Int] {
+      let padded = Array(repeating: 1, count: shape.count - t.shape.count) + t.shape
+      return zip(padded, strides(padded)).map { $0.0 == 1 ? 0 : $0.1 }
+    }
+    let (sa, sb) = (sourceStrides(a), sourceStrides(b))
+    var out = [Float](repeating: 0, count: shape.reduce(1, *))
+    for i in out.indices {
+      var (ia, ib, rest) = (0, 0, i)
+      for d in shape.indices {
+        let coordinate = rest / outStrides[d]
+        rest %= outStrides[d]
+        ia += coordinate * sa[d]
+        ib += coordinate * sb[d]
+      }
+      out[i] = f(a.data[ia], b.data[ib])
+    }
+    return out
+  }
+
+  static func matmul(_ a: Tensor, _ b: Tensor, transposeB: Bool) -> [Float] {
+    let k = a.shape.last!
+    let m = a.count / k
+    let n = transposeB ? b.shape[0] : b.shape[1]
+    var out = [Float](repeating: 0, count: m * n)
+    for i in 0..<m {
+      for j in 0..<n {
+        var sum = 0.0
+        for p in 0..<k { sum += Double(a.data[i * k + p]) * Double(transposeB ? b.data[j * k + p] : b.data[p * n + j]) }
+        out[i * n + j] = Float(sum)
+      }
+    }
+    return out
+  }
+
+  static func biasAdd(_ x: Tensor, _ bias: Tensor, axis: Int) -> [Float] {
+    let inner = x.shape[(axis + 1)...].reduce(1, *)
+    let channels = x.shape[axis]
+    return x.data.enumerated().map { i, v in v + bias.data[(i / inner) % channels] }
+  }
+
+  static func conv2d(_ x: Tensor, _ w: Tensor, _ a: Conv2dAttributes, _ outShape: [Int]) -> [Float] {
+    let (n, c, h, wd) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
+    let (o, cg, kh, kw) = (w.shape[0], w.shape[1], w.shape[2], w.shape[3])
+    let (oh, ow) = (outShape[2], outShape[3])
+    let outPerGroup = o / a.groups
+    var out = [Float](repeating: 0, count: n * o * oh * ow)
+    for b in 0..<n {
+      for oc in 0..<o {
+        let g = oc / outPerGroup
+        for y in 0..<oh {
+          for xx in 0..<ow {
+            var sum = 0.0
+            for ic in 0..<cg {
+              let channel = g * cg + ic
+              for ky in 0..<kh {
+                let iy = y * a.stride[0] - a.padding[0] + ky * a.dilation[0]
+                if iy < 0 || iy >= h { continue }
+                for kx in 0..<kw {
+                  let ix = xx * a.stride[1] - a.padding[1] + kx * a.dilation[1]
+                  if ix < 0 || ix >= wd { continue }
+                  sum += Double(x.data[((b * c + channel) * h + iy) * wd + ix]) * Double(w.data[((oc * cg + ic) * kh + ky) * kw + kx])
+                }
+              }
+            }
+            out[((b * o + oc) * oh + y) * ow + xx] = Float(sum)
+          }
+        }
+      }
+    }
+    return out
+  }
+
+  static func batchNorm(_ operands: [Tensor], epsilon: Float) -> [Float] {
+    let (x, weight, bias, mean, variance) = (operands[0], operands[1], operands[2], operands[3], operands[4])
+    let channels = x.shape[1]
+    let inner = x.shape[2...].reduce(1, *)
+    return x.data.enumerated().map { i, v in
+      let ch = (i / inner) % channels
+      let normalized = (Double(v) - Double(mean.data[ch])) / (Double(variance.data[ch]) + Double(epsilon)).squareRoot()
+      return Float(normalized * Double(weight.data[ch]) + Double(bias.data[ch]))
+    }
+  }
+
+  /// PyTorch's max and average pooling, including its divisor rule for padded average windows.
+  static func pool(_ x: Tensor, _ p: PoolAttributes, _ outShape: [Int], max isMax: Bool) -> [Float] {
+    let (n, c, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
+    let (oh, ow) = (outShape[2], outShape[3])
+    var out = [Float](repeating: 0, count: n * c * oh * ow)
+    for plane in 0..<(n * c) {
+      for y in 0..<oh {
+        for xx in 0..<ow {
+          let (y0, x0) = (y * p.stride[0] - p.padding[0], xx * p.stride[1] - p.padding[1])
+          var best = -Float.infinity, sum = 0.0, count = 0
+          for ky in 0..<p.kernel[0] {
+            let iy = y0 + ky * p.dilation[0]
+            if iy < 0 || iy >= h { continue }
+            for kx in 0..<p.kernel[1] {
+              let ix = x0 + kx * p.dilation[1]
+              if ix < 0 || ix >= w { continue }
+              let v = x.data[(plane * h + iy) * w + ix]
+              best = Swift.max(best, v)
+              sum += Double(v)
+              count += 1
+            }
+          }
+          if isMax {
+            out[(plane * oh + y) * ow + xx] = best
+          } else {
+            let windowH = Swift.min(y0 + p.kernel[0], h + p.padding[0]) - y0
+            let windowW = Swift.min(x0 + p.kernel[1], w + p.padding[1]) - x0
+            let divisor = p.countIncludePad ? windowH * windowW : count
+            out[(plane * oh + y) * ow + xx] = Float(sum / Double(divisor))
+          }
+        }
+      }
+    }
+    return out
+  }
+
+  static func adaptiveAvgPool(_ x: Tensor, _ outShape: [Int]) -> [Float] {
+    let (n, c, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
+    let (oh, ow) = (outShape[2], outShape[3])
+    var out = [Float](repeating: 0, count: n * c * oh * ow)
+    for plane in 0..<(n * c) {
+      for y in 0..<oh {
+        let (ys, ye) = (y * h / oh, ((y + 1) * h + oh - 1) / oh)
+        for xx in 0..<ow {
+          let (xs, xe) = (xx * w / ow, ((xx + 1) * w + ow - 1) / ow)
+          var sum = 0.0
+          for iy in ys..<ye { for ix in xs..<xe { sum += Double(x.data[(plane * h + iy) * w + ix]) } }
+          out[(plane * oh + y) * ow + xx] = Float(sum / Double((ye - ys) * (xe - xs)))
+        }
+      }
+    }
+    return out
+  }
+
+  static func softmax(_ x: Tensor, axis: Int, log: Bool) -> [Float] {
+    let length = x.shape[axis]
+    let inner = x.shape[(axis + 1)...].reduce(1, *)
+    let outer = x.count / (length * inner)
+    var out = x.data
+    for o in 0..<outer {
+      for i in 0..<inner {
+        let base = o * length * inner + i
+        var peak = -Double.infinity
+        for k in 0..<length { peak = max(peak, Double(x.data[base + k * inner])) }
+        var total = 0.0
+        for k in 0..<length { total += exp(Double(x.data[base + k * inner]) - peak) }
+        for k in 0..<length {
+          let shifted = Double(x.data[base + k * inner]) - peak
+          out[base + k * inner] = Float(log ? shifted - Foundation.log(total) : exp(shifted) / total)
+        }
+      }
+    }
+    return out
+  }
+
+  static func concat(_ xs: [Tensor], axis: Int, _ outShape: [Int]) -> [Float] {
+    let inner = outShape[(axis + 1)...].reduce(1, *)
+    let outer = outShape[..<axis].reduce(1, *)
+    var out: [Float] = []
+    out.reserveCapacity(outShape.reduce(1, *))
+    for o in 0..<outer {
+      for x in xs {
+        let chunk = x.shape[axis] * inner
+        out += x.data[(o * chunk)..<((o + 1) * chunk)]
+      }
+    }
+    return out
+  }
+}
