@@ -8,7 +8,7 @@ public enum IRParser {
     for (offset, rawLine) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
       let at = SourceLocation(file: file, line: offset + 1, column: 1)
       let line = rawLine.trimmingSpaces
-      if line.isEmpty || line == "}" { continue }
+      if line.isEmpty || line == "}" || line.hasPrefix("//") { continue }
       if line.hasPrefix("graph ") {
         guard line.hasSuffix("{") else { throw DiagnosticError(.irSyntax("expected '{' after the graph name"), at: at) }
         graph = Graph(name: String(line.dropFirst(6).dropLast()).trimmingSpaces)

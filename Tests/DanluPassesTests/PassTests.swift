@@ -1,0 +1,35 @@
+import DanluIR
+import DanluPasses
+import DanluTestSupport
+import Foundation
+import Testing
+
+/// Every pass has an `Inputs/<pass-name>.ir` file: cases split by `// -----`, each a graph and CHECK lines.
+@Suite struct PassTests {
+  @Test(arguments: PassRegistry.all.map(\.name))
+  func passMatchesItsCheckLines(_ name: String) throws {
+    let path = Repository.path("Tests/DanluPassesTests/Inputs/\(name).ir")
+    let text = try #require(try? String(contentsOfFile: path, encoding: .utf8), "every pass needs \(path)")
+    let pass = try #require(PassRegistry.named(name))
+    for (index, testCase) in FileCheck.cases(text).enumerated() {
+      let graph = try IRParser.parse(testCase, file: "\(name).ir")
+      let result = pass.run(graph)
+      #expect(Verifier.problems(result).isEmpty)
+      let failures = FileCheck.check(IRPrinter.print(result), against: testCase)
+      #expect(failures.isEmpty, "case \(index) of \(name).ir:\n\(failures.joined(separator: "\n"))\n\(IRPrinter.print(result))")
+    }
+  }
+
+  @Test func fileCheckReportsMisses() {
+    #expect(!FileCheck.check("a\nb\n", against: "// CHECK: c").isEmpty)
+    #expect(!FileCheck.check("a\nx\nb\n", against: "// CHECK: a\n// CHECK-NEXT: b").isEmpty)
+    #expect(!FileCheck.check("a\nx\nb\n", against: "// CHECK: a\n// CHECK-NOT: x\n// CHECK: b").isEmpty)
+    #expect(FileCheck.check("a\nx\nb\n", against: "// CHECK: a\n// CHECK-NEXT: x\n// CHECK: b").isEmpty)
+  }
+
+  @Test func managerRecordsTheIRAfterEachPass() throws {
+    let graph = try IRParser.parse(FileCheck.cases(try String(contentsOfFile: Repository.path("Tests/DanluPassesTests/Inputs/dce.ir"), encoding: .utf8))[0])
+    let (_, dumps) = PassManager(PassRegistry.inference).run(graph, printAfterAll: true)
+    #expect(dumps.map(\.pass) == PassRegistry.inference.map(\.name))
+  }
+}
