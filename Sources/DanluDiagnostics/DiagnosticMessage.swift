@@ -33,7 +33,7 @@ extension DiagnosticMessage {
     .init(id: "bad-type", "'\(text)' is not a tensor type; write a dtype and a shape, e.g. f32[N, 3, 224, 224]")
   }
   public static func blockArity(block: String, detail: String) -> Self {
-    .init(id: "block-arity", "block '\(block)': \(detail)")
+    .init(id: "block-arity", "block '\(block)' \(detail)")
   }
   public static func blockRecursion(_ block: String) -> Self {
     .init(id: "block-recursion", "block '\(block)' uses itself; blocks cannot be recursive (a cycle)")
@@ -148,5 +148,12 @@ extension DiagnosticMessage {
 extension DiagnosticMessage {
   public static func passNotInPipeline(_ name: String, pipeline: [String]) -> Self {
     .init(id: "pass-not-in-pipeline", "pass '\(name)' is not in this pipeline (\(pipeline.joined(separator: ", ")))")
+  }
+}
+
+extension DiagnosticMessage {
+  public static func forwardReference(_ name: String, definedAt location: SourceLocation) -> Self {
+    .init(id: "forward-reference", "'\(name)' is defined later (line \(location.line)); a layer can only use earlier "
+      + "layers, so this would make a cycle")
   }
 }

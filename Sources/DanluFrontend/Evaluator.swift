@@ -72,6 +72,7 @@ extension Walker {
     if let block = blocks[name] {
       return .layer(Layer(callee: .block(block), arguments: [:], location: location, constructed: false))
     }
+    if let later = laterNames[name] { throw DiagnosticError(.forwardReference(name, definedAt: later), at: location) }
     let layers = Array(LayerCatalog.all.keys) + Array(blocks.keys) + ["repeat"]
     if asCallee { throw DiagnosticError(.unknownOp(name, suggestion: closestMatch(to: name, in: layers.sorted())), at: location) }
     let candidates = (Array(scope.names.keys) + Array(dims.keys)).sorted() + layers.sorted()

@@ -39,6 +39,8 @@ struct Walker {
   /// Every symbolic dimension seen so far: bound ones map to constants.
   var dims: [String: Dim] = [:]
   var expanding: [String] = []
+  /// Names defined later in the lists being walked: using one is a forward reference, which would be a cycle.
+  var laterNames: [String: SourceLocation] = [:]
 
   init(spec: ModelSpec) {
     self.spec = spec
@@ -135,6 +137,9 @@ struct Walker {
     var scope = outer
     var localNames: Set<String> = []
     var index = 0
+    let savedLaterNames = laterNames
+    defer { laterNames = savedLaterNames }
+    for item in items { if let name = item.name { laterNames[name] = item.location } }
     for item in items {
       let path = scope.path(item.name ?? String(index))
       let output: Int
@@ -161,6 +166,7 @@ struct Walker {
       if let name = item.name {
         guard localNames.insert(name).inserted else { throw DiagnosticError(.duplicateName(name), at: item.location) }
         scope.names[name] = .tensor(output)
+        laterNames[name] = nil
       }
       scope.previous = output
     }

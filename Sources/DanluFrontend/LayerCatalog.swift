@@ -12,6 +12,11 @@ enum LayerCatalog {
     LayerDefinition(name: "linear", parameters: [
       .required("out_features", .int), .optional("bias", .bool, .bool(true)), .optional("in_features", .int),
     ]) { (c, x, a) throws(DiagnosticError) in
+      // A 4-D input is almost always a missing flatten after a convolution, not a wish to act on the last axis.
+      guard (2...3).contains(c.type(x[0]).rank) else {
+        throw c.fail("linear", "linear takes (N, features) or (N, T, features), not a \(c.type(x[0]).rank)-D tensor; "
+          + "add 'flatten' before it", x)
+      }
       let features = try c.staticDim(c.type(x[0]).shape.last ?? 0, of: x[0], what: "linear")
       if a.has("in_features"), a.int("in_features") != features {
         throw c.fail("linear", "in_features=\(a.int("in_features")) but the input has \(features) features", x)

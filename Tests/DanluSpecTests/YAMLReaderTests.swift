@@ -1,5 +1,5 @@
 import DanluDiagnostics
-@testable import DanluSpec
+import DanluSpec
 import Testing
 
 @Suite struct YAMLReaderTests {
