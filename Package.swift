@@ -45,15 +45,15 @@ let package = Package(
     ),
 
     // MARK: Tests
-    .target(name: "DanluTestSupport", dependencies: ["DanluIR"], path: "Tests/DanluTestSupport"),
+    .target(name: "DanluTestSupport", dependencies: ["DanluIR", "DanluDriver", "DanluCodegen", "DanluRuntime", "DanluInterpreter"], path: "Tests/DanluTestSupport"),
     .testTarget(name: "DanluDiagnosticsTests", dependencies: ["DanluDiagnostics"]),
     .testTarget(name: "DanluSpecTests", dependencies: ["DanluSpec"]),
     .testTarget(name: "DanluIRTests", dependencies: ["DanluIR", "DanluTestSupport"]),
     .testTarget(name: "DanluFrontendTests", dependencies: ["DanluFrontend", "DanluDriver", "DanluTestSupport"]),
-    .testTarget(name: "DanluInterpreterTests", dependencies: ["DanluInterpreter", "DanluDriver"]),
+    .testTarget(name: "DanluInterpreterTests", dependencies: ["DanluInterpreter", "DanluDriver", "DanluTestSupport"]),
     .testTarget(name: "DanluPassesTests", dependencies: ["DanluPasses", "DanluTestSupport"]),
-    .testTarget(name: "DanluCodegenTests", dependencies: ["DanluCodegen", "DanluDriver"]),
-    .testTarget(name: "DanluRuntimeTests", dependencies: ["DanluRuntime", "CDanluRuntime", "DanluDriver"]),
-    .testTarget(name: "DanluDriverTests", dependencies: ["DanluDriver"]),
+    .testTarget(name: "DanluCodegenTests", dependencies: ["DanluCodegen", "DanluDriver", "DanluTestSupport"]),
+    .testTarget(name: "DanluRuntimeTests", dependencies: ["DanluRuntime", "CDanluRuntime", "DanluDriver", "DanluTestSupport"]),
+    .testTarget(name: "DanluDriverTests", dependencies: ["DanluDriver", "DanluTestSupport"]),
   ]
 )

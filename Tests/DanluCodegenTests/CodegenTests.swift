@@ -1,0 +1,61 @@
+import DanluCodegen
+import DanluDriver
+import DanluIR
+import DanluRuntime
+import DanluTestSupport
+import Foundation
+import Testing
+
+@Suite struct CodegenTests {
+  /// Generated C against ONNX Runtime's outputs for the same weights.
+  @Test(arguments: Repository.goldenCases)
+  func matchesONNXRuntime(_ name: String) throws {
+    let folder = "Tests/Fixtures/goldens/\(name)/"
+    let (_, graph) = try Oracle.graph(Repository.path(folder + "model.yaml"), BuildOptions())
+    let weights = try WeightSet(contentsOf: Repository.path(folder + "weights.safetensors"))
+    let expected = try NPY.read(Repository.path(folder + "y.npy"))
+    let output = try #require(try Oracle.compiled(graph, ["x": try NPY.read(Repository.path(folder + "x.npy"))], weights)["output"])
+    #expect(output.shape == expected.shape)
+    #expect(output.relativeError(to: expected) < 1e-5, "\(name): \(output.relativeError(to: expected))")
+  }
+
+  /// Every model in Models/: the interpreter and generated C agree on fresh random inputs and seeded weights.
+  /// Spatial sizes are bound small so the naive interpreter stays quick in debug builds.
+  @Test(arguments: Repository.models)
+  func agreesWithTheInterpreter(_ name: String) throws {
+    let options = BuildOptions(batch: name == "vgg16" ? 1 : 2, bindings: ["H": 32, "W": 32].filter { _ in name.hasPrefix("resnet") || name == "vgg16" })
+    let (model, graph) = try Oracle.graph(Repository.path("Models/\(name).yaml"), options)
+    let seed = UInt64.random(in: 1...1_000_000)
+    let weights = graph.initialWeights(model.initializers, seed: seed)
+    let inputs = Oracle.randomInputs(graph, seed: seed)
+    let expected = try Oracle.interpret(graph, inputs, weights)
+    let actual = try Oracle.compiled(graph, inputs, WeightSet(weights.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }))
+    for output in graph.outputs {
+      let (a, e) = (try #require(actual[output.name]), try #require(expected[output.name]))
+      #expect(a.shape == e.shape)
+      #expect(a.relativeError(to: e) < 1e-4, "\(name) seed \(seed): \(a.relativeError(to: e))")
+      #expect(e.data.contains { $0 != 0 }, "an all-zero reference proves nothing")
+    }
+  }
+
+  /// The emitted C for a small model is part of the contract (STYLE 13). Set DANLU_UPDATE_SNAPSHOTS=1 to rewrite.
+  @Test func lenet5SourceMatchesItsSnapshot() throws {
+    let (_, graph) = try Oracle.graph(Repository.path("Models/lenet5.yaml"), BuildOptions(batch: 1))
+    let source = CEmitter.emit(Pipeline.optimize(graph, passes: try Pipeline.passes(nil)), source: "Models/lenet5.yaml")
+      .replacingOccurrences(of: Repository.root.path + "/", with: "")
+    let path = Repository.path("Tests/DanluCodegenTests/Snapshots/lenet5.c")
+    if ProcessInfo.processInfo.environment["DANLU_UPDATE_SNAPSHOTS"] != nil {
+      try source.write(toFile: path, atomically: true, encoding: .utf8)
+    }
+    let snapshot = try String(contentsOfFile: path, encoding: .utf8)
+    #expect(source == snapshot, "the generated C changed; rerun with DANLU_UPDATE_SNAPSHOTS=1 and review the diff")
+  }
+
+  @Test func kernelsAreNamedAfterLayerPaths() throws {
+    let (_, graph) = try Oracle.graph(Repository.path("Models/resnet18.yaml"), BuildOptions(batch: 1, bindings: ["H": 32, "W": 32]))
+    let source = CEmitter.emit(graph, source: "resnet18.yaml")
+    #expect(source.contains("_layer2_0_downsample_0(const float *const *params"))
+    #expect(source.contains("cblas_sgemm"))
+    #expect(source.contains("const danlu_model danlu_model_resnet18 = {"))
+  }
+}

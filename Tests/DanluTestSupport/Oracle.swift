@@ -1,0 +1,39 @@
+import DanluDriver
+import DanluFrontend
+import DanluIR
+import DanluInterpreter
+import DanluRuntime
+import DanluCodegen
+import DanluDiagnostics
+import Foundation
+
+/// Shared steps of the differential tests: build a model with bound dimensions, run it through the interpreter
+/// and through generated C.
+public enum Oracle {
+  public static func graph(_ path: String, _ options: BuildOptions) throws -> (Model, Graph) {
+    var loader = ModelLoader()
+    let model = try loader.model(at: path, options: options)
+    return (model, try Pipeline.bound(model))
+  }
+
+  public static func randomInputs(_ graph: Graph, seed: UInt64) -> [String: Tensor] {
+    var inputs: [String: Tensor] = [:]
+    for (i, value) in graph.inputs.enumerated() {
+      inputs[graph.inputName(value)!] = Tensor.random(graph.nodes[value].type.staticShape!, seed: seed + UInt64(i))
+    }
+    return inputs
+  }
+
+  public static func interpret(_ graph: Graph, _ inputs: [String: Tensor], _ weights: [String: Tensor]) throws -> [String: Tensor] {
+    try Interpreter.run(graph, inputs: inputs, weights: weights)
+  }
+
+  /// Optimizes, emits C, compiles a shared object, runs it in-process.
+  public static func compiled(_ graph: Graph, _ inputs: [String: Tensor], _ weights: WeightSet) throws -> [String: Tensor] {
+    let optimized = Pipeline.optimize(graph, passes: try Pipeline.passes(nil))
+    let source = CEmitter.emit(optimized, source: "test")
+    return try Commands.inProcess(source, graph.name) { (model) throws(DiagnosticError) in
+      try model.run(inputs: inputs, weights: weights)
+    }
+  }
+}
