@@ -43,7 +43,7 @@ import Testing
     let (_, graph) = try Oracle.graph(Repository.path("Models/lenet5.yaml"), BuildOptions(batch: 1))
     let source = CEmitter.emit(Pipeline.optimize(graph, passes: try Pipeline.passes(nil)), source: "Models/lenet5.yaml")
       .replacingOccurrences(of: Repository.root.path + "/", with: "")
-    let path = Repository.path("Tests/DanluCodegenTests/Snapshots/lenet5.c")
+    let path = Repository.path("Tests/Fixtures/snapshots/lenet5.c")
     if ProcessInfo.processInfo.environment["DANLU_UPDATE_SNAPSHOTS"] != nil {
       try source.write(toFile: path, atomically: true, encoding: .utf8)
     }
