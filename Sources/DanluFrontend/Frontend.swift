@@ -13,6 +13,9 @@ public struct Model: Sendable {
 /// Lowers a spec AST onto the IR: resolves names, expands blocks and repeats, names weights like PyTorch's
 /// `state_dict`, infers every shape, and reports the first user error with its YAML location.
 public enum Frontend {
+  /// The names of the spec language's built-in layers (the reference in Grammar/ lists each).
+  public static var layerNames: [String] { LayerCatalog.all.keys.sorted() }
+
   /// - Parameters:
   ///   - bindings: sizes for symbolic dimensions (`--dim T=64`); they override the spec's `dims:` defaults.
   ///   - batch: shorthand binding for the first dimension of the first input, when it is symbolic.
