@@ -18,6 +18,7 @@ let package = Package(
       pkgConfig: "yaml-0.1",
       providers: [.apt(["libyaml-dev"])]
     ),
+    .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
 
     // MARK: Compiler pipeline (each module imports only those above it)
     .target(name: "DanluDiagnostics"),
@@ -31,7 +32,7 @@ let package = Package(
     // MARK: Runtime
     // The C runtime is the ABI of generated code; its sources are also compiled into every standalone binary.
     .target(name: "CDanluRuntime"),
-    .target(name: "DanluRuntime", dependencies: ["DanluIR", "DanluCodegen", "CDanluRuntime"]),
+    .target(name: "DanluRuntime", dependencies: ["DanluIR", "DanluCodegen", "CDanluRuntime", "CZlib"]),
 
     // MARK: Driver and command line
     .target(

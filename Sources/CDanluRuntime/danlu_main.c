@@ -6,8 +6,9 @@
 
 static void usage(const char *program) {
   fprintf(stderr,
-          "usage: %s [--weights W.safetensors] --input [NAME=]x.npy ... --output [NAME=]y.npy ... [--bench K]\n"
-          "  Without --weights, %s.safetensors beside the binary is used.\n",
+          "usage: %s [--weights W.safetensors] --input [NAME=]x.npy ... [--output [NAME=]y.npy ...] [--print] [--bench K]\n"
+          "  Without --weights, %s.safetensors beside the binary is used.\n"
+          "  --print shows each output's leading values and, for (N, classes) outputs, the arg-max of each row.\n",
           program, program);
 }
 
@@ -25,6 +26,24 @@ static int find(const danlu_tensor_info *infos, int count, const char *name) {
   return -1;
 }
 
+static void print_output(const danlu_tensor_info *info, const float *data) {
+  int64_t count = danlu_element_count(info->rank, info->shape);
+  printf("%s [", info->name);
+  for (int d = 0; d < info->rank; d++) printf("%s%lld", d ? ", " : "", (long long)info->shape[d]);
+  printf("]:");
+  for (int64_t i = 0; i < count && i < 8; i++) printf(" %.5g", data[i]);
+  printf("%s\n", count > 8 ? " ..." : "");
+  if (info->rank == 2) {
+    printf("%s argmax:", info->name);
+    for (int64_t r = 0; r < info->shape[0]; r++) {
+      int64_t best = 0;
+      for (int64_t c = 1; c < info->shape[1]; c++) if (data[r * info->shape[1] + c] > data[r * info->shape[1] + best]) best = c;
+      printf(" %lld", (long long)best);
+    }
+    printf("\n");
+  }
+}
+
 static int compare(const void *a, const void *b) {
   double x = *(const double *)a, y = *(const double *)b;
   return (x > y) - (x < y);
@@ -34,12 +53,13 @@ int danlu_standalone_main(const danlu_model *m, int argc, char **argv) {
   char err[8192];
   const char *weights_path = NULL;
   const char *input_paths[64] = {0}, *output_paths[64] = {0};
-  int bench = 0, next_input = 0;
+  int bench = 0, next_input = 0, show = 0;
   if (m->abi_version != DANLU_ABI_VERSION) { fprintf(stderr, "error: ABI version mismatch\n"); return 1; }
   if (m->num_inputs > 64 || m->num_outputs > 64) { fprintf(stderr, "error: too many inputs or outputs\n"); return 1; }
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i];
     if (!strcmp(a, "--help") || !strcmp(a, "-h")) { usage(argv[0]); return 0; }
+    if (!strcmp(a, "--print")) { show = 1; continue; }
     if (i + 1 >= argc) { fprintf(stderr, "error: %s needs a value\n", a); usage(argv[0]); return 1; }
     const char *value = argv[++i];
     char name[256];
@@ -127,6 +147,7 @@ int danlu_standalone_main(const danlu_model *m, int argc, char **argv) {
       return 1;
     }
   }
+  for (int i = 0; show && i < m->num_outputs; i++) print_output(&m->outputs[i], outputs[i]);
   for (int i = 0; i < m->num_outputs; i++) free(outputs[i]);
   for (int i = 0; i < m->num_inputs; i++) danlu_tensor_free(&inputs[i]);
   free(arena);
