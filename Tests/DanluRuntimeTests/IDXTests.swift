@@ -23,7 +23,7 @@ import Testing
   @Test func readsPlainAndGzippedFiles() throws {
     let plain = try IDX.read(write(images))
     #expect(plain.shape == [2, 2, 3])
-    #expect(plain.data[1] == 20 / 255)
+    #expect(plain.data[1] == Float(20) / 255)
     let path = write(images, "g.idx")
     let gzip = Process()
     gzip.executableURL = URL(fileURLWithPath: "/usr/bin/env")
