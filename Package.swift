@@ -32,7 +32,7 @@ let package = Package(
     // MARK: Runtime
     // The C runtime is the ABI of generated code; its sources are also compiled into every standalone binary.
     .target(name: "CDanluRuntime"),
-    .target(name: "DanluRuntime", dependencies: ["DanluIR", "DanluCodegen", "CDanluRuntime", "CZlib"]),
+    .target(name: "DanluRuntime", dependencies: ["DanluIR", "CDanluRuntime", "CZlib"]),
 
     // MARK: Driver and command line
     .target(
