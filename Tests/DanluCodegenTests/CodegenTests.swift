@@ -10,11 +10,9 @@ import Testing
   /// Generated C against ONNX Runtime's outputs for the same weights.
   @Test(arguments: Repository.goldenCases)
   func matchesONNXRuntime(_ name: String) throws {
-    let folder = "Tests/Fixtures/goldens/\(name)/"
-    let (_, graph) = try Oracle.graph(Repository.path(folder + "model.yaml"), BuildOptions())
-    let weights = try WeightSet(contentsOf: Repository.path(folder + "weights.safetensors"))
-    let expected = try NPY.read(Repository.path(folder + "y.npy"))
-    let output = try #require(try Oracle.compiled(graph, ["x": try NPY.read(Repository.path(folder + "x.npy"))], weights)["output"])
+    let golden = try GoldenCase(name)
+    let expected = golden.expected
+    let output = try #require(try Oracle.compiled(golden.graph, ["x": golden.input], golden.weights)["output"])
     #expect(output.shape == expected.shape)
     #expect(output.relativeError(to: expected) < 1e-5, "\(name): \(output.relativeError(to: expected))")
   }

@@ -9,12 +9,9 @@ import Testing
 @Suite struct InterpreterGoldenTests {
   @Test(arguments: Repository.goldenCases)
   func matchesONNXRuntime(_ name: String) throws {
-    let folder = "Tests/Fixtures/goldens/\(name)/"
-    let (_, graph) = try Oracle.graph(Repository.path(folder + "model.yaml"), BuildOptions())
-    let weights = try WeightSet(contentsOf: Repository.path(folder + "weights.safetensors"))
-    let x = try NPY.read(Repository.path(folder + "x.npy"))
-    let expected = try NPY.read(Repository.path(folder + "y.npy"))
-    let output = try #require(try Interpreter.run(graph, inputs: ["x": x], weights: weights.tensors)["output"])
+    let golden = try GoldenCase(name)
+    let expected = golden.expected
+    let output = try #require(try Interpreter.run(golden.graph, inputs: ["x": golden.input], weights: golden.weights.tensors)["output"])
     #expect(output.shape == expected.shape)
     #expect(output.relativeError(to: expected) < 1e-5, "\(name): \(output.relativeError(to: expected))")
   }

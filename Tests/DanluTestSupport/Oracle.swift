@@ -37,3 +37,19 @@ public enum Oracle {
     }
   }
 }
+
+/// One ONNX Runtime golden case from Tests/Fixtures/goldens: the bound graph, weights, input and expected output.
+public struct GoldenCase {
+  public var graph: Graph
+  public var weights: WeightSet
+  public var input: Tensor
+  public var expected: Tensor
+
+  public init(_ name: String) throws {
+    let folder = "Tests/Fixtures/goldens/\(name)/"
+    graph = try Oracle.graph(Repository.path(folder + "model.yaml"), BuildOptions()).1
+    weights = try WeightSet(contentsOf: Repository.path(folder + "weights.safetensors"))
+    input = try NPY.read(Repository.path(folder + "x.npy"))
+    expected = try NPY.read(Repository.path(folder + "y.npy"))
+  }
+}
