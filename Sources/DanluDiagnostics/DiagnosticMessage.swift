@@ -157,3 +157,9 @@ extension DiagnosticMessage {
       + "layers, so this would make a cycle")
   }
 }
+
+extension DiagnosticMessage {
+  public static func badName(_ name: String, context: String) -> Self {
+    .init(id: "bad-name", "'\(name)' cannot be \(context): use letters, digits and underscores, not starting with a digit")
+  }
+}

@@ -4,7 +4,7 @@ import DanluIR
 /// The table `danlu check` prints: every computing node with its layer path, op, output shape and parameters,
 /// then the totals.
 public enum CheckReport {
-  public static func render(_ model: Model, batch: Int?) -> String {
+  public static func render(_ model: Model) -> String {
     let graph = model.graph
     var bindings = model.bindings
     for symbol in graph.freeSymbols where bindings[symbol] == nil { bindings[symbol] = 1 }

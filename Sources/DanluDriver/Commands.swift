@@ -30,6 +30,6 @@ public enum Commands {
 
   public static func check(_ path: String, _ options: BuildOptions) throws(DriverFailure) -> String {
     let (model, _) = try load(path, options)
-    return CheckReport.render(model, batch: options.batch)
+    return CheckReport.render(model)
   }
 }

@@ -17,9 +17,10 @@ public enum ShapeInference {
     switch op {
     case .input, .parameter, .buffer:
       preconditionFailure("leaves have no inferred type; use Graph.addLeaf")
-    case .relu, .leakyRelu, .sigmoid, .tanh, .gelu, .silu, .softmax, .logSoftmax:
-      if case .softmax(let axis) = op, !(0..<operands[0].rank).contains(axis) { throw fail("axis \(axis) out of range") }
-      if case .logSoftmax(let axis) = op, !(0..<operands[0].rank).contains(axis) { throw fail("axis \(axis) out of range") }
+    case .relu, .leakyRelu, .sigmoid, .tanh, .gelu, .silu:
+      return operands[0]
+    case .softmax(let axis), .logSoftmax(let axis):
+      guard (0..<operands[0].rank).contains(axis) else { throw fail("axis \(axis) out of range") }
       return operands[0]
 
     case .add, .mul:

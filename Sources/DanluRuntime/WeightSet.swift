@@ -20,7 +20,9 @@ public final class WeightSet: @unchecked Sendable {
   public init(_ tensors: [(name: String, tensor: Tensor)]) {
     let total = tensors.reduce(0) { $0 + $1.tensor.count }
     let buffer = malloc(max(1, total) * 4)!.bindMemory(to: Float.self, capacity: max(1, total))
-    let entries = UnsafeMutablePointer<danlu_tensor>.allocate(capacity: max(1, tensors.count))
+    // danlu_tensor_set_free releases the names, the table and the buffer: all from malloc.
+    let table = malloc(max(1, tensors.count) * MemoryLayout<danlu_tensor>.stride)!
+      .bindMemory(to: danlu_tensor.self, capacity: max(1, tensors.count))
     var offset = 0
     for (i, (name, tensor)) in tensors.enumerated() {
       tensor.data.withUnsafeBufferPointer { (buffer + offset).update(from: $0.baseAddress!, count: tensor.count) }
@@ -34,13 +36,9 @@ public final class WeightSet: @unchecked Sendable {
       }
       entry.data = UnsafeMutableRawPointer(buffer + offset)
       entry.nbytes = tensor.count * 4
-      entries[i] = entry
+      (table + i).initialize(to: entry)
       offset += tensor.count
     }
-    // danlu_tensor_set_free releases the names, the entries (malloc-compatible) and the buffer.
-    let table = malloc(max(1, tensors.count) * MemoryLayout<danlu_tensor>.stride)!.bindMemory(to: danlu_tensor.self, capacity: max(1, tensors.count))
-    table.update(from: entries, count: tensors.count)
-    entries.deallocate()
     set = danlu_tensor_set(count: Int32(tensors.count), tensors: table, buffer: UnsafeMutableRawPointer(buffer))
   }
 

@@ -33,7 +33,7 @@ public enum SpecLoader {
           continue
         }
         switch key {
-        case "model": spec.name = scalar(pair.value, context: "the model name") ?? ""
+        case "model": spec.name = identifier(pair.value, context: "the model name") ?? ""
         case "inputs": spec.inputs = inputs(pair.value)
         case "dims": spec.dimDefaults = dims(pair.value)
         case "blocks": spec.blocks = blocks(pair.value)
@@ -53,6 +53,14 @@ public enum SpecLoader {
       if spec.inputs.isEmpty, diagnostics.isEmpty { fail(.missingKey("inputs", section: "the model file"), at: root.location) }
       if !sawLayers, diagnostics.isEmpty { fail(.missingKey("layers", section: "the model file"), at: root.location) }
       return spec
+    }
+
+    /// Names become C identifiers and `state_dict` keys: letters, digits and underscores.
+    mutating func identifier(_ node: YAMLNode, context: String) -> String? {
+      guard let text = scalar(node, context: context) else { return nil }
+      let valid = !text.isEmpty && !text.first!.isNumber && text.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "_") }
+      if !valid { fail(.badName(text, context: context), at: node.location) }
+      return valid ? text : nil
     }
 
     mutating func scalar(_ node: YAMLNode, context: String) -> String? {
@@ -87,7 +95,7 @@ public enum SpecLoader {
 
     mutating func inputs(_ node: YAMLNode) -> [InputSpec] {
       mapping(node, context: "'inputs'").compactMap { pair in
-        guard let name = scalar(pair.key, context: "an input name"),
+        guard let name = identifier(pair.key, context: "an input name"),
               let type = expr(pair.value, context: "the type of input '\(name)'") else { return nil }
         return InputSpec(name: name, type: type, location: pair.key.location)
       }
@@ -149,10 +157,11 @@ public enum SpecLoader {
       case .scalar:
         return expr(node, context: "a layer").map { LayerItem(name: nil, body: .expr($0), location: node.location) }
       case .mapping(let pairs):
-        guard pairs.count == 1, let name = pairs[0].key.scalar else {
+        guard pairs.count == 1 else {
           fail(.layerItemShape, at: node.location)
           return nil
         }
+        guard let name = identifier(pairs[0].key, context: "a layer name") else { return nil }
         let value = pairs[0].value
         if value.sequence != nil {
           return LayerItem(name: name, body: .sequential(layerList(value, context: name)), location: pairs[0].key.location)
@@ -179,7 +188,7 @@ public enum SpecLoader {
         }
       case .mapping(let pairs):
         return pairs.compactMap { pair in
-          guard let name = scalar(pair.key, context: "an output name"),
+          guard let name = identifier(pair.key, context: "an output name"),
                 let value = expr(pair.value, context: "output '\(name)'") else { return nil }
           return OutputSpec(name: name, value: value, location: pair.key.location)
         }

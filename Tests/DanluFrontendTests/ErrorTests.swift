@@ -55,6 +55,10 @@ import Testing
     Case(name: "layers not a list", yaml: header + "layers: 1️⃣relu\n", id: "expected-sequence",
          fragments: ["'layers' must be a list"]),
     Case(name: "not a layer", yaml: header + "layers:\n  - 1️⃣3\n", id: "not-a-layer", fragments: ["the integer 3"]),
+    Case(name: "name with a quote", yaml: header + "layers:\n  - 1️⃣\"con\\\"v\": relu\n", id: "bad-name",
+         fragments: ["cannot be a layer name"]),
+    Case(name: "model name with a space", yaml: "model: 1️⃣my model\ninputs:\n  x: f32[1]\nlayers:\n  - relu\n", id: "bad-name",
+         fragments: ["'my model' cannot be the model name"]),
   ]
 
   @Test(arguments: cases)
