@@ -13,12 +13,8 @@ enum KernelEmitter {
     switch node.op {
     case .input, .parameter, .buffer, .reshape:
       return nil
-    case .relu: return unary(x(0), y, count, "v > 0.0f ? v : 0.0f")
-    case .leakyRelu(let slope): return unary(x(0), y, count, "v >= 0.0f ? v : v * \(literal(slope))")
-    case .sigmoid: return unary(x(0), y, count, "1.0f / (1.0f + expf(-v))")
-    case .tanh: return unary(x(0), y, count, "tanhf(v)")
-    case .gelu: return unary(x(0), y, count, "0.5f * v * (1.0f + erff(v * 0.70710678118654752f))")
-    case .silu: return unary(x(0), y, count, "v / (1.0f + expf(-v))")
+    case .relu, .leakyRelu, .sigmoid, .tanh, .gelu, .silu: return unary(x(0), y, count, unaryExpression(node.op))
+    case .fused(let group): return FusedKernelEmitter.kernel(graph, index, group, plan)
     case .add: return binary(x(0), x(1), shape(0), shape(1), out, y, "+")
     case .mul: return binary(x(0), x(1), shape(0), shape(1), out, y, "*")
 
@@ -103,6 +99,19 @@ enum KernelEmitter {
     }
   }
 
+  /// The C expression of an elementwise activation of `v`.
+  static func unaryExpression(_ op: Op) -> String {
+    switch op {
+    case .relu: return "v > 0.0f ? v : 0.0f"
+    case .leakyRelu(let slope): return "v >= 0.0f ? v : v * \(literal(slope))"
+    case .sigmoid: return "1.0f / (1.0f + expf(-v))"
+    case .tanh: return "tanhf(v)"
+    case .gelu: return "0.5f * v * (1.0f + erff(v * 0.70710678118654752f))"
+    case .silu: return "v / (1.0f + expf(-v))"
+    default: preconditionFailure("\(op.mnemonic) is not an activation")
+    }
+  }
+
   static func literal(_ value: Float) -> String {
     let text = "\(value)"
     return (text.contains(".") || text.contains("e") ? text : text + ".0") + "f"
@@ -144,7 +153,7 @@ enum KernelEmitter {
   /// Convolution as GEMM per image and group: W[O/g, C/g·kh·kw] × cols[C/g·kh·kw, OH·OW]. A 1×1 stride-1
   /// convolution multiplies the input directly; otherwise im2col fills the scratch first.
   static func conv2d(_ x: String, _ w: String, _ sx: [Int], _ sw: [Int], _ out: [Int], _ a: Conv2dAttributes,
-                     _ y: String) -> String {
+                     _ y: String, epilogue: String = "") -> String {
     let (n, c, h, wd) = (sx[0], sx[1], sx[2], sx[3])
     let (o, cg, kh, kw) = (sw[0], sw[1], sw[2], sw[3])
     let (oh, ow) = (out[2], out[3])
@@ -176,7 +185,7 @@ enum KernelEmitter {
     }
     body += "      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, \(og), \(spatial), \(k), 1.0f, "
       + "w + g * \(og * k), \(k), cols, \(spatial), 0.0f, y + (n * \(o) + g * \(og)) * \(spatial), \(spatial));\n"
-    return body + "    }\n"
+    return body + epilogue + "    }\n"
   }
 
   static func pool(_ x: String, _ s: [Int], _ out: [Int], _ p: PoolAttributes, _ y: String, isMax: Bool) -> String {

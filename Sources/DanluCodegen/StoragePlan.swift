@@ -31,6 +31,9 @@ struct StoragePlan {
         locations.append(.arena(next))
         next += Self.aligned(node.type.staticShape!.reduce(1, *))
         if case .conv2d(let a) = node.op { scratch = max(scratch, Self.im2colFloats(graph, node, a)) }
+        if case .fused(let group) = node.op, case .conv2d(let a) = group.anchor {
+          scratch = max(scratch, Self.im2colFloats(graph, node, a))
+        }
       }
     }
     scratchOffset = next

@@ -25,6 +25,14 @@ public struct Cost: Hashable, Sendable {
       case .matmul(let transposeB):
         let w = graph.nodes[node.operands[1]].type.shape.compactMap { $0.evaluate(bindings) }
         cost.macs = outputCount * (w.count == 2 ? (transposeB ? w[1] : w[0]) : 0)
+      case .fused(let group):
+        let w = group.anchorArity == 2 ? graph.nodes[node.operands[1]].type.shape.compactMap { $0.evaluate(bindings) } : []
+        switch group.anchor {
+        case .conv2d: cost.macs = outputCount * (w.count == 4 ? w[1] * w[2] * w[3] : 0)
+        case .matmul(let t): cost.macs = outputCount * (w.count == 2 ? (t ? w[1] : w[0]) : 0)
+        case .elementwise: break
+        }
+        cost.flops = outputCount * group.epilogue.count
       case .maxPool2d(let p), .avgPool2d(let p):
         cost.flops = outputCount * p.kernel[0] * p.kernel[1]
       default:

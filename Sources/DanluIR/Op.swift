@@ -48,6 +48,9 @@ public enum Op: Hashable, Sendable {
   case reshape
   case concat(axis: Int)
 
+  // MARK: Kernel groups (made by the fuse pass)
+  case fused(FusedGroup)
+
   // MARK: Groups
   public static let elementwise: Set<String> = ["relu", "leaky_relu", "sigmoid", "tanh", "gelu", "silu", "add", "mul",
                                                 "bias_add"]

@@ -43,6 +43,7 @@ extension Op {
     case .logSoftmax: return "log_softmax"
     case .reshape: return "reshape"
     case .concat: return "concat"
+    case .fused: return "fused"
     }
   }
 
@@ -65,6 +66,14 @@ extension Op {
               ("kernel", .ints(p.kernel)), ("padding", .ints(p.padding)), ("stride", .ints(p.stride))]
     case .adaptiveAvgPool2d(let size): return [("output_size", .ints(size))]
     case .relu, .sigmoid, .tanh, .gelu, .silu, .add, .mul, .reshape: return []
+    case .fused(let group):
+      var anchor: [(String, AttributeValue)]
+      switch group.anchor {
+      case .conv2d(let a): anchor = Op.conv2d(a).attributes + [("anchor", .string("conv2d"))]
+      case .matmul(let t): anchor = [("anchor", .string("matmul")), ("transpose_b", .bool(t))]
+      case .elementwise: anchor = [("anchor", .string("elementwise"))]
+      }
+      return (anchor + [("epilogue", .string(group.epilogueText))]).sorted { $0.0 < $1.0 }
     }
   }
 
@@ -118,6 +127,20 @@ extension Op {
     case "log_softmax": guard let a = int("axis") else { return nil }; self = .logSoftmax(axis: a)
     case "reshape": self = .reshape
     case "concat": guard let a = int("axis") else { return nil }; self = .concat(axis: a)
+    case "fused":
+      guard let text = string("epilogue"), let epilogue = FusedGroup.parseEpilogue(text) else { return nil }
+      let anchor: FusedGroup.Anchor
+      switch string("anchor") {
+      case "conv2d":
+        guard case .conv2d(let a)? = Op(mnemonic: "conv2d", attributes: attributes) else { return nil }
+        anchor = .conv2d(a)
+      case "matmul":
+        guard let t = bool("transpose_b") else { return nil }
+        anchor = .matmul(transposeB: t)
+      case "elementwise": anchor = .elementwise
+      default: return nil
+      }
+      self = .fused(FusedGroup(anchor: anchor, epilogue: epilogue))
     default: return nil
     }
   }

@@ -97,6 +97,21 @@ public enum ShapeInference {
     case .reshape:
       preconditionFailure("reshape takes its type from the node; use Graph.reshape")
 
+    case .fused(let group):
+      var type: TensorType
+      switch group.anchor {
+      case .conv2d(let a): type = try infer(.conv2d(a), Array(operands[0..<2]), layer: layer, at: location)
+      case .matmul(let t): type = try infer(.matmul(transposeB: t), Array(operands[0..<2]), layer: layer, at: location)
+      case .elementwise: type = operands[0]
+      }
+      for step in group.epilogue {
+        let extra = group.operands(of: step)
+        guard extra.allSatisfy({ operands.indices.contains($0) }) else { throw fail("epilogue operand out of range") }
+        let stepType = try infer(group.op(of: step), [type] + extra.map { operands[$0] }, layer: layer, at: location)
+        guard stepType == type else { throw fail("an epilogue step may not change the shape (\(type) → \(stepType))") }
+      }
+      return type
+
     case .concat(let axis):
       let first = operands[0]
       guard (0..<first.rank).contains(axis) else { throw fail("axis \(axis) out of range") }

@@ -54,7 +54,7 @@ public enum Verifier {
          .adaptiveAvgPool2d: return 1
     case .add, .mul, .matmul, .biasAdd, .conv2d: return 2
     case .batchNorm: return 5
-    case .concat: return nil
+    case .concat, .fused: return nil
     }
   }
 }

@@ -25,7 +25,22 @@ enum Kernels {
     case .logSoftmax(let axis): return softmax(x[0], axis: axis, log: true)
     case .reshape: return x[0].data
     case .concat(let axis): return concat(x, axis: axis, outputShape)
+    case .fused(let group): return fused(group, x, outputShape)
     }
+  }
+
+  /// A kernel group is its anchor followed by each epilogue step, exactly as if unfused.
+  static func fused(_ group: FusedGroup, _ x: [Tensor], _ outputShape: [Int]) -> [Float] {
+    var value: Tensor
+    switch group.anchor {
+    case .conv2d(let a): value = Tensor(shape: outputShape, data: conv2d(x[0], x[1], a, outputShape))
+    case .matmul(let t): value = Tensor(shape: outputShape, data: matmul(x[0], x[1], transposeB: t))
+    case .elementwise: value = x[0]
+    }
+    for step in group.epilogue {
+      value.data = evaluate(group.op(of: step), [value] + group.operands(of: step).map { x[$0] }, outputShape: outputShape)
+    }
+    return value.data
   }
 
   static func strides(_ shape: [Int]) -> [Int] {

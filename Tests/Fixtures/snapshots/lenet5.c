@@ -4,15 +4,16 @@
 #include <cblas.h>
 #include "danlu_runtime.h"
 
-/* ==== Memory: 40800 floats of arena, im2col scratch at 21200 ==== */
-#define SCRATCH (arena + 21200)
+/* ==== Memory: 27728 floats of arena, im2col scratch at 8128 ==== */
+#define SCRATCH (arena + 8128)
 
 /* ==== Kernels ==== */
-/* conv1: conv2d -> f32[1,6,28,28] (Models/lenet5.yaml:7:12) */
-static void k2_conv1(const float *const *params, const float *const *inputs, float *arena) {
+/* conv1: fused -> f32[1,6,28,28] (Models/lenet5.yaml:7:12) */
+static void k3_conv1(const float *const *params, const float *const *inputs, float *arena) {
   (void)params; (void)inputs; (void)arena;
-  const float *restrict x = inputs[0], *restrict w = params[0];
   float *restrict y = (arena + 0);
+  const float *op2 = params[1];
+  const float *restrict x = inputs[0], *restrict w = params[0];
   for (long n = 0; n < 1; n++)
     for (long g = 0; g < 1; g++) {
       const float *xin = x + (n * 1 + g * 1) * 784;
@@ -32,38 +33,25 @@ static void k2_conv1(const float *const *params, const float *const *inputs, flo
             }
           }
       cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, 6, 784, 25, 1.0f, w + g * 150, 25, cols, 784, 0.0f, y + (n * 6 + g * 6) * 784, 784);
+    for (long j = 0; j < 6; j++) {
+      const long c = g * 6 + j;
+      float *row = y + (n * 6 + c) * 784;
+      for (long i = 0; i < 784; i++) {
+        const long idx = (n * 6 + c) * 784 + i;
+        float v = row[i];
+        v += op2[c];
+        v = v > 0.0f ? v : 0.0f;
+        row[i] = v;
+      }
     }
-}
-
-/* conv1: bias_add -> f32[1,6,28,28] (Models/lenet5.yaml:7:12) */
-static void k4_conv1(const float *const *params, const float *const *inputs, float *arena) {
-  (void)params; (void)inputs; (void)arena;
-  const float *restrict x = (arena + 0), *restrict b = params[1];
-  float *restrict y = (arena + 4704);
-  for (long o = 0; o < 1; o++)
-    for (long c = 0; c < 6; c++) {
-      const float bc = b[c];
-      const long base = (o * 6 + c) * 784;
-      for (long i = 0; i < 784; i++) y[base + i] = x[base + i] + bc;
     }
-}
-
-/* 1: relu -> f32[1,6,28,28] (Models/lenet5.yaml:8:5) */
-static void k5_1(const float *const *params, const float *const *inputs, float *arena) {
-  (void)params; (void)inputs; (void)arena;
-  const float *restrict x = (arena + 4704);
-  float *restrict y = (arena + 9408);
-  for (long i = 0; i < 4704; i++) {
-    const float v = x[i];
-    y[i] = v > 0.0f ? v : 0.0f;
-  }
 }
 
 /* 2: max_pool2d -> f32[1,6,14,14] (Models/lenet5.yaml:9:5) */
-static void k6_2(const float *const *params, const float *const *inputs, float *arena) {
+static void k4_2(const float *const *params, const float *const *inputs, float *arena) {
   (void)params; (void)inputs; (void)arena;
-  const float *restrict x = (arena + 9408);
-  float *restrict y = (arena + 14112);
+  const float *restrict x = (arena + 0);
+  float *restrict y = (arena + 4704);
   for (long plane = 0; plane < 6; plane++)
     for (long oy = 0; oy < 14; oy++)
       for (long ox = 0; ox < 14; ox++) {
@@ -85,11 +73,12 @@ static void k6_2(const float *const *params, const float *const *inputs, float *
       }
 }
 
-/* conv2: conv2d -> f32[1,16,10,10] (Models/lenet5.yaml:10:12) */
-static void k8_conv2(const float *const *params, const float *const *inputs, float *arena) {
+/* conv2: fused -> f32[1,16,10,10] (Models/lenet5.yaml:10:12) */
+static void k7_conv2(const float *const *params, const float *const *inputs, float *arena) {
   (void)params; (void)inputs; (void)arena;
-  const float *restrict x = (arena + 14112), *restrict w = params[2];
-  float *restrict y = (arena + 15296);
+  float *restrict y = (arena + 5888);
+  const float *op2 = params[3];
+  const float *restrict x = (arena + 4704), *restrict w = params[2];
   for (long n = 0; n < 1; n++)
     for (long g = 0; g < 1; g++) {
       const float *xin = x + (n * 6 + g * 6) * 196;
@@ -109,38 +98,25 @@ static void k8_conv2(const float *const *params, const float *const *inputs, flo
             }
           }
       cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, 16, 100, 150, 1.0f, w + g * 2400, 150, cols, 100, 0.0f, y + (n * 16 + g * 16) * 100, 100);
+    for (long j = 0; j < 16; j++) {
+      const long c = g * 16 + j;
+      float *row = y + (n * 16 + c) * 100;
+      for (long i = 0; i < 100; i++) {
+        const long idx = (n * 16 + c) * 100 + i;
+        float v = row[i];
+        v += op2[c];
+        v = v > 0.0f ? v : 0.0f;
+        row[i] = v;
+      }
     }
-}
-
-/* conv2: bias_add -> f32[1,16,10,10] (Models/lenet5.yaml:10:12) */
-static void k10_conv2(const float *const *params, const float *const *inputs, float *arena) {
-  (void)params; (void)inputs; (void)arena;
-  const float *restrict x = (arena + 15296), *restrict b = params[3];
-  float *restrict y = (arena + 16896);
-  for (long o = 0; o < 1; o++)
-    for (long c = 0; c < 16; c++) {
-      const float bc = b[c];
-      const long base = (o * 16 + c) * 100;
-      for (long i = 0; i < 100; i++) y[base + i] = x[base + i] + bc;
     }
-}
-
-/* 4: relu -> f32[1,16,10,10] (Models/lenet5.yaml:11:5) */
-static void k11_4(const float *const *params, const float *const *inputs, float *arena) {
-  (void)params; (void)inputs; (void)arena;
-  const float *restrict x = (arena + 16896);
-  float *restrict y = (arena + 18496);
-  for (long i = 0; i < 1600; i++) {
-    const float v = x[i];
-    y[i] = v > 0.0f ? v : 0.0f;
-  }
 }
 
 /* 5: max_pool2d -> f32[1,16,5,5] (Models/lenet5.yaml:12:5) */
-static void k12_5(const float *const *params, const float *const *inputs, float *arena) {
+static void k8_5(const float *const *params, const float *const *inputs, float *arena) {
   (void)params; (void)inputs; (void)arena;
-  const float *restrict x = (arena + 18496);
-  float *restrict y = (arena + 20096);
+  const float *restrict x = (arena + 5888);
+  float *restrict y = (arena + 7488);
   for (long plane = 0; plane < 16; plane++)
     for (long oy = 0; oy < 5; oy++)
       for (long ox = 0; ox < 5; ox++) {
@@ -162,108 +138,64 @@ static void k12_5(const float *const *params, const float *const *inputs, float 
       }
 }
 
-/* fc1: matmul -> f32[1,120] (Models/lenet5.yaml:14:10) */
-static void k15_fc1(const float *const *params, const float *const *inputs, float *arena) {
+/* fc1: fused -> f32[1,120] (Models/lenet5.yaml:14:10) */
+static void k12_fc1(const float *const *params, const float *const *inputs, float *arena) {
   (void)params; (void)inputs; (void)arena;
-  float *restrict y = (arena + 20496);
-  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, 1, 120, 400, 1.0f, (arena + 20096), 400, params[4], 400, 0.0f, y, 120);
-}
-
-/* fc1: bias_add -> f32[1,120] (Models/lenet5.yaml:14:10) */
-static void k17_fc1(const float *const *params, const float *const *inputs, float *arena) {
-  (void)params; (void)inputs; (void)arena;
-  const float *restrict x = (arena + 20496), *restrict b = params[5];
-  float *restrict y = (arena + 20624);
-  for (long o = 0; o < 1; o++)
+  float *restrict y = (arena + 7888);
+  const float *op2 = params[5];
+  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, 1, 120, 400, 1.0f, (arena + 7488), 400, params[4], 400, 0.0f, y, 120);
+  for (long r = 0; r < 1; r++)
     for (long c = 0; c < 120; c++) {
-      const float bc = b[c];
-      const long base = (o * 120 + c) * 1;
-      for (long i = 0; i < 1; i++) y[base + i] = x[base + i] + bc;
+      const long idx = r * 120 + c;
+      float v = y[idx];
+        v += op2[c];
+        v = v > 0.0f ? v : 0.0f;
+      y[idx] = v;
     }
 }
 
-/* 8: relu -> f32[1,120] (Models/lenet5.yaml:15:5) */
-static void k18_8(const float *const *params, const float *const *inputs, float *arena) {
+/* fc2: fused -> f32[1,84] (Models/lenet5.yaml:16:10) */
+static void k15_fc2(const float *const *params, const float *const *inputs, float *arena) {
   (void)params; (void)inputs; (void)arena;
-  const float *restrict x = (arena + 20624);
-  float *restrict y = (arena + 20752);
-  for (long i = 0; i < 120; i++) {
-    const float v = x[i];
-    y[i] = v > 0.0f ? v : 0.0f;
-  }
-}
-
-/* fc2: matmul -> f32[1,84] (Models/lenet5.yaml:16:10) */
-static void k20_fc2(const float *const *params, const float *const *inputs, float *arena) {
-  (void)params; (void)inputs; (void)arena;
-  float *restrict y = (arena + 20880);
-  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, 1, 84, 120, 1.0f, (arena + 20752), 120, params[6], 120, 0.0f, y, 84);
-}
-
-/* fc2: bias_add -> f32[1,84] (Models/lenet5.yaml:16:10) */
-static void k22_fc2(const float *const *params, const float *const *inputs, float *arena) {
-  (void)params; (void)inputs; (void)arena;
-  const float *restrict x = (arena + 20880), *restrict b = params[7];
-  float *restrict y = (arena + 20976);
-  for (long o = 0; o < 1; o++)
+  float *restrict y = (arena + 8016);
+  const float *op2 = params[7];
+  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, 1, 84, 120, 1.0f, (arena + 7888), 120, params[6], 120, 0.0f, y, 84);
+  for (long r = 0; r < 1; r++)
     for (long c = 0; c < 84; c++) {
-      const float bc = b[c];
-      const long base = (o * 84 + c) * 1;
-      for (long i = 0; i < 1; i++) y[base + i] = x[base + i] + bc;
+      const long idx = r * 84 + c;
+      float v = y[idx];
+        v += op2[c];
+        v = v > 0.0f ? v : 0.0f;
+      y[idx] = v;
     }
 }
 
-/* 10: relu -> f32[1,84] (Models/lenet5.yaml:17:5) */
-static void k23_10(const float *const *params, const float *const *inputs, float *arena) {
+/* fc3: fused -> f32[1,10] (Models/lenet5.yaml:18:10) */
+static void k18_fc3(const float *const *params, const float *const *inputs, float *arena) {
   (void)params; (void)inputs; (void)arena;
-  const float *restrict x = (arena + 20976);
-  float *restrict y = (arena + 21072);
-  for (long i = 0; i < 84; i++) {
-    const float v = x[i];
-    y[i] = v > 0.0f ? v : 0.0f;
-  }
-}
-
-/* fc3: matmul -> f32[1,10] (Models/lenet5.yaml:18:10) */
-static void k25_fc3(const float *const *params, const float *const *inputs, float *arena) {
-  (void)params; (void)inputs; (void)arena;
-  float *restrict y = (arena + 21168);
-  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, 1, 10, 84, 1.0f, (arena + 21072), 84, params[8], 84, 0.0f, y, 10);
-}
-
-/* fc3: bias_add -> f32[1,10] (Models/lenet5.yaml:18:10) */
-static void k27_fc3(const float *const *params, const float *const *inputs, float *arena) {
-  (void)params; (void)inputs; (void)arena;
-  const float *restrict x = (arena + 21168), *restrict b = params[9];
-  float *restrict y = (arena + 21184);
-  for (long o = 0; o < 1; o++)
+  float *restrict y = (arena + 8112);
+  const float *op2 = params[9];
+  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, 1, 10, 84, 1.0f, (arena + 8016), 84, params[8], 84, 0.0f, y, 10);
+  for (long r = 0; r < 1; r++)
     for (long c = 0; c < 10; c++) {
-      const float bc = b[c];
-      const long base = (o * 10 + c) * 1;
-      for (long i = 0; i < 1; i++) y[base + i] = x[base + i] + bc;
+      const long idx = r * 10 + c;
+      float v = y[idx];
+        v += op2[c];
+      y[idx] = v;
     }
 }
 
 /* ==== Entry ==== */
 
 static void forward(const float *const *params, const float *const *inputs, float *const *outputs, float *arena) {
-  k2_conv1(params, inputs, arena);
-  k4_conv1(params, inputs, arena);
-  k5_1(params, inputs, arena);
-  k6_2(params, inputs, arena);
-  k8_conv2(params, inputs, arena);
-  k10_conv2(params, inputs, arena);
-  k11_4(params, inputs, arena);
-  k12_5(params, inputs, arena);
-  k15_fc1(params, inputs, arena);
-  k17_fc1(params, inputs, arena);
-  k18_8(params, inputs, arena);
-  k20_fc2(params, inputs, arena);
-  k22_fc2(params, inputs, arena);
-  k23_10(params, inputs, arena);
-  k25_fc3(params, inputs, arena);
-  k27_fc3(params, inputs, arena);
-  memcpy(outputs[0], (arena + 21184), sizeof(float) * 10);
+  k3_conv1(params, inputs, arena);
+  k4_2(params, inputs, arena);
+  k7_conv2(params, inputs, arena);
+  k8_5(params, inputs, arena);
+  k12_fc1(params, inputs, arena);
+  k15_fc2(params, inputs, arena);
+  k18_fc3(params, inputs, arena);
+  memcpy(outputs[0], (arena + 8112), sizeof(float) * 10);
 }
 
 /* ==== Descriptor ==== */
@@ -304,7 +236,7 @@ const danlu_model danlu_model_lenet5 = {
   10, param_info,
   1, input_info,
   1, output_info,
-  40800, forward,
+  27728, forward,
 };
 /* The symbol the Swift runtime looks up after dlopen. */
 const danlu_model *const danlu_entry = &danlu_model_lenet5;

@@ -1,0 +1,100 @@
+import DanluIR
+
+/// C for a fused kernel group: the anchor (convolution through GEMM, a matrix product, or a plain read) and then
+/// the epilogue on each value while it is still in cache. Per-channel batch-norm scale and shift are computed once at
+/// kernel entry, so the epilogue costs one multiply-add per element.
+enum FusedKernelEmitter {
+  static func kernel(_ graph: Graph, _ index: Int, _ group: FusedGroup, _ plan: StoragePlan) -> String {
+    let node = graph.nodes[index]
+    let out = node.type.staticShape!
+    func operand(_ i: Int) -> String { plan.reference(node.operands[i]) }
+    func shape(_ i: Int) -> [Int] { graph.nodes[node.operands[i]].type.staticShape! }
+
+    var body = "  float *restrict y = \(plan.reference(index));\n"
+    for (k, step) in group.epilogue.enumerated() {
+      for i in group.operands(of: step) where !body.contains("*op\(i) ") {
+        body += "  const float *op\(i) = \(operand(i));\n"
+      }
+      if case .batchNorm(let eps, let i) = step {
+        let channels = out[1]
+        body += """
+            float s\(k)[\(channels)], t\(k)[\(channels)];
+            for (long c = 0; c < \(channels); c++) {
+              s\(k)[c] = op\(i)[c] / sqrtf(op\(i + 3)[c] + \(KernelEmitter.literal(eps)));
+              t\(k)[c] = op\(i + 1)[c] - op\(i + 2)[c] * s\(k)[c];
+            }
+
+          """
+      }
+    }
+    let steps = group.epilogue.enumerated().map { k, step in "        " + statement(step, k) }.joined(separator: "\n")
+
+    switch group.anchor {
+    case .conv2d(let a):
+      let (o, s) = (out[1], out[2] * out[3])
+      let og = o / a.groups
+      body += KernelEmitter.conv2d(operand(0), operand(1), shape(0), shape(1), out, a, "", epilogue: """
+              for (long j = 0; j < \(og); j++) {
+                const long c = g * \(og) + j;
+                float *row = y + (n * \(o) + c) * \(s);
+                for (long i = 0; i < \(s); i++) {
+                  const long idx = (n * \(o) + c) * \(s) + i;
+                  float v = row[i];
+          \(steps)
+                  row[i] = v;
+                }
+              }
+
+          """)
+    case .matmul(let transposeB):
+      let w = shape(1), k = shape(0).last!
+      let n = transposeB ? w[0] : w[1], m = out.reduce(1, *) / n
+      body += "  cblas_sgemm(CblasRowMajor, CblasNoTrans, \(transposeB ? "CblasTrans" : "CblasNoTrans"), "
+        + "\(m), \(n), \(k), 1.0f, \(operand(0)), \(k), \(operand(1)), \(transposeB ? k : n), 0.0f, y, \(n));\n"
+      body += """
+          for (long r = 0; r < \(m); r++)
+            for (long c = 0; c < \(n); c++) {
+              const long idx = r * \(n) + c;
+              float v = y[idx];
+        \(steps)
+              y[idx] = v;
+            }
+
+        """
+    case .elementwise:
+      // The channel axis of the first per-channel step decides the loop nest; the fuse pass keeps it unique.
+      let axis = group.epilogue.compactMap { step -> Int? in
+        switch step {
+        case .biasAdd(let axis, _): return axis
+        case .batchNorm: return 1
+        default: return nil
+        }
+      }.first ?? 0
+      let outer = out[..<axis].reduce(1, *), channels = out[axis], inner = out[(axis + 1)...].reduce(1, *)
+      body += """
+          const float *x = \(operand(0));
+          for (long o = 0; o < \(outer); o++)
+            for (long c = 0; c < \(channels); c++)
+              for (long i = 0; i < \(inner); i++) {
+                const long idx = (o * \(channels) + c) * \(inner) + i;
+                float v = x[idx];
+        \(steps)
+                y[idx] = v;
+              }
+
+        """
+    }
+    return body
+  }
+
+  /// One epilogue step on the running value `v` at flat index `idx` and channel `c`.
+  static func statement(_ step: FusedGroup.Step, _ k: Int) -> String {
+    switch step {
+    case .biasAdd(_, let i): return "v += op\(i)[c];"
+    case .batchNorm: return "v = v * s\(k)[c] + t\(k)[c];"
+    case .add(let i): return "v += op\(i)[idx];"
+    case .mul(let i): return "v *= op\(i)[idx];"
+    case .unary(let op): return "v = \(KernelEmitter.unaryExpression(op));"
+    }
+  }
+}
