@@ -6,7 +6,8 @@
 
 static void usage(const char *program) {
   fprintf(stderr,
-          "usage: %s [--weights W.safetensors] --input [NAME=]x.npy ... [--output [NAME=]y.npy ...] [--print] [--bench K]\n"
+          "usage: %s [--weights W.safetensors] --input [NAME=]x.npy ... [--output [NAME=]y.npy ...] [--print] [--bench K]"
+          " [--threads N]\n"
           "  Without --weights, %s.safetensors beside the binary is used.\n"
           "  --print shows each output's leading values and, for (N, classes) outputs, the arg-max of each row.\n",
           program, program);
@@ -65,6 +66,10 @@ int danlu_standalone_main(const danlu_model *m, int argc, char **argv) {
     char name[256];
     if (!strcmp(a, "--weights")) {
       weights_path = value;
+    } else if (!strcmp(a, "--threads")) {
+      int threads = atoi(value);
+      if (threads <= 0) { fprintf(stderr, "error: --threads needs a positive count\n"); return 1; }
+      m->set_threads(threads);
     } else if (!strcmp(a, "--bench")) {
       bench = atoi(value);
       if (bench <= 0) { fprintf(stderr, "error: --bench needs a positive count\n"); return 1; }

@@ -47,10 +47,9 @@ enum FusedKernelEmitter {
 
           """)
     case .matmul(let transposeB):
-      let w = shape(1), k = shape(0).last!
+      let w = shape(1)
       let n = transposeB ? w[0] : w[1], m = out.reduce(1, *) / n
-      body += "  cblas_sgemm(CblasRowMajor, CblasNoTrans, \(transposeB ? "CblasTrans" : "CblasNoTrans"), "
-        + "\(m), \(n), \(k), 1.0f, \(operand(0)), \(k), \(operand(1)), \(transposeB ? k : n), 0.0f, y, \(n));\n"
+      body += KernelEmitter.gemm(operand(0), operand(1), shape(0), w, transposeB: transposeB)
       body += """
           for (long r = 0; r < \(m); r++)
             for (long c = 0; c < \(n); c++) {

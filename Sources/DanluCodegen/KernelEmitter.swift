@@ -19,9 +19,7 @@ enum KernelEmitter {
     case .mul: return binary(x(0), x(1), shape(0), shape(1), out, y, "*")
 
     case .matmul(let transposeB):
-      let k = shape(0).last!, m = count / shape(1)[transposeB ? 0 : 1], n = shape(1)[transposeB ? 0 : 1]
-      return y + "  cblas_sgemm(CblasRowMajor, CblasNoTrans, \(transposeB ? "CblasTrans" : "CblasNoTrans"), "
-        + "\(m), \(n), \(k), 1.0f, \(x(0)), \(k), \(x(1)), \(transposeB ? k : n), 0.0f, y, \(n));\n"
+      return y + gemm(x(0), x(1), shape(0), shape(1), transposeB: transposeB)
 
     case .biasAdd(let axis):
       let outer = out[..<axis].reduce(1, *), channels = out[axis], inner = out[(axis + 1)...].reduce(1, *)
@@ -97,6 +95,18 @@ enum KernelEmitter {
       }
       return body + "  }\n"
     }
+  }
+
+  /// `y = a · bᵀ` (or `a · b`) through BLAS. One row is a matrix-vector product: sgemv streams the weights once,
+  /// where sgemm would first copy (pack) all of them.
+  static func gemm(_ a: String, _ b: String, _ sa: [Int], _ sb: [Int], transposeB: Bool) -> String {
+    let k = sa.last!, n = sb[transposeB ? 0 : 1], m = sa.reduce(1, *) / k
+    if m == 1 {
+      return "  cblas_sgemv(CblasRowMajor, \(transposeB ? "CblasNoTrans" : "CblasTrans"), \(sb[0]), \(sb[1]), 1.0f, \(b), "
+        + "\(sb[1]), \(a), 1, 0.0f, y, 1);\n"
+    }
+    return "  cblas_sgemm(CblasRowMajor, CblasNoTrans, \(transposeB ? "CblasTrans" : "CblasNoTrans"), "
+      + "\(m), \(n), \(k), 1.0f, \(a), \(k), \(b), \(transposeB ? k : n), 0.0f, y, \(n));\n"
   }
 
   /// The C expression of an elementwise activation of `v`.

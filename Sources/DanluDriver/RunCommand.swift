@@ -77,13 +77,14 @@ extension Commands {
   }
 
   /// Compiles C source to a shared object in a temporary folder, loads it and hands it to `body`.
-  public static func inProcess<T>(_ source: String, _ name: String,
+  public static func inProcess<T>(_ source: String, _ name: String, defines: [String] = [],
                                   _ body: (CompiledModel) throws(DiagnosticError) -> T) throws(DiagnosticError) -> T {
     let folder = FileManager.default.temporaryDirectory.appendingPathComponent("danlu-\(ProcessInfo.processInfo.processIdentifier)-\(UInt32.random(in: 0...UInt32.max))")
     try? FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
     defer { try? FileManager.default.removeItem(at: folder) }
     let library = folder.appendingPathComponent("\(name).so")
-    try CCompiler.compile(source: source, cFile: folder.appendingPathComponent("\(name).c"), output: library, product: .sharedObject)
+    try CCompiler.compile(source: source, cFile: folder.appendingPathComponent("\(name).c"), output: library, product: .sharedObject,
+                             defines: defines)
     return try body(try CompiledModel(sharedObject: library.path))
   }
 

@@ -20,7 +20,9 @@ public enum CCompiler {
   public static var compiler: String { ProcessInfo.processInfo.environment["CC"] ?? "cc" }
 
   /// Writes `source` to `cFile` and compiles it to `output`.
-  public static func compile(source: String, cFile: URL, output: URL, product: Product) throws(DiagnosticError) {
+  public static func compile(source: String, cFile: URL, output: URL, product: Product, defines: [String] = [])
+    throws(DiagnosticError)
+  {
     do {
       try source.write(to: cFile, atomically: true, encoding: .utf8)
     } catch {
@@ -31,7 +33,9 @@ public enum CCompiler {
     guard FileManager.default.fileExists(atPath: header) else {
       throw DiagnosticError(.compilerFailed("the Danlu C runtime is not at \(runtime.path); set DANLU_RUNTIME_DIR"), at: .unknown)
     }
-    var arguments = ["-O3", "-std=c11", "-fPIC", "-I", runtime.appendingPathComponent("include").path, cFile.path]
+    // The binary runs where it is built (as llama.cpp's do): use every vector unit this machine has.
+    let flags = ProcessInfo.processInfo.environment["DANLU_CFLAGS"]?.split(separator: " ").map(String.init) ?? ["-O3", "-march=native"]
+    var arguments = flags + defines.map { "-D" + $0 } + ["-std=c11", "-fPIC", "-I", runtime.appendingPathComponent("include").path, cFile.path]
     switch product {
     case .sharedObject:
       arguments += ["-shared"]

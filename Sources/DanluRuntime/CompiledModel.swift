@@ -3,7 +3,7 @@ import DanluDiagnostics
 import DanluIR
 import Foundation
 
-/// A generated shared object, dlopened in-process: `danlu run` without a separate binary.
+/// A generated shared object, dlopened in-process: `danlu run` and `danlu bench` without a separate binary.
 public final class CompiledModel: @unchecked Sendable {
   let handle: UnsafeMutableRawPointer
   let model: UnsafePointer<danlu_model>
@@ -27,48 +27,87 @@ public final class CompiledModel: @unchecked Sendable {
 
   static func shape(_ info: danlu_tensor_info) -> [Int] { (0..<Int(info.rank)).map { Int(info.shape[$0]) } }
 
+  public func setThreads(_ threads: Int) { model.pointee.set_threads(Int32(threads)) }
+
   /// Runs once. Inputs are matched by name and shape; weights through the C runtime's binding check.
   public func run(inputs: [String: Tensor], weights: WeightSet) throws(DiagnosticError) -> [String: Tensor] {
+    let session = try Session(self, inputs: inputs, weights: weights)
+    session.forward()
+    return session.outputs
+  }
+
+  /// Per-kernel layer paths, FLOPs and accumulated milliseconds (zero unless built with DANLU_PROFILE).
+  public var profile: [(name: String, flops: Int, milliseconds: Double)] {
     let m = model.pointee
+    return (0..<Int(m.num_kernels)).map { i in
+      (String(cString: m.kernel_names[i]!), Int(m.kernel_flops[i]), m.profile_ms.map { $0[i] } ?? 0)
+    }
+  }
+}
+
+/// Weights bound, inputs copied and buffers allocated once, so that `forward` can be timed alone.
+public final class Session: @unchecked Sendable {
+  let compiled: CompiledModel
+  var params: [UnsafePointer<Float>?]
+  let inputBuffers: [UnsafeMutablePointer<Float>]
+  let outputBuffers: [UnsafeMutablePointer<Float>]
+  let outputShapes: [[Int]]
+  let arena: UnsafeMutableRawPointer
+  let weights: WeightSet  // keeps the bound tensors alive
+
+  public init(_ compiled: CompiledModel, inputs: [String: Tensor], weights: WeightSet) throws(DiagnosticError) {
+    let m = compiled.model.pointee
+    self.compiled = compiled
+    self.weights = weights
     var error = [CChar](repeating: 0, count: 8192)
-    var params = [UnsafePointer<Float>?](repeating: nil, count: Int(m.num_params) + 1)
-    if danlu_bind_weights(model, &weights.set, &params, &error, error.count) != 0 {
+    params = [UnsafePointer<Float>?](repeating: nil, count: Int(m.num_params) + 1)
+    if danlu_bind_weights(compiled.model, &weights.set, &params, &error, error.count) != 0 {
       throw DiagnosticError(.weightsMismatch(WeightSet.message(error, dropping: "")), at: .unknown)
     }
-    var inputBuffers: [UnsafeMutablePointer<Float>] = []
-    defer { inputBuffers.forEach { $0.deallocate() } }
+    var buffers: [UnsafeMutablePointer<Float>] = []
     for i in 0..<Int(m.num_inputs) {
       let info = m.inputs[i]
       let name = String(cString: info.name)
       guard let tensor = inputs[name] else {
-        throw DiagnosticError(.runtimeFailed("missing input '\(name)'; the model's inputs are \(inputNames.joined(separator: ", "))"), at: .unknown)
+        buffers.forEach { $0.deallocate() }
+        throw DiagnosticError(.runtimeFailed("missing input '\(name)'; the model's inputs are \(compiled.inputNames.joined(separator: ", "))"), at: .unknown)
       }
-      let expected = Self.shape(info)
-      guard tensor.shape == expected else {
-        throw DiagnosticError(.inputShape(name: name, expected: "\(expected)", found: "\(tensor.shape)"), at: .unknown)
+      guard tensor.shape == CompiledModel.shape(info) else {
+        buffers.forEach { $0.deallocate() }
+        throw DiagnosticError(.inputShape(name: name, expected: "\(CompiledModel.shape(info))", found: "\(tensor.shape)"), at: .unknown)
       }
       let buffer = UnsafeMutablePointer<Float>.allocate(capacity: max(1, tensor.count))
       tensor.data.withUnsafeBufferPointer { buffer.update(from: $0.baseAddress!, count: tensor.count) }
-      inputBuffers.append(buffer)
+      buffers.append(buffer)
     }
-    let outputShapes = (0..<Int(m.num_outputs)).map { Self.shape(m.outputs[$0]) }
-    let outputBuffers = outputShapes.map { UnsafeMutablePointer<Float>.allocate(capacity: max(1, $0.reduce(1, *))) }
-    defer { outputBuffers.forEach { $0.deallocate() } }
-    let arena = UnsafeMutableRawPointer.allocate(byteCount: Int(m.arena_floats) * 4 + 64, alignment: 64)
-    defer { arena.deallocate() }
+    inputBuffers = buffers
+    outputShapes = (0..<Int(m.num_outputs)).map { CompiledModel.shape(m.outputs[$0]) }
+    outputBuffers = outputShapes.map { UnsafeMutablePointer<Float>.allocate(capacity: max(1, $0.reduce(1, *))) }
+    arena = UnsafeMutableRawPointer.allocate(byteCount: Int(m.arena_floats) * 4 + 64, alignment: 64)
+  }
 
+  deinit {
+    inputBuffers.forEach { $0.deallocate() }
+    outputBuffers.forEach { $0.deallocate() }
+    arena.deallocate()
+  }
+
+  public func forward() {
     let inputPointers = inputBuffers.map { UnsafePointer<Float>?(UnsafePointer($0)) }
     let outputPointers = outputBuffers.map { Optional($0) }
     params.withUnsafeBufferPointer { p in
       inputPointers.withUnsafeBufferPointer { i in
         outputPointers.withUnsafeBufferPointer { o in
-          m.forward(p.baseAddress, i.baseAddress, o.baseAddress, arena.assumingMemoryBound(to: Float.self))
+          compiled.model.pointee.forward(p.baseAddress, i.baseAddress, o.baseAddress, arena.assumingMemoryBound(to: Float.self))
         }
       }
     }
+  }
+
+  public var outputs: [String: Tensor] {
     var results: [String: Tensor] = [:]
     for (i, shape) in outputShapes.enumerated() {
-      results[outputNames[i]] = Tensor(shape: shape, data: Array(UnsafeBufferPointer(start: outputBuffers[i], count: shape.reduce(1, *))))
+      results[compiled.outputNames[i]] = Tensor(shape: shape, data: Array(UnsafeBufferPointer(start: outputBuffers[i], count: shape.reduce(1, *))))
     }
     return results
   }

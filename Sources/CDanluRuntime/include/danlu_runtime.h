@@ -10,7 +10,7 @@
 extern "C" {
 #endif
 
-#define DANLU_ABI_VERSION 1
+#define DANLU_ABI_VERSION 2
 #define DANLU_MAX_RANK 8
 
 /* ==== What generated code exports ==== */
@@ -36,6 +36,14 @@ typedef struct {
   const danlu_tensor_info *outputs;
   int64_t arena_floats;
   danlu_forward_fn forward;
+  /* Sets the BLAS thread count (and any generated parallel loops'). */
+  void (*set_threads)(int threads);
+  /* One entry per kernel, in execution order: its layer path and FLOPs per run. */
+  int num_kernels;
+  const char *const *kernel_names;
+  const int64_t *kernel_flops;
+  /* Milliseconds spent in each kernel, accumulated over runs; NULL unless built with -DDANLU_PROFILE. */
+  double *profile_ms;
 } danlu_model;
 
 /* ==== Tensors in files ==== */
