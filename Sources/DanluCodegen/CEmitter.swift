@@ -33,8 +33,7 @@ public enum CEmitter {
       #include <cblas.h>
       #include "danlu_runtime.h"
 
-      /* ==== Memory: \(plan.arenaFloats) floats of arena, im2col scratch at \(plan.scratchOffset) ==== */
-      #define SCRATCH (arena + \(plan.scratchOffset))
+      /* ==== Memory: \(plan.arenaFloats) floats of arena\(graph.memoryPlan.map { " (\($0.summary))" } ?? "") ==== */
 
       /* ==== Profiling: -DDANLU_PROFILE times every kernel ==== */
       #ifdef DANLU_PROFILE

@@ -10,7 +10,7 @@ enum FusedKernelEmitter {
     func operand(_ i: Int) -> String { plan.reference(node.operands[i]) }
     func shape(_ i: Int) -> [Int] { graph.nodes[node.operands[i]].type.staticShape! }
 
-    var body = "  float *restrict y = \(plan.reference(index));\n"
+    var body = "  float *y = \(plan.reference(index));\n"
     for (k, step) in group.epilogue.enumerated() {
       for i in group.operands(of: step) where !body.contains("*op\(i) ") {
         body += "  const float *op\(i) = \(operand(i));\n"
@@ -33,7 +33,8 @@ enum FusedKernelEmitter {
     case .conv2d(let a):
       let (o, s) = (out[1], out[2] * out[3])
       let og = o / a.groups
-      body += KernelEmitter.conv2d(operand(0), operand(1), shape(0), shape(1), out, a, "", epilogue: """
+      body += KernelEmitter.conv2d(operand(0), operand(1), shape(0), shape(1), out, a, "", scratch: plan.scratchReference(index),
+                                   epilogue: """
               for (long j = 0; j < \(og); j++) {
                 const long c = g * \(og) + j;
                 float *row = y + (n * \(o) + c) * \(s);

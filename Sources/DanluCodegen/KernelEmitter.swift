@@ -4,7 +4,8 @@ import DanluIR
 enum KernelEmitter {
   static func kernel(_ graph: Graph, _ index: Int, _ plan: StoragePlan) -> String? {
     let node = graph.nodes[index]
-    let y = "  float *restrict y = \(plan.reference(index));\n"
+    // No `restrict`: elementwise kernels may run in place (the memory plan reuses a dying input).
+    let y = "  float *y = \(plan.reference(index));\n"
     func x(_ i: Int) -> String { plan.reference(node.operands[i]) }
     func shape(_ i: Int) -> [Int] { graph.nodes[node.operands[i]].type.staticShape! }
     let out = node.type.staticShape!
@@ -23,7 +24,7 @@ enum KernelEmitter {
 
     case .biasAdd(let axis):
       let outer = out[..<axis].reduce(1, *), channels = out[axis], inner = out[(axis + 1)...].reduce(1, *)
-      return "  const float *restrict x = \(x(0)), *restrict b = \(x(1));\n" + y + """
+      return "  const float *x = \(x(0)), *b = \(x(1));\n" + y + """
           for (long o = 0; o < \(outer); o++)
             for (long c = 0; c < \(channels); c++) {
               const float bc = b[c];
@@ -34,11 +35,11 @@ enum KernelEmitter {
         """
 
     case .conv2d(let a):
-      return conv2d(x(0), x(1), shape(0), shape(1), out, a, y)
+      return conv2d(x(0), x(1), shape(0), shape(1), out, a, y, scratch: plan.scratchReference(index))
 
     case .batchNorm(let eps):
       let channels = out[1], inner = out[2...].reduce(1, *), batch = out[0]
-      return "  const float *restrict x = \(x(0)), *w = \(x(1)), *b = \(x(2)), *mean = \(x(3)), *var = \(x(4));\n" + y + """
+      return "  const float *x = \(x(0)), *w = \(x(1)), *b = \(x(2)), *mean = \(x(3)), *var = \(x(4));\n" + y + """
           for (long c = 0; c < \(channels); c++) {
             const float scale = w[c] / sqrtf(var[c] + \(literal(eps))), shift = b[c] - mean[c] * scale;
             for (long n = 0; n < \(batch); n++) {
@@ -128,7 +129,7 @@ enum KernelEmitter {
   }
 
   static func unary(_ x: String, _ y: String, _ count: Int, _ expression: String) -> String {
-    "  const float *restrict x = \(x);\n" + y
+    "  const float *x = \(x);\n" + y
       + "  for (long i = 0; i < \(count); i++) {\n    const float v = x[i];\n    y[i] = \(expression);\n  }\n"
   }
 
@@ -163,7 +164,7 @@ enum KernelEmitter {
   /// Convolution as GEMM per image and group: W[O/g, C/g·kh·kw] × cols[C/g·kh·kw, OH·OW]. A 1×1 stride-1
   /// convolution multiplies the input directly; otherwise im2col fills the scratch first.
   static func conv2d(_ x: String, _ w: String, _ sx: [Int], _ sw: [Int], _ out: [Int], _ a: Conv2dAttributes,
-                     _ y: String, epilogue: String = "") -> String {
+                     _ y: String, scratch: String, epilogue: String = "") -> String {
     let (n, c, h, wd) = (sx[0], sx[1], sx[2], sx[3])
     let (o, cg, kh, kw) = (sw[0], sw[1], sw[2], sw[3])
     let (oh, ow) = (out[2], out[3])
@@ -171,11 +172,11 @@ enum KernelEmitter {
     var body = "  const float *restrict x = \(x), *restrict w = \(w);\n" + y
     body += "  for (long n = 0; n < \(n); n++)\n    for (long g = 0; g < \(a.groups); g++) {\n"
     body += "      const float *xin = x + (n * \(c) + g * \(cg)) * \(h * wd);\n"
-    if StoragePlan.isPointwise(sw, a) {
+    if a.isPointwise(kernel: [kh, kw]) {
       body += "      const float *cols = xin;\n"
     } else {
       body += """
-              float *cols = SCRATCH;
+              float *cols = \(scratch);
               for (long ic = 0; ic < \(cg); ic++)
                 for (long ky = 0; ky < \(kh); ky++)
                   for (long kx = 0; kx < \(kw); kx++) {

@@ -1,6 +1,7 @@
 import DanluDiagnostics
 import DanluFrontend
 import DanluIR
+import DanluPasses
 import Foundation
 
 /// A user error, already rendered with file, line, column, the source line and a caret.
@@ -30,6 +31,9 @@ public enum Commands {
 
   public static func check(_ path: String, _ options: BuildOptions) throws(DriverFailure) -> String {
     let (model, _) = try load(path, options)
-    return CheckReport.render(model)
+    // The memory figures need every dimension bound; the ones still free count as 1, as in the totals.
+    let free = Dictionary(uniqueKeysWithValues: model.graph.freeSymbols.map { ($0, 1) })
+    let graph = Pipeline.optimize(model.graph.binding(model.bindings.merging(free) { a, _ in a }), passes: PassRegistry.inference)
+    return CheckReport.render(model) + (graph.memoryPlan.map { $0.summary + "\n" } ?? "")
   }
 }

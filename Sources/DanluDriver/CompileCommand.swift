@@ -44,6 +44,6 @@ extension Commands {
     let inputs = graph.inputs.map { "\(graph.inputName($0)!): \(graph.nodes[$0].type)" }.joined(separator: ", ")
     let outputs = graph.outputs.map { "\($0.name): \(graph.nodes[$0.value].type)" }.joined(separator: ", ")
     return "compiled \(graph.name) → \(output) (C source \(output).c, weights \(output).safetensors)\n"
-      + "inputs: \(inputs)\noutputs: \(outputs)\n"
+      + "inputs: \(inputs)\noutputs: \(outputs)\n" + (graph.memoryPlan.map { $0.summary + "\n" } ?? "")
   }
 }

@@ -34,6 +34,8 @@ public struct Graph: Hashable, Sendable {
   public var name: String
   public var nodes: [Node] = []
   public var outputs: [GraphOutput] = []
+  /// Set by the `plan-memory` pass; codegen gives every value its own slot without it.
+  public var memoryPlan: MemoryPlan?
 
   public init(name: String) { self.name = name }
 

@@ -15,6 +15,13 @@ public enum IRParser {
         continue
       }
       guard graph != nil else { throw DiagnosticError(.irSyntax("expected 'graph NAME {'"), at: at) }
+      if line.hasPrefix("memory ") || line.hasPrefix("offsets") || line.hasPrefix("scratch") {
+        guard let plan = parsePlanLine(line, into: graph!.memoryPlan) else {
+          throw DiagnosticError(.irSyntax("malformed memory plan line"), at: at)
+        }
+        graph!.memoryPlan = plan
+        continue
+      }
       if line.hasPrefix("output ") {
         let parts = line.dropFirst(7).split(separator: "=", maxSplits: 1).map { $0.trimmingSpaces }
         guard parts.count == 2, parts[1].hasPrefix("%"), let value = Int(parts[1].dropFirst()),
@@ -82,6 +89,37 @@ public enum IRParser {
       throw fail("unknown op '\(mnemonic)' or wrong attributes \(attributes.keys.sorted())")
     }
     return Node(op: op, type: type, operands: operands, name: name, location: location)
+  }
+
+  /// `memory arena=F lower_bound=B naive=B weights=B`, `offsets %3=0 …` or `scratch %7=96 …`.
+  private static func parsePlanLine(_ line: String, into existing: MemoryPlan?) -> MemoryPlan? {
+    var plan = existing ?? MemoryPlan(offsets: [:], scratchOffsets: [:], arenaFloats: 0, lowerBoundBytes: 0, naiveBytes: 0,
+                                      weightBytes: 0)
+    var pairs: [(String, Int)] = []
+    for word in line.split(separator: " ").dropFirst() {
+      let kv = word.split(separator: "=")
+      guard kv.count == 2, let value = Int(kv[1]) else { return nil }
+      pairs.append((String(kv[0]), value))
+    }
+    if line.hasPrefix("memory") {
+      for (key, value) in pairs {
+        switch key {
+        case "arena": plan.arenaFloats = value
+        case "lower_bound": plan.lowerBoundBytes = value
+        case "naive": plan.naiveBytes = value
+        case "weights": plan.weightBytes = value
+        default: return nil
+        }
+      }
+      return plan
+    }
+    var offsets: [Int: Int] = [:]
+    for (key, value) in pairs {
+      guard key.hasPrefix("%"), let node = Int(key.dropFirst()) else { return nil }
+      offsets[node] = value
+    }
+    if line.hasPrefix("offsets") { plan.offsets = offsets } else { plan.scratchOffsets = offsets }
+    return plan
   }
 
   private static func attributeValue(_ text: String) -> AttributeValue? {

@@ -15,9 +15,9 @@ public struct Pass: Sendable {
 
 /// Every pass, with its one-line summary, and the standard pipelines.
 public enum PassRegistry {
-  public static let all: [Pass] = [canonicalizeReshapes, deadCodeElimination, fuse]
+  public static let all: [Pass] = [canonicalizeReshapes, deadCodeElimination, fuse, planMemory]
 
-  public static let inference: [Pass] = [canonicalizeReshapes, deadCodeElimination, fuse]
+  public static let inference: [Pass] = [canonicalizeReshapes, deadCodeElimination, fuse, planMemory]
 
   public static func named(_ name: String) -> Pass? { all.first { $0.name == name } }
 }

@@ -54,6 +54,15 @@ import Testing
     #expect(shapes["fc1.weight"] == [120, 400])
   }
 
+  /// resnet18 at 224×224: the planned arena within 1.1× of the exact lower bound (issue 3's target).
+  @Test func resnet18ArenaIsNearTheLowerBound() throws {
+    let model = try build("resnet18", BuildOptions(batch: 1))
+    let graph = Pipeline.optimize(try Pipeline.bound(model), passes: try Pipeline.passes(nil))
+    let plan = try #require(graph.memoryPlan)
+    #expect(Double(plan.arenaBytes) <= 1.1 * Double(plan.lowerBoundBytes), "\(plan.summary)")
+    #expect(plan.lowerBoundBytes <= plan.arenaBytes && plan.arenaBytes < plan.naiveBytes)
+  }
+
   /// Style rule 8: `parse(print(g)) == g` for every model, symbolic and bound.
   @Test(arguments: Repository.models)
   func irRoundTrips(_ name: String) throws {

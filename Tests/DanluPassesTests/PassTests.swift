@@ -15,6 +15,7 @@ import Testing
       let graph = try IRParser.parse(testCase, file: "\(name).ir")
       let result = pass.run(graph)
       #expect(Verifier.problems(result).isEmpty)
+      #expect(try IRParser.parse(IRPrinter.print(result)) == result, "the text IR must round-trip after \(name)")
       let failures = FileCheck.check(IRPrinter.print(result), against: testCase)
       #expect(failures.isEmpty, "case \(index) of \(name).ir:\n\(failures.joined(separator: "\n"))\n\(IRPrinter.print(result))")
     }

@@ -5,8 +5,7 @@
 #include <cblas.h>
 #include "danlu_runtime.h"
 
-/* ==== Memory: 27728 floats of arena, im2col scratch at 8128 ==== */
-#define SCRATCH (arena + 8128)
+/* ==== Memory: 24304 floats of arena (memory: arena=97216 lower_bound=97216 naive=170944 weights=246824) ==== */
 
 /* ==== Profiling: -DDANLU_PROFILE times every kernel ==== */
 #ifdef DANLU_PROFILE
@@ -28,13 +27,13 @@ static double now_ms(void) {
 /* conv1: fused -> f32[1,6,28,28] (Models/lenet5.yaml:7:12) */
 static void k3_conv1(const float *const *params, const float *const *inputs, float *arena) {
   (void)params; (void)inputs; (void)arena;
-  float *restrict y = (arena + 0);
+  float *y = (arena + 19600);
   const float *op2 = params[1];
   const float *restrict x = inputs[0], *restrict w = params[0];
   for (long n = 0; n < 1; n++)
     for (long g = 0; g < 1; g++) {
       const float *xin = x + (n * 1 + g * 1) * 784;
-      float *cols = SCRATCH;
+      float *cols = (arena + 0);
       for (long ic = 0; ic < 1; ic++)
         for (long ky = 0; ky < 5; ky++)
           for (long kx = 0; kx < 5; kx++) {
@@ -67,8 +66,8 @@ static void k3_conv1(const float *const *params, const float *const *inputs, flo
 /* 2: max_pool2d -> f32[1,6,14,14] (Models/lenet5.yaml:9:5) */
 static void k4_2(const float *const *params, const float *const *inputs, float *arena) {
   (void)params; (void)inputs; (void)arena;
-  const float *restrict x = (arena + 0);
-  float *restrict y = (arena + 4704);
+  const float *restrict x = (arena + 19600);
+  float *y = (arena + 16608);
   for (long plane = 0; plane < 6; plane++)
     for (long oy = 0; oy < 14; oy++)
       for (long ox = 0; ox < 14; ox++) {
@@ -93,13 +92,13 @@ static void k4_2(const float *const *params, const float *const *inputs, float *
 /* conv2: fused -> f32[1,16,10,10] (Models/lenet5.yaml:10:12) */
 static void k7_conv2(const float *const *params, const float *const *inputs, float *arena) {
   (void)params; (void)inputs; (void)arena;
-  float *restrict y = (arena + 5888);
+  float *y = (arena + 15008);
   const float *op2 = params[3];
-  const float *restrict x = (arena + 4704), *restrict w = params[2];
+  const float *restrict x = (arena + 16608), *restrict w = params[2];
   for (long n = 0; n < 1; n++)
     for (long g = 0; g < 1; g++) {
       const float *xin = x + (n * 6 + g * 6) * 196;
-      float *cols = SCRATCH;
+      float *cols = (arena + 0);
       for (long ic = 0; ic < 6; ic++)
         for (long ky = 0; ky < 5; ky++)
           for (long kx = 0; kx < 5; kx++) {
@@ -132,8 +131,8 @@ static void k7_conv2(const float *const *params, const float *const *inputs, flo
 /* 5: max_pool2d -> f32[1,16,5,5] (Models/lenet5.yaml:12:5) */
 static void k8_5(const float *const *params, const float *const *inputs, float *arena) {
   (void)params; (void)inputs; (void)arena;
-  const float *restrict x = (arena + 5888);
-  float *restrict y = (arena + 7488);
+  const float *restrict x = (arena + 15008);
+  float *y = (arena + 0);
   for (long plane = 0; plane < 16; plane++)
     for (long oy = 0; oy < 5; oy++)
       for (long ox = 0; ox < 5; ox++) {
@@ -158,9 +157,9 @@ static void k8_5(const float *const *params, const float *const *inputs, float *
 /* fc1: fused -> f32[1,120] (Models/lenet5.yaml:14:10) */
 static void k12_fc1(const float *const *params, const float *const *inputs, float *arena) {
   (void)params; (void)inputs; (void)arena;
-  float *restrict y = (arena + 7888);
+  float *y = (arena + 400);
   const float *op2 = params[5];
-  cblas_sgemv(CblasRowMajor, CblasNoTrans, 120, 400, 1.0f, params[4], 400, (arena + 7488), 1, 0.0f, y, 1);
+  cblas_sgemv(CblasRowMajor, CblasNoTrans, 120, 400, 1.0f, params[4], 400, (arena + 0), 1, 0.0f, y, 1);
   for (long r = 0; r < 1; r++)
     for (long c = 0; c < 120; c++) {
       const long idx = r * 120 + c;
@@ -174,9 +173,9 @@ static void k12_fc1(const float *const *params, const float *const *inputs, floa
 /* fc2: fused -> f32[1,84] (Models/lenet5.yaml:16:10) */
 static void k15_fc2(const float *const *params, const float *const *inputs, float *arena) {
   (void)params; (void)inputs; (void)arena;
-  float *restrict y = (arena + 8016);
+  float *y = (arena + 0);
   const float *op2 = params[7];
-  cblas_sgemv(CblasRowMajor, CblasNoTrans, 84, 120, 1.0f, params[6], 120, (arena + 7888), 1, 0.0f, y, 1);
+  cblas_sgemv(CblasRowMajor, CblasNoTrans, 84, 120, 1.0f, params[6], 120, (arena + 400), 1, 0.0f, y, 1);
   for (long r = 0; r < 1; r++)
     for (long c = 0; c < 84; c++) {
       const long idx = r * 84 + c;
@@ -190,9 +189,9 @@ static void k15_fc2(const float *const *params, const float *const *inputs, floa
 /* fc3: fused -> f32[1,10] (Models/lenet5.yaml:18:10) */
 static void k18_fc3(const float *const *params, const float *const *inputs, float *arena) {
   (void)params; (void)inputs; (void)arena;
-  float *restrict y = (arena + 8112);
+  float *y = (arena + 96);
   const float *op2 = params[9];
-  cblas_sgemv(CblasRowMajor, CblasNoTrans, 10, 84, 1.0f, params[8], 84, (arena + 8016), 1, 0.0f, y, 1);
+  cblas_sgemv(CblasRowMajor, CblasNoTrans, 10, 84, 1.0f, params[8], 84, (arena + 0), 1, 0.0f, y, 1);
   for (long r = 0; r < 1; r++)
     for (long c = 0; c < 10; c++) {
       const long idx = r * 10 + c;
@@ -212,7 +211,7 @@ static void forward(const float *const *params, const float *const *inputs, floa
   RUN(4, k12_fc1);
   RUN(5, k15_fc2);
   RUN(6, k18_fc3);
-  memcpy(outputs[0], (arena + 8112), sizeof(float) * 10);
+  memcpy(outputs[0], (arena + 96), sizeof(float) * 10);
 }
 
 /* ==== Descriptor ==== */
@@ -258,7 +257,7 @@ const danlu_model danlu_model_lenet5 = {
   10, param_info,
   1, input_info,
   1, output_info,
-  27728, forward,
+  24304, forward,
   set_threads, 7, kernel_names, kernel_flops, PROFILE_MS,
 };
 /* The symbol the Swift runtime looks up after dlopen. */

@@ -1,0 +1,68 @@
+/// Where every intermediate lives in the one arena of a compiled function (offsets in floats), and the figures
+/// `danlu compile` reports. Made by the `plan-memory` pass; codegen reads it.
+public struct MemoryPlan: Hashable, Sendable {
+  /// Arena offset (floats) of every value that is not an input, parameter or view.
+  public var offsets: [Int: Int]
+  /// Where each convolution's im2col scratch starts; it is only live during that convolution.
+  public var scratchOffsets: [Int: Int]
+  public var arenaFloats: Int
+  /// The peak of simultaneously live bytes: no plan can use less.
+  public var lowerBoundBytes: Int
+  /// Every intermediate and every scratch buffer in its own slot.
+  public var naiveBytes: Int
+  public var weightBytes: Int
+
+  public init(offsets: [Int: Int], scratchOffsets: [Int: Int], arenaFloats: Int, lowerBoundBytes: Int, naiveBytes: Int,
+              weightBytes: Int) {
+    self.offsets = offsets
+    self.scratchOffsets = scratchOffsets
+    self.arenaFloats = arenaFloats
+    self.lowerBoundBytes = lowerBoundBytes
+    self.naiveBytes = naiveBytes
+    self.weightBytes = weightBytes
+  }
+
+  public var arenaBytes: Int { arenaFloats * 4 }
+
+  /// `memory: arena=B lower_bound=B naive=B weights=B`, the line scripts read.
+  public var summary: String {
+    "memory: arena=\(arenaBytes) lower_bound=\(lowerBoundBytes) naive=\(naiveBytes) weights=\(weightBytes)"
+  }
+}
+
+/// Buffers start on 64-byte boundaries (16 floats): a cache line, and aligned vector loads.
+public enum StorageAlignment {
+  public static let floats = 16
+
+  public static func aligned(_ count: Int) -> Int { (count + floats - 1) / floats * floats }
+}
+
+extension Graph {
+  /// Floats of im2col scratch a node needs: one image and one group of an im2col convolution, none for 1×1.
+  public func scratchFloats(_ index: Int) -> Int {
+    let node = nodes[index]
+    let attributes: Conv2dAttributes
+    switch node.op {
+    case .conv2d(let a): attributes = a
+    case .fused(let group):
+      guard case .conv2d(let a) = group.anchor else { return 0 }
+      attributes = a
+    default: return 0
+    }
+    guard let w = nodes[node.operands[1]].type.staticShape, let y = node.type.staticShape else { return 0 }
+    if attributes.isPointwise(kernel: [w[2], w[3]]) { return 0 }
+    return w[1] * w[2] * w[3] * y[2] * y[3]
+  }
+
+  /// The value whose storage `value` uses: itself, or for a reshape (a view) its source's.
+  public func storageRoot(_ value: Int) -> Int {
+    var current = value
+    while case .reshape = nodes[current].op { current = nodes[current].operands[0] }
+    return current
+  }
+}
+
+extension Conv2dAttributes {
+  /// A 1×1, stride-1, unpadded convolution reads its input directly as the GEMM operand.
+  public func isPointwise(kernel: [Int]) -> Bool { kernel == [1, 1] && stride == [1, 1] && padding == [0, 0] }
+}
