@@ -181,14 +181,20 @@ enum KernelEmitter {
                 for (long ky = 0; ky < \(kh); ky++)
                   for (long kx = 0; kx < \(kw); kx++) {
                     float *row = cols + ((ic * \(kh) + ky) * \(kw) + kx) * \(spatial);
+                    /* Output columns [lo, hi) read inside the input row; the rest read padding. */
+                    const long ix0 = kx * \(a.dilation[1]) - \(a.padding[1]);
+                    const long lo = ix0 >= 0 ? 0 : (-ix0 + \(a.stride[1] - 1)) / \(a.stride[1]);
+                    long hi = (\(wd) - ix0 + \(a.stride[1] - 1)) / \(a.stride[1]);
+                    if (hi > \(ow)) hi = \(ow);
                     for (long oy = 0; oy < \(oh); oy++) {
+                      float *out = row + oy * \(ow);
                       const long iy = oy * \(a.stride[0]) - \(a.padding[0]) + ky * \(a.dilation[0]);
-                      if (iy < 0 || iy >= \(h)) { memset(row + oy * \(ow), 0, sizeof(float) * \(ow)); continue; }
+                      if (iy < 0 || iy >= \(h) || hi <= lo) { memset(out, 0, sizeof(float) * \(ow)); continue; }
                       const float *src = xin + (ic * \(h) + iy) * \(wd);
-                      for (long ox = 0; ox < \(ow); ox++) {
-                        const long ix = ox * \(a.stride[1]) - \(a.padding[1]) + kx * \(a.dilation[1]);
-                        row[oy * \(ow) + ox] = (ix >= 0 && ix < \(wd)) ? src[ix] : 0.0f;
-                      }
+                      for (long ox = 0; ox < lo; ox++) out[ox] = 0.0f;
+                      \(a.stride[1] == 1 ? "memcpy(out + lo, src + lo + ix0, sizeof(float) * (hi - lo));"
+                        : "for (long ox = lo; ox < hi; ox++) out[ox] = src[ox * \(a.stride[1]) + ix0];")
+                      for (long ox = hi; ox < \(ow); ox++) out[ox] = 0.0f;
                     }
                   }
 

@@ -38,14 +38,19 @@ static void k3_conv1(const float *const *params, const float *const *inputs, flo
         for (long ky = 0; ky < 5; ky++)
           for (long kx = 0; kx < 5; kx++) {
             float *row = cols + ((ic * 5 + ky) * 5 + kx) * 784;
+            /* Output columns [lo, hi) read inside the input row; the rest read padding. */
+            const long ix0 = kx * 1 - 2;
+            const long lo = ix0 >= 0 ? 0 : (-ix0 + 0) / 1;
+            long hi = (28 - ix0 + 0) / 1;
+            if (hi > 28) hi = 28;
             for (long oy = 0; oy < 28; oy++) {
+              float *out = row + oy * 28;
               const long iy = oy * 1 - 2 + ky * 1;
-              if (iy < 0 || iy >= 28) { memset(row + oy * 28, 0, sizeof(float) * 28); continue; }
+              if (iy < 0 || iy >= 28 || hi <= lo) { memset(out, 0, sizeof(float) * 28); continue; }
               const float *src = xin + (ic * 28 + iy) * 28;
-              for (long ox = 0; ox < 28; ox++) {
-                const long ix = ox * 1 - 2 + kx * 1;
-                row[oy * 28 + ox] = (ix >= 0 && ix < 28) ? src[ix] : 0.0f;
-              }
+              for (long ox = 0; ox < lo; ox++) out[ox] = 0.0f;
+              memcpy(out + lo, src + lo + ix0, sizeof(float) * (hi - lo));
+              for (long ox = hi; ox < 28; ox++) out[ox] = 0.0f;
             }
           }
       cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, 6, 784, 25, 1.0f, w + g * 150, 25, cols, 784, 0.0f, y + (n * 6 + g * 6) * 784, 784);
@@ -103,14 +108,19 @@ static void k7_conv2(const float *const *params, const float *const *inputs, flo
         for (long ky = 0; ky < 5; ky++)
           for (long kx = 0; kx < 5; kx++) {
             float *row = cols + ((ic * 5 + ky) * 5 + kx) * 100;
+            /* Output columns [lo, hi) read inside the input row; the rest read padding. */
+            const long ix0 = kx * 1 - 0;
+            const long lo = ix0 >= 0 ? 0 : (-ix0 + 0) / 1;
+            long hi = (14 - ix0 + 0) / 1;
+            if (hi > 10) hi = 10;
             for (long oy = 0; oy < 10; oy++) {
+              float *out = row + oy * 10;
               const long iy = oy * 1 - 0 + ky * 1;
-              if (iy < 0 || iy >= 14) { memset(row + oy * 10, 0, sizeof(float) * 10); continue; }
+              if (iy < 0 || iy >= 14 || hi <= lo) { memset(out, 0, sizeof(float) * 10); continue; }
               const float *src = xin + (ic * 14 + iy) * 14;
-              for (long ox = 0; ox < 10; ox++) {
-                const long ix = ox * 1 - 0 + kx * 1;
-                row[oy * 10 + ox] = (ix >= 0 && ix < 14) ? src[ix] : 0.0f;
-              }
+              for (long ox = 0; ox < lo; ox++) out[ox] = 0.0f;
+              memcpy(out + lo, src + lo + ix0, sizeof(float) * (hi - lo));
+              for (long ox = hi; ox < 10; ox++) out[ox] = 0.0f;
             }
           }
       cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, 16, 100, 150, 1.0f, w + g * 2400, 150, cols, 100, 0.0f, y + (n * 16 + g * 16) * 100, 100);

@@ -1,0 +1,258 @@
+#!/usr/bin/env python3
+"""Danlu against ONNX Runtime and JAX (XLA) on this machine: the same models, the same weights, one table.
+
+Run through Benchmarks/run.sh, which makes Benchmarks/.venv with onnxruntime, onnx, jax[cpu] and numpy.
+For each model and batch: `danlu compile` writes a binary and seeded weights; the binary is timed with --bench;
+ONNX Runtime (2 intra-op threads) and jitted JAX run the same network built here from those weights; all three
+outputs are checked against each other before anything is timed.
+"""
+import argparse
+import json
+import os
+import struct
+import subprocess
+import sys
+import time
+
+import numpy as np
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+DANLU = os.path.join(ROOT, ".build", "release", "danlu")
+
+
+def read_safetensors(path):
+    with open(path, "rb") as f:
+        data = f.read()
+    (n,) = struct.unpack("<Q", data[:8])
+    header = json.loads(data[8:8 + n])
+    out = {}
+    for name, info in header.items():
+        if name == "__metadata__":
+            continue
+        start, end = info["data_offsets"]
+        out[name] = np.frombuffer(data[8 + n + start:8 + n + end], dtype=np.float32).reshape(info["shape"])
+    return out
+
+
+# MARK: Layer descriptions shared by the ONNX and JAX builders
+
+def conv(name, stride=1, pad=0, bias=True):
+    return ("conv", name, stride, pad, bias)
+
+
+def lenet5_layers():
+    return [conv("conv1", pad=2), ("relu",), ("maxpool", 2, 2, 0), conv("conv2"), ("relu",), ("maxpool", 2, 2, 0),
+            ("flatten",), ("linear", "fc1"), ("relu",), ("linear", "fc2"), ("relu",), ("linear", "fc3")]
+
+
+def mlp_layers():
+    return [("flatten",), ("linear", "1"), ("relu",), ("linear", "3"), ("relu",), ("linear", "5")]
+
+
+def vgg16_layers():
+    layers, index = [], 0
+    for width in [2, 2, 3, 3, 3]:
+        for _ in range(width):
+            layers += [conv(f"features.{index}", pad=1), ("relu",)]
+            index += 2
+        layers.append(("maxpool", 2, 2, 0))
+        index += 1
+    layers += [("avgpool7",), ("flatten",), ("linear", "classifier.0"), ("relu",), ("linear", "classifier.3"), ("relu",),
+               ("linear", "classifier.6")]
+    return layers
+
+
+def resnet18_layers():
+    layers = [conv("conv1", 2, 3, False), ("bn", "bn1"), ("relu",), ("maxpool", 3, 2, 1)]
+    for stage, stride in zip(range(1, 5), [1, 2, 2, 2]):
+        for block in range(2):
+            p = f"layer{stage}.{block}"
+            s = stride if block == 0 else 1
+            down = [conv(f"{p}.downsample.0", s, 0, False), ("bn", f"{p}.downsample.1")] if block == 0 and stage > 1 else []
+            layers.append(("block", [conv(f"{p}.conv1", s, 1, False), ("bn", f"{p}.bn1"), ("relu",),
+                                     conv(f"{p}.conv2", 1, 1, False), ("bn", f"{p}.bn2")], down))
+    return layers + [("gap",), ("flatten",), ("linear", "fc")]
+
+
+MODELS = {"mlp": mlp_layers, "lenet5": lenet5_layers, "resnet18": resnet18_layers, "vgg16": vgg16_layers}
+
+
+# MARK: ONNX Runtime
+
+def onnx_session(layers, weights, x_shape, threads):
+    import onnx
+    import onnxruntime as ort
+    from onnx import TensorProto, helper, numpy_helper
+
+    nodes, counter = [], [0]
+
+    def op(kind, inputs, **attrs):
+        counter[0] += 1
+        out = f"t{counter[0]}"
+        nodes.append(helper.make_node(kind, inputs, [out], **attrs))
+        return out
+
+    def apply(x, layer):
+        kind = layer[0]
+        if kind == "conv":
+            _, name, stride, pad, bias = layer
+            k = weights[f"{name}.weight"].shape[2]
+            inputs = [x, f"{name}.weight"] + ([f"{name}.bias"] if bias else [])
+            return op("Conv", inputs, strides=[stride] * 2, pads=[pad] * 4, kernel_shape=[k, k])
+        if kind == "bn":
+            n = layer[1]
+            return op("BatchNormalization", [x, f"{n}.weight", f"{n}.bias", f"{n}.running_mean", f"{n}.running_var"], epsilon=1e-5)
+        if kind == "relu":
+            return op("Relu", [x])
+        if kind == "maxpool":
+            _, k, s, p = layer
+            return op("MaxPool", [x], kernel_shape=[k, k], strides=[s, s], pads=[p] * 4)
+        if kind == "flatten":
+            return op("Flatten", [x], axis=1)
+        if kind == "linear":
+            return op("Gemm", [x, f"{layer[1]}.weight", f"{layer[1]}.bias"], transB=1)
+        if kind == "gap":
+            return op("GlobalAveragePool", [x])
+        if kind == "avgpool7":  # adaptive 7×7 on a 7×7 input is the identity
+            return x
+        if kind == "block":
+            h = x
+            for inner in layer[1]:
+                h = apply(h, inner)
+            shortcut = x
+            for inner in layer[2]:
+                shortcut = apply(shortcut, inner)
+            return op("Relu", [op("Add", [h, shortcut])])
+        raise ValueError(kind)
+
+    x = "x"
+    for layer in layers:
+        x = apply(x, layer)
+    graph = helper.make_graph(nodes, "bench", [helper.make_tensor_value_info("x", TensorProto.FLOAT, list(x_shape))],
+                              [helper.make_tensor_value_info(x, TensorProto.FLOAT, None)],
+                              initializer=[numpy_helper.from_array(v, k) for k, v in weights.items()])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    session = ort.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"])
+    return lambda x_value: session.run(None, {"x": x_value})[0]
+
+
+# MARK: JAX
+
+def jax_function(layers, weights):
+    import jax
+    import jax.numpy as jnp
+    from jax import lax
+
+    params = {k: jnp.asarray(v) for k, v in weights.items()}
+
+    def apply(x, layer):
+        kind = layer[0]
+        if kind == "conv":
+            _, name, stride, pad, bias = layer
+            y = lax.conv_general_dilated(x, params[f"{name}.weight"], (stride, stride), [(pad, pad)] * 2,
+                                         dimension_numbers=("NCHW", "OIHW", "NCHW"))
+            return y + params[f"{name}.bias"][None, :, None, None] if bias else y
+        if kind == "bn":
+            n = layer[1]
+            scale = params[f"{n}.weight"] / jnp.sqrt(params[f"{n}.running_var"] + 1e-5)
+            shift = params[f"{n}.bias"] - params[f"{n}.running_mean"] * scale
+            return x * scale[None, :, None, None] + shift[None, :, None, None]
+        if kind == "relu":
+            return jnp.maximum(x, 0)
+        if kind == "maxpool":
+            _, k, s, p = layer
+            return lax.reduce_window(x, -jnp.inf, lax.max, (1, 1, k, k), (1, 1, s, s), [(0, 0), (0, 0), (p, p), (p, p)])
+        if kind == "flatten":
+            return x.reshape(x.shape[0], -1)
+        if kind == "linear":
+            return x @ params[f"{layer[1]}.weight"].T + params[f"{layer[1]}.bias"]
+        if kind == "gap":
+            return x.mean(axis=(2, 3), keepdims=True)
+        if kind == "avgpool7":
+            return x
+        if kind == "block":
+            h = x
+            for inner in layer[1]:
+                h = apply(h, inner)
+            shortcut = x
+            for inner in layer[2]:
+                shortcut = apply(shortcut, inner)
+            return jnp.maximum(h + shortcut, 0)
+        raise ValueError(kind)
+
+    def forward(x):
+        for layer in layers:
+            x = apply(x, layer)
+        return x
+
+    jitted = jax.jit(forward)
+    return lambda x_value: np.asarray(jitted(x_value).block_until_ready())
+
+
+# MARK: Timing
+
+def median_ms(run, x, runs, warmup=3):
+    for _ in range(warmup):
+        run(x)
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        run(x)
+        times.append((time.perf_counter() - start) * 1e3)
+    return float(np.median(times))
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--cases", default="mlp:1,mlp:64,lenet5:1,lenet5:64,resnet18:1,resnet18:64,vgg16:1")
+    parser.add_argument("--threads", type=int, default=2)
+    args = parser.parse_args()
+    folder = os.path.join(ROOT, ".build", "bench")
+    os.makedirs(folder, exist_ok=True)
+    rows = []
+    for case in args.cases.split(","):
+        model, batch = case.split(":")
+        batch = int(batch)
+        heavy = model in ("resnet18", "vgg16")
+        runs = (5 if batch > 1 else 20) if heavy else 200
+        binary = os.path.join(folder, f"{model}_b{batch}")
+        compile_start = time.perf_counter()
+        subprocess.run([DANLU, "compile", os.path.join(ROOT, "Models", f"{model}.yaml"), "--batch", str(batch), "-o", binary],
+                       check=True, capture_output=True)
+        compile_s = time.perf_counter() - compile_start
+        weights = read_safetensors(binary + ".safetensors")
+        spatial = (1, 28, 28) if model in ("mlp", "lenet5") else (3, 224, 224)
+        x = np.random.default_rng(batch).uniform(-1, 1, (batch,) + spatial).astype(np.float32)
+        np.save(os.path.join(folder, "x.npy"), x)
+        bench = subprocess.run([binary, "--input", os.path.join(folder, "x.npy"), "--output", os.path.join(folder, "y.npy"),
+                                "--bench", str(runs), "--threads", str(args.threads)], check=True, capture_output=True, text=True)
+        line = bench.stdout.strip().splitlines()[-1]
+        danlu_ms = float(line.split("median_ms=")[1].split()[0])
+        reference = np.load(os.path.join(folder, "y.npy"))
+
+        layers = MODELS[model]()
+        ort_run = onnx_session(layers, weights, x.shape, args.threads)
+        jax_run = jax_function(layers, weights)
+        for name, run in (("ONNX Runtime", ort_run), ("JAX", jax_run)):
+            y = run(x)
+            error = np.linalg.norm(y - reference) / np.linalg.norm(reference)
+            if error > 1e-4:
+                sys.exit(f"{model} b{batch}: {name} disagrees with Danlu (relative error {error:.2e})")
+        ort_ms = median_ms(ort_run, x, runs)
+        jax_ms = median_ms(jax_run, x, runs)
+        rows.append((model, batch, danlu_ms, ort_ms, jax_ms, compile_s))
+        print(f"{model} b{batch}: danlu {danlu_ms:.4f} ms, ort {ort_ms:.4f} ms, jax {jax_ms:.4f} ms", file=sys.stderr)
+
+    print(f"| model | batch | Danlu ms | ORT ms | JAX ms | Danlu/ORT | Danlu/JAX | danlu compile s |")
+    print(f"|---|---:|---:|---:|---:|---:|---:|---:|")
+    for model, batch, d, o, j, c in rows:
+        print(f"| {model} | {batch} | {d:.4f} | {o:.4f} | {j:.4f} | {d / o:.2f} | {d / j:.2f} | {c:.1f} |")
+
+
+if __name__ == "__main__":
+    main()
