@@ -197,8 +197,12 @@ def jax_function(layers, weights):
 # MARK: Timing
 
 def median_ms(run, x, runs, warmup=3):
-    for _ in range(warmup):
+    # Warm up on time as well as count, as the Danlu binary does: at least 3 runs and 100 ms.
+    start = time.perf_counter()
+    done = 0
+    while done < warmup or (time.perf_counter() - start < 0.1 and done < 10000):
         run(x)
+        done += 1
     times = []
     for _ in range(runs):
         start = time.perf_counter()
@@ -219,7 +223,7 @@ def main():
         model, batch = case.split(":")
         batch = int(batch)
         heavy = model in ("resnet18", "vgg16")
-        runs = (5 if batch > 1 else 20) if heavy else 200
+        runs = (5 if batch > 1 else 20) if heavy else (2000 if batch == 1 else 200)
         binary = os.path.join(folder, f"{model}_b{batch}")
         compile_start = time.perf_counter()
         subprocess.run([DANLU, "compile", os.path.join(ROOT, "Models", f"{model}.yaml"), "--batch", str(batch), "-o", binary],

@@ -31,22 +31,8 @@ enum FusedKernelEmitter {
 
     switch group.anchor {
     case .conv2d(let a):
-      let (o, s) = (out[1], out[2] * out[3])
-      let og = o / a.groups
       body += KernelEmitter.conv2d(operand(0), operand(1), shape(0), shape(1), out, a, "", scratch: plan.scratchReference(index),
-                                   epilogue: """
-              for (long j = 0; j < \(og); j++) {
-                const long c = g * \(og) + j;
-                float *row = y + (n * \(o) + c) * \(s);
-                for (long i = 0; i < \(s); i++) {
-                  const long idx = (n * \(o) + c) * \(s) + i;
-                  float v = row[i];
-          \(steps)
-                  row[i] = v;
-                }
-              }
-
-          """)
+                                   steps: steps)
     case .matmul(let transposeB):
       let w = shape(1)
       let n = transposeB ? w[0] : w[1], m = out.reduce(1, *) / n

@@ -35,7 +35,7 @@ enum KernelEmitter {
         """
 
     case .conv2d(let a):
-      return conv2d(x(0), x(1), shape(0), shape(1), out, a, y, scratch: plan.scratchReference(index))
+      return conv2d(x(0), x(1), shape(0), shape(1), out, a, y, scratch: plan.scratchReference(index), steps: nil)
 
     case .batchNorm(let eps):
       let channels = out[1], inner = out[2...].reduce(1, *), batch = out[0]
@@ -161,10 +161,11 @@ enum KernelEmitter {
       + "y[\(join(indexY))] = a[\(join(indexA))] \(op) b[\(join(indexB))];\n"
   }
 
-  /// Convolution as GEMM per image and group: W[O/g, C/g·kh·kw] × cols[C/g·kh·kw, OH·OW]. A 1×1 stride-1
-  /// convolution multiplies the input directly; otherwise im2col fills the scratch first.
+  /// Convolution as GEMM: W[O/g, C/g·kh·kw] × cols[C/g·kh·kw, OH·OW] per image and group. A 1×1 stride-1
+  /// convolution multiplies the input directly; otherwise im2col fills the scratch first. `steps` are the fused
+  /// epilogue statements on `v` (channel `c`, flat index `idx`), run over each image's rows while they are in cache.
   static func conv2d(_ x: String, _ w: String, _ sx: [Int], _ sw: [Int], _ out: [Int], _ a: Conv2dAttributes,
-                     _ y: String, scratch: String, epilogue: String = "") -> String {
+                     _ y: String, scratch: String, steps: String?) -> String {
     let (n, c, h, wd) = (sx[0], sx[1], sx[2], sx[3])
     let (o, cg, kh, kw) = (sw[0], sw[1], sw[2], sw[3])
     let (oh, ow) = (out[2], out[3])
@@ -175,34 +176,56 @@ enum KernelEmitter {
     if a.isPointwise(kernel: [kh, kw]) {
       body += "      const float *cols = xin;\n"
     } else {
-      body += """
-              float *cols = \(scratch);
-              for (long ic = 0; ic < \(cg); ic++)
-                for (long ky = 0; ky < \(kh); ky++)
-                  for (long kx = 0; kx < \(kw); kx++) {
-                    float *row = cols + ((ic * \(kh) + ky) * \(kw) + kx) * \(spatial);
-                    /* Output columns [lo, hi) read inside the input row; the rest read padding. */
-                    const long ix0 = kx * \(a.dilation[1]) - \(a.padding[1]);
-                    const long lo = ix0 >= 0 ? 0 : (-ix0 + \(a.stride[1] - 1)) / \(a.stride[1]);
-                    long hi = (\(wd) - ix0 + \(a.stride[1] - 1)) / \(a.stride[1]);
-                    if (hi > \(ow)) hi = \(ow);
-                    for (long oy = 0; oy < \(oh); oy++) {
-                      float *out = row + oy * \(ow);
-                      const long iy = oy * \(a.stride[0]) - \(a.padding[0]) + ky * \(a.dilation[0]);
-                      if (iy < 0 || iy >= \(h) || hi <= lo) { memset(out, 0, sizeof(float) * \(ow)); continue; }
-                      const float *src = xin + (ic * \(h) + iy) * \(wd);
-                      for (long ox = 0; ox < lo; ox++) out[ox] = 0.0f;
-                      \(a.stride[1] == 1 ? "memcpy(out + lo, src + lo + ix0, sizeof(float) * (hi - lo));"
-                        : "for (long ox = lo; ox < hi; ox++) out[ox] = src[ox * \(a.stride[1]) + ix0];")
-                      for (long ox = hi; ox < \(ow); ox++) out[ox] = 0.0f;
-                    }
-                  }
-
-        """
+      body += "      float *cols = \(scratch);\n"
+      body += im2col(a, cg: cg, kh: kh, kw: kw, h: h, w: wd, oh: oh, ow: ow, rowStride: "\(spatial)")
     }
     body += "      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, \(og), \(spatial), \(k), 1.0f, "
       + "w + g * \(og * k), \(k), cols, \(spatial), 0.0f, y + (n * \(o) + g * \(og)) * \(spatial), \(spatial));\n"
-    return body + epilogue + "    }\n"
+    if let steps {
+      body += """
+              for (long j = 0; j < \(og); j++) {
+                const long c = g * \(og) + j;
+                float *row = y + (n * \(o) + c) * \(spatial);
+                for (long i = 0; i < \(spatial); i++) {
+                  const long idx = (n * \(o) + c) * \(spatial) + i;
+                  (void)idx;
+                  float v = row[i];
+          \(steps)
+                  row[i] = v;
+                }
+              }
+
+          """
+    }
+    return body + "    }\n"
+  }
+
+  /// Fills `cols` (rows of `rowStride` floats) for the image at `xin`. Output columns [lo, hi) of each row read
+  /// inside the input; the rest read padding.
+  static func im2col(_ a: Conv2dAttributes, cg: Int, kh: Int, kw: Int, h: Int, w: Int, oh: Int, ow: Int,
+                     rowStride: String) -> String {
+    """
+          for (long ic = 0; ic < \(cg); ic++)
+            for (long ky = 0; ky < \(kh); ky++)
+              for (long kx = 0; kx < \(kw); kx++) {
+                float *row = cols + ((ic * \(kh) + ky) * \(kw) + kx) * \(rowStride);
+                const long ix0 = kx * \(a.dilation[1]) - \(a.padding[1]);
+                const long lo = ix0 >= 0 ? 0 : (-ix0 + \(a.stride[1] - 1)) / \(a.stride[1]);
+                long hi = (\(w) - ix0 + \(a.stride[1] - 1)) / \(a.stride[1]);
+                if (hi > \(ow)) hi = \(ow);
+                for (long oy = 0; oy < \(oh); oy++) {
+                  float *out = row + oy * \(ow);
+                  const long iy = oy * \(a.stride[0]) - \(a.padding[0]) + ky * \(a.dilation[0]);
+                  if (iy < 0 || iy >= \(h) || hi <= lo) { memset(out, 0, sizeof(float) * \(ow)); continue; }
+                  const float *src = xin + (ic * \(h) + iy) * \(w);
+                  for (long ox = 0; ox < lo; ox++) out[ox] = 0.0f;
+                  \(a.stride[1] == 1 ? "memcpy(out + lo, src + lo + ix0, sizeof(float) * (hi - lo));"
+                    : "for (long ox = lo; ox < hi; ox++) out[ox] = src[ox * \(a.stride[1]) + ix0];")
+                  for (long ox = hi; ox < \(ow); ox++) out[ox] = 0.0f;
+                }
+              }
+
+    """
   }
 
   static func pool(_ x: String, _ s: [Int], _ out: [Int], _ p: PoolAttributes, _ y: String, isMax: Bool) -> String {

@@ -19,7 +19,13 @@ extension Commands {
       return try inProcess(source, graph.name, defines: profile ? ["DANLU_PROFILE"] : []) { (compiled) throws(DiagnosticError) in
         if let threads { compiled.setThreads(threads) }
         let session = try Session(compiled, inputs: inputs, weights: weightSet)
-        for _ in 0..<warmup { session.forward() }
+        // Warm up on time as well as count: clocks ramp and BLAS threads wake within ~100 ms.
+        let warmStart = DispatchTime.now().uptimeNanoseconds
+        var warmRuns = 0
+        while warmRuns < warmup || (DispatchTime.now().uptimeNanoseconds - warmStart < 100_000_000 && warmRuns < 10_000) {
+          session.forward()
+          warmRuns += 1
+        }
         let before = compiled.profile.map(\.milliseconds)
         var times: [Double] = []
         for _ in 0..<runs {

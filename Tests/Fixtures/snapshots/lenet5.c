@@ -38,7 +38,6 @@ static void k3_conv1(const float *const *params, const float *const *inputs, flo
         for (long ky = 0; ky < 5; ky++)
           for (long kx = 0; kx < 5; kx++) {
             float *row = cols + ((ic * 5 + ky) * 5 + kx) * 784;
-            /* Output columns [lo, hi) read inside the input row; the rest read padding. */
             const long ix0 = kx * 1 - 2;
             const long lo = ix0 >= 0 ? 0 : (-ix0 + 0) / 1;
             long hi = (28 - ix0 + 0) / 1;
@@ -59,6 +58,7 @@ static void k3_conv1(const float *const *params, const float *const *inputs, flo
       float *row = y + (n * 6 + c) * 784;
       for (long i = 0; i < 784; i++) {
         const long idx = (n * 6 + c) * 784 + i;
+        (void)idx;
         float v = row[i];
         v += op2[c];
         v = v > 0.0f ? v : 0.0f;
@@ -108,7 +108,6 @@ static void k7_conv2(const float *const *params, const float *const *inputs, flo
         for (long ky = 0; ky < 5; ky++)
           for (long kx = 0; kx < 5; kx++) {
             float *row = cols + ((ic * 5 + ky) * 5 + kx) * 100;
-            /* Output columns [lo, hi) read inside the input row; the rest read padding. */
             const long ix0 = kx * 1 - 0;
             const long lo = ix0 >= 0 ? 0 : (-ix0 + 0) / 1;
             long hi = (14 - ix0 + 0) / 1;
@@ -129,6 +128,7 @@ static void k7_conv2(const float *const *params, const float *const *inputs, flo
       float *row = y + (n * 16 + c) * 100;
       for (long i = 0; i < 100; i++) {
         const long idx = (n * 16 + c) * 100 + i;
+        (void)idx;
         float v = row[i];
         v += op2[c];
         v = v > 0.0f ? v : 0.0f;
