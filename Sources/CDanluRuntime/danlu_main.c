@@ -55,6 +55,7 @@ int danlu_standalone_main(const danlu_model *m, int argc, char **argv) {
   const char *weights_path = NULL;
   const char *input_paths[64] = {0}, *output_paths[64] = {0};
   int bench = 0, next_input = 0, show = 0;
+  if (m->default_threads > 0) m->set_threads(m->default_threads);
   if (m->abi_version != DANLU_ABI_VERSION) { fprintf(stderr, "error: ABI version mismatch\n"); return 1; }
   if (m->num_inputs > 64 || m->num_outputs > 64) { fprintf(stderr, "error: too many inputs or outputs\n"); return 1; }
   for (int i = 1; i < argc; i++) {

@@ -3,7 +3,8 @@ import DanluIR
 /// Emits one self-contained C file for a graph with static shapes: a kernel per node (named after its layer path),
 /// the `forward` entry, and the `danlu_model` descriptor that the runtime and the standalone `main` use.
 public enum CEmitter {
-  public static func emit(_ graph: Graph, source: String) -> String {
+  /// - Parameter defaultThreads: BLAS threads the standalone binary sets when not given `--threads` (0: OpenBLAS's own).
+  public static func emit(_ graph: Graph, source: String, defaultThreads: Int = 0) -> String {
     precondition(graph.freeSymbols.isEmpty, "codegen needs static shapes; bind every dimension first")
     let plan = StoragePlan(graph)
     var kernels: [String] = []
@@ -58,7 +59,7 @@ public enum CEmitter {
     out += "\n/* ==== Entry ==== */\n\n"
     out += "static void forward(const float *const *params, const float *const *inputs, float *const *outputs, float *arena) {\n"
     out += calls.joined(separator: "\n") + "\n}\n\n"
-    out += descriptor(graph, plan, profiled)
+    out += descriptor(graph, plan, profiled, defaultThreads: defaultThreads)
     out += """
 
       #ifdef DANLU_STANDALONE
@@ -69,7 +70,9 @@ public enum CEmitter {
     return out
   }
 
-  static func descriptor(_ graph: Graph, _ plan: StoragePlan, _ kernels: [(name: String, flops: Int)]) -> String {
+  static func descriptor(_ graph: Graph, _ plan: StoragePlan, _ kernels: [(name: String, flops: Int)], defaultThreads: Int)
+    -> String
+  {
     var out = "/* ==== Descriptor ==== */\n\n"
     func table(_ label: String, _ entries: [(String, [Int])]) -> String {
       var text = ""
@@ -100,7 +103,7 @@ public enum CEmitter {
         \(graph.inputs.count), input_info,
         \(graph.outputs.count), output_info,
         \(plan.arenaFloats), forward,
-        set_threads, \(kernels.count), kernel_names, kernel_flops, PROFILE_MS,
+        set_threads, \(kernels.count), kernel_names, kernel_flops, PROFILE_MS, \(defaultThreads),
       };
       /* The symbol the Swift runtime looks up after dlopen. */
       const danlu_model *const danlu_entry = &danlu_model_\(name);

@@ -21,8 +21,9 @@ extension Commands {
       throw DriverFailure(loader.renderer.render(error))
     }
     let frontendGraph = model.graph.binding(model.bindings)
-    let (final, dumps) = PassManager(pipeline).run(frontendGraph, printAfter: after.map { [$0] } ?? [],
-                                                   printAfterAll: printAfterAll)
+    let (final, dumps, times) = PassManager(pipeline).timedRun(frontendGraph, printAfter: after.map { [$0] } ?? [],
+                                                                printAfterAll: printAfterAll)
+    if options.timePasses { FileHandleOutput.standardError(PassManager.timingReport(times)) }
     func render(_ graph: Graph) -> String {
       switch format {
       case .text: return IRPrinter.print(graph)

@@ -8,10 +8,16 @@ import Foundation
 public struct BuildOptions: Sendable {
   public var batch: Int?
   public var bindings: [String: Int]
+  /// Print each pass's time to standard error (`--time-passes`).
+  public var timePasses = false
+  /// BLAS threads for the compiled code (`--threads`); nil keeps OpenBLAS's default of one per core.
+  public var threads: Int?
 
-  public init(batch: Int? = nil, bindings: [String: Int] = [:]) {
+  public init(batch: Int? = nil, bindings: [String: Int] = [:], timePasses: Bool = false, threads: Int? = nil) {
     self.batch = batch
     self.bindings = bindings
+    self.timePasses = timePasses
+    self.threads = threads
   }
 
   /// Parses `--dim` values of the form `T=64`.

@@ -27,7 +27,10 @@ public enum Pipeline {
     return pipeline
   }
 
-  public static func optimize(_ graph: Graph, passes: [Pass]) -> Graph {
-    PassManager(passes).run(graph).0
+  /// Runs the passes; with `timePasses`, their timing table goes to standard error.
+  public static func optimize(_ graph: Graph, passes: [Pass], timePasses: Bool = false) -> Graph {
+    let (result, _, times) = PassManager(passes).timedRun(graph)
+    if timePasses { FileHandleOutput.standardError(PassManager.timingReport(times)) }
+    return result
   }
 }

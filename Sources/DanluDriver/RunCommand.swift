@@ -58,7 +58,8 @@ extension Commands {
         }
       } else {
         results = try inProcess(source, graph.name) { (compiled) throws(DiagnosticError) in
-          try compiled.run(inputs: inputTensors, weights: weightSet)
+          if let threads = options.threads { compiled.setThreads(threads) }
+          return try compiled.run(inputs: inputTensors, weights: weightSet)
         }
       }
       var report = ""

@@ -1,4 +1,5 @@
 import DanluIR
+import Foundation
 
 /// A graph-to-graph transformation with a kebab-case name (`--after dce`).
 public struct Pass: Sendable {
@@ -15,9 +16,10 @@ public struct Pass: Sendable {
 
 /// Every pass, with its one-line summary, and the standard pipelines.
 public enum PassRegistry {
-  public static let all: [Pass] = [canonicalizeReshapes, deadCodeElimination, fuse, planMemory]
+  public static let all: [Pass] = [canonicalizeReshapes, commonSubexpressionElimination, deadCodeElimination, fuse, planMemory]
 
-  public static let inference: [Pass] = [canonicalizeReshapes, deadCodeElimination, fuse, planMemory]
+  public static let inference: [Pass] = [canonicalizeReshapes, commonSubexpressionElimination, deadCodeElimination, fuse,
+                                         planMemory]
 
   public static func named(_ name: String) -> Pass? { all.first { $0.name == name } }
 }
@@ -33,13 +35,35 @@ public struct PassManager: Sendable {
   public func run(_ graph: Graph, printAfter: Set<String> = [], printAfterAll: Bool = false)
     -> (Graph, [(pass: String, graph: Graph)])
   {
+    let (final, dumps, _) = timedRun(graph, printAfter: printAfter, printAfterAll: printAfterAll)
+    return (final, dumps)
+  }
+
+  /// `run`, also measuring each pass (verification excluded): `--time-passes`.
+  public func timedRun(_ graph: Graph, printAfter: Set<String> = [], printAfterAll: Bool = false)
+    -> (Graph, [(pass: String, graph: Graph)], [(pass: String, seconds: Double)])
+  {
     var current = graph
     var dumps: [(String, Graph)] = []
+    var times: [(String, Double)] = []
+    let clock = ContinuousClock()
     for pass in pipeline {
-      current = pass.run(current)
+      let elapsed = clock.measure { current = pass.run(current) }
+      times.append((pass.name, Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18))
       if verify { Verifier.verify(current, after: pass.name) }
       if printAfterAll || printAfter.contains(pass.name) { dumps.append((pass.name, current)) }
     }
-    return (current, dumps)
+    return (current, dumps, times)
+  }
+
+  /// The `--time-passes` table: pass, milliseconds, share.
+  public static func timingReport(_ times: [(pass: String, seconds: Double)]) -> String {
+    let total = max(times.reduce(0) { $0 + $1.seconds }, 1e-12)
+    var out = "pass                         ms   share\n"
+    for (pass, seconds) in times {
+      out += pass.padding(toLength: 22, withPad: " ", startingAt: 0)
+        + String(format: "%10.3f  %5.1f%%\n", seconds * 1e3, 100 * seconds / total)
+    }
+    return out + "total".padding(toLength: 22, withPad: " ", startingAt: 0) + String(format: "%10.3f\n", total * 1e3)
   }
 }

@@ -9,12 +9,12 @@ struct Bench: ParsableCommand {
 
   @Option(help: "Timed runs after warm-up.") var runs = 20
   @Flag(help: "Print a per-kernel table (layer path, ms, share, GFLOP/s).") var profile = false
-  @Option(help: "BLAS threads (default: OpenBLAS's, one per core).") var threads: Int?
   @Option(help: "Weights (.safetensors); default: seeded initialization.") var weights: String?
 
   func run() throws {
     try runReporting {
-      print(try Commands.bench(options.model, try options.buildOptions(), runs: runs, profile: profile, threads: threads,
+      print(try Commands.bench(options.model, try options.buildOptions(), runs: runs, profile: profile,
+                               threads: options.threads,
                                weights: weights), terminator: "")
     }
   }

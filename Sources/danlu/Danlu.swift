@@ -20,6 +20,12 @@ struct ModelOptions: ParsableArguments {
 
   @Option(name: .customLong("dim"), help: "Bind a symbolic dimension, e.g. --dim T=64 (repeatable).")
   var dims: [String] = []
+
+  @Flag(help: "Print each pass's time to standard error.")
+  var timePasses = false
+
+  @Option(help: "BLAS threads for the compiled code (compile bakes it in as the binary's default).")
+  var threads: Int?
 }
 
 /// Runs a driver action, printing diagnostics and exiting 1 on user errors.
@@ -35,7 +41,7 @@ func runReporting(_ body: () throws -> Void) throws {
 extension ModelOptions {
   func buildOptions() throws -> BuildOptions {
     do {
-      return BuildOptions(batch: batch, bindings: try BuildOptions.parseBindings(dims))
+      return BuildOptions(batch: batch, bindings: try BuildOptions.parseBindings(dims), timePasses: timePasses, threads: threads)
     } catch {
       throw DriverFailure("error: " + error.diagnostics.map(\.message).joined(separator: "\n"))
     }

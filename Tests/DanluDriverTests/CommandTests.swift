@@ -100,6 +100,28 @@ let danlu = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathCompo
     #expect(unknown.status == 1 && unknown.err.contains("has no input 'y'"))
   }
 
+  @Test func compileBakesInTheThreadCountAndReportsMemory() throws {
+    let folder = Repository.temporaryFolder()
+    let binary = folder.appendingPathComponent("mlp").path
+    let summary = try Commands.compile(Repository.path("Models/mlp.yaml"), BuildOptions(batch: 1, threads: 1), output: binary,
+                                       weights: nil)
+    #expect(summary.contains("memory: arena="))
+    let source = try String(contentsOfFile: binary + ".c", encoding: .utf8)
+    #expect(source.contains("kernel_flops, PROFILE_MS, 1,"))
+    try NPY.write(Tensor.random([1, 1, 28, 28], seed: 1), to: folder.appendingPathComponent("x.npy").path)
+    let run = try execute(binary, ["--input", folder.appendingPathComponent("x.npy").path, "--threads", "2", "--bench", "3"])
+    #expect(run.status == 0 && run.out.contains("runs=3"))
+  }
+
+  @Test func benchPrintsAProfileAndTheScriptLine() throws {
+    let report = try Commands.bench(Repository.path("Models/lenet5.yaml"), BuildOptions(batch: 2), runs: 5, profile: true,
+                                    threads: 1)
+    let lines = report.split(separator: "\n")
+    #expect(lines.first?.hasPrefix("kernel") == true && lines.first?.hasSuffix("GFLOP/s") == true)
+    #expect(lines.contains { $0.hasPrefix("conv1 ") })
+    #expect(lines.last?.hasPrefix("bench: median_ms=") == true && lines.last?.hasSuffix("runs=5") == true)
+  }
+
   @Test func runInProcessWritesNamedOutputs() throws {
     let folder = Repository.temporaryFolder()
     let input = folder.appendingPathComponent("x.npy").path, output = folder.appendingPathComponent("y.npy").path

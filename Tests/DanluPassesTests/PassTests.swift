@@ -28,6 +28,16 @@ import Testing
     #expect(FileCheck.check("a\nx\nb\n", against: "// CHECK: a\n// CHECK-NEXT: x\n// CHECK: b").isEmpty)
   }
 
+  @Test func timePassesReportsEveryPass() throws {
+    let graph = try IRParser.parse(FileCheck.cases(try String(contentsOfFile: Repository.path("Tests/DanluPassesTests/Inputs/cse.ir"), encoding: .utf8))[0])
+    let (_, _, times) = PassManager(PassRegistry.inference).timedRun(graph)
+    #expect(times.map(\.pass) == PassRegistry.inference.map(\.name))
+    let report = PassManager.timingReport(times)
+    #expect(report.hasPrefix("pass "))
+    #expect(report.contains("canonicalize-reshapes "))
+    #expect(report.split(separator: "\n").last?.hasPrefix("total") == true)
+  }
+
   @Test func managerRecordsTheIRAfterEachPass() throws {
     let graph = try IRParser.parse(FileCheck.cases(try String(contentsOfFile: Repository.path("Tests/DanluPassesTests/Inputs/dce.ir"), encoding: .utf8))[0])
     let (_, dumps) = PassManager(PassRegistry.inference).run(graph, printAfterAll: true)

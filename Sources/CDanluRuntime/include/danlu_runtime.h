@@ -44,6 +44,8 @@ typedef struct {
   const int64_t *kernel_flops;
   /* Milliseconds spent in each kernel, accumulated over runs; NULL unless built with -DDANLU_PROFILE. */
   double *profile_ms;
+  /* Threads set before the first run unless --threads says otherwise (0: the BLAS library's default). */
+  int default_threads;
 } danlu_model;
 
 /* ==== Tensors in files ==== */

@@ -268,7 +268,7 @@ const danlu_model danlu_model_lenet5 = {
   1, input_info,
   1, output_info,
   24304, forward,
-  set_threads, 7, kernel_names, kernel_flops, PROFILE_MS,
+  set_threads, 7, kernel_names, kernel_flops, PROFILE_MS, 0,
 };
 /* The symbol the Swift runtime looks up after dlopen. */
 const danlu_model *const danlu_entry = &danlu_model_lenet5;
