@@ -166,6 +166,9 @@ enum KernelEmitter {
   /// epilogue statements on `v` (channel `c`, flat index `idx`), run over each image's rows while they are in cache.
   static func conv2d(_ x: String, _ w: String, _ sx: [Int], _ sw: [Int], _ out: [Int], _ a: Conv2dAttributes,
                      _ y: String, scratch: String, steps: String?) -> String {
+    if a.algorithm == .winograd {
+      return WinogradEmitter.conv2d(x, w, sx, sw, out, padding: a.padding, y, scratch: scratch, steps: steps)
+    }
     let (n, c, h, wd) = (sx[0], sx[1], sx[2], sx[3])
     let (o, cg, kh, kw) = (sw[0], sw[1], sw[2], sw[3])
     let (oh, ow) = (out[2], out[3])

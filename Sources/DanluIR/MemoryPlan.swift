@@ -56,8 +56,16 @@ extension Graph {
   /// (Batching several images into one GEMM measured within noise here: 2–3% on resnet18 at batch 64.)
   public func scratchFloats(_ index: Int) -> Int {
     guard let (a, w, y) = convShapes(index), !a.isPointwise(kernel: [w[2], w[3]]) else { return 0 }
+    if a.algorithm == .winograd {
+      // Transformed weights U[16][O][I], input tiles V[16][I][T] and products M[16][O][T] for one image.
+      let tiles = Self.winogradTiles(y[2], y[3])
+      return 16 * (w[0] * w[1] + w[1] * tiles + w[0] * tiles)
+    }
     return w[1] * w[2] * w[3] * y[2] * y[3]
   }
+
+  /// 2×2 output tiles covering an OH×OW output.
+  public static func winogradTiles(_ height: Int, _ width: Int) -> Int { ((height + 1) / 2) * ((width + 1) / 2) }
 
   /// The value whose storage `value` uses: itself, or for a reshape (a view) its source's.
   public func storageRoot(_ value: Int) -> Int {

@@ -58,10 +58,19 @@ public enum Op: Hashable, Sendable {
 }
 
 public struct Conv2dAttributes: Hashable, Sendable {
+  /// How codegen computes the convolution; the `choose-conv-algorithm` pass decides, the math is the same.
+  public enum Algorithm: String, Hashable, Sendable {
+    /// im2col + GEMM, or the input itself as the GEMM operand for 1×1.
+    case gemm
+    /// Winograd F(2×2, 3×3): 16 GEMMs on transformed tiles, 2.25× fewer multiplies (stride-1 3×3 only).
+    case winograd
+  }
+
   public var stride: [Int]
   public var padding: [Int]
   public var dilation: [Int]
   public var groups: Int
+  public var algorithm: Algorithm = .gemm
 
   public init(stride: [Int] = [1, 1], padding: [Int] = [0, 0], dilation: [Int] = [1, 1], groups: Int = 1) {
     self.stride = stride

@@ -55,8 +55,10 @@ extension Op {
     case .matmul(let t): return [("transpose_b", .bool(t))]
     case .biasAdd(let axis), .softmax(let axis), .logSoftmax(let axis), .concat(let axis): return [("axis", .int(axis))]
     case .conv2d(let a):
-      return [("dilation", .ints(a.dilation)), ("groups", .int(a.groups)), ("padding", .ints(a.padding)),
-              ("stride", .ints(a.stride))]
+      // The algorithm is printed only when a pass chose something other than the default.
+      return (a.algorithm == .gemm ? [] : [("algorithm", AttributeValue.string(a.algorithm.rawValue))])
+        + [("dilation", .ints(a.dilation)), ("groups", .int(a.groups)), ("padding", .ints(a.padding)),
+           ("stride", .ints(a.stride))]
     case .batchNorm(let eps): return [("epsilon", .float(eps))]
     case .maxPool2d(let p):
       return [("ceil_mode", .bool(p.ceilMode)), ("dilation", .ints(p.dilation)), ("kernel", .ints(p.kernel)),
@@ -109,7 +111,12 @@ extension Op {
       guard let s = ints("stride"), let p = ints("padding"), let d = ints("dilation"), let g = int("groups") else {
         return nil
       }
-      self = .conv2d(Conv2dAttributes(stride: s, padding: p, dilation: d, groups: g))
+      var conv = Conv2dAttributes(stride: s, padding: p, dilation: d, groups: g)
+      if let name = string("algorithm") {
+        guard let algorithm = Conv2dAttributes.Algorithm(rawValue: name) else { return nil }
+        conv.algorithm = algorithm
+      }
+      self = .conv2d(conv)
     case "batch_norm": guard let e = float("epsilon") else { return nil }; self = .batchNorm(epsilon: e)
     case "max_pool2d", "avg_pool2d":
       guard let k = ints("kernel"), let s = ints("stride"), let p = ints("padding"), let c = bool("ceil_mode") else {

@@ -1,4 +1,5 @@
 import DanluCodegen
+import DanluDiagnostics
 import DanluDriver
 import DanluIR
 import DanluRuntime
@@ -34,6 +35,36 @@ import Testing
       #expect(a.relativeError(to: e) < 1e-4, "\(name) seed \(seed): \(a.relativeError(to: e))")
       #expect(e.data.contains { $0 != 0 }, "an all-zero reference proves nothing")
     }
+  }
+
+  /// Winograd F(2×2, 3×3) against the interpreter: odd sizes (partial tiles), a fused epilogue, a residual.
+  @Test func winogradAgreesWithTheInterpreter() throws {
+    let folder = Repository.temporaryFolder()
+    let path = folder.appendingPathComponent("wino.yaml").path
+    try """
+      model: wino
+      inputs:
+        x: f32[N, 16, 20, 17]
+      layers:
+        - c1: conv2d(24, kernel=3, padding=1)
+        - bn: batchnorm2d
+        - relu
+        - c2: conv2d(16, kernel=3, padding=1, bias=false)
+        - add(., x)
+      """.write(toFile: path, atomically: true, encoding: .utf8)
+    let (model, graph) = try Oracle.graph(path, BuildOptions(batch: 2))
+    let passes = try Pipeline.passes(["canonicalize-reshapes", "dce", "fuse", "choose-conv-algorithm", "plan-memory"])
+    let optimized = Pipeline.optimize(graph, passes: passes)
+    #expect(IRPrinter.print(optimized).components(separatedBy: "algorithm=\"winograd\"").count == 3)
+    let weights = graph.initialWeights(model.initializers, seed: 5)
+    let inputs = Oracle.randomInputs(graph, seed: 6)
+    let expected = try Oracle.interpret(graph, inputs, weights)["output"]!
+    let source = CEmitter.emit(optimized, source: "wino")
+    let set = WeightSet(weights.sorted { $0.key < $1.key }.map { ($0.key, $0.value) })
+    let actual = try Commands.inProcess(source, "wino") { (compiled) throws(DiagnosticError) in
+      try compiled.run(inputs: inputs, weights: set)
+    }["output"]!
+    #expect(actual.relativeError(to: expected) < 1e-4)
   }
 
   /// The emitted C for a small model is part of the contract (STYLE 13). Set DANLU_UPDATE_SNAPSHOTS=1 to rewrite.
