@@ -74,6 +74,17 @@ def resnet18_layers():
     return layers + [("gap",), ("flatten",), ("linear", "fc")]
 
 
+def residual_block(apply, x, layer, join):
+    """A ("block", main, shortcut) entry: both branches from x, joined (add, then relu) by the backend's `join`."""
+    h = x
+    for inner in layer[1]:
+        h = apply(h, inner)
+    shortcut = x
+    for inner in layer[2]:
+        shortcut = apply(shortcut, inner)
+    return join(h, shortcut)
+
+
 MODELS = {"mlp": mlp_layers, "lenet5": lenet5_layers, "resnet18": resnet18_layers, "vgg16": vgg16_layers}
 
 
@@ -116,13 +127,7 @@ def onnx_session(layers, weights, x_shape, threads):
         if kind == "avgpool7":  # adaptive 7×7 on a 7×7 input is the identity
             return x
         if kind == "block":
-            h = x
-            for inner in layer[1]:
-                h = apply(h, inner)
-            shortcut = x
-            for inner in layer[2]:
-                shortcut = apply(shortcut, inner)
-            return op("Relu", [op("Add", [h, shortcut])])
+            return residual_block(apply, x, layer, lambda h, shortcut: op("Relu", [op("Add", [h, shortcut])]))
         raise ValueError(kind)
 
     x = "x"
@@ -176,13 +181,7 @@ def jax_function(layers, weights):
         if kind == "avgpool7":
             return x
         if kind == "block":
-            h = x
-            for inner in layer[1]:
-                h = apply(h, inner)
-            shortcut = x
-            for inner in layer[2]:
-                shortcut = apply(shortcut, inner)
-            return jnp.maximum(h + shortcut, 0)
+            return residual_block(apply, x, layer, lambda h, shortcut: jnp.maximum(h + shortcut, 0))
         raise ValueError(kind)
 
     def forward(x):
