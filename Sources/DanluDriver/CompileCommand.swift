@@ -10,7 +10,8 @@ extension Commands {
   static func generate(_ path: String, _ options: BuildOptions) throws(DriverFailure) -> (Model, Graph, String, ModelLoader) {
     let (model, loader) = try load(path, options)
     do throws(DiagnosticError) {
-      let graph = Pipeline.optimize(try Pipeline.bound(model), passes: try Pipeline.passes(nil), timePasses: options.timePasses)
+      let graph = Pipeline.optimize(try Pipeline.bound(model), passes: try Pipeline.passes(options.passes),
+                                    timePasses: options.timePasses)
       return (model, graph, CEmitter.emit(graph, source: path, defaultThreads: options.threads ?? 0), loader)
     } catch {
       throw DriverFailure(loader.renderer.render(error))

@@ -8,11 +8,11 @@ extension Commands {
   /// `danlu ir`: the graph after the whole pipeline, after one pass (`frontend` is the graph as built), or after
   /// every pass with a header line before each.
   public static func ir(_ path: String, _ options: BuildOptions, after: String?, printAfterAll: Bool,
-                        format: IRFormat, passes: [String]? = nil) throws(DriverFailure) -> String {
+                        format: IRFormat) throws(DriverFailure) -> String {
     let (model, loader) = try load(path, options)
     let pipeline: [Pass]
     do throws(DiagnosticError) {
-      pipeline = try Pipeline.passes(passes)
+      pipeline = try Pipeline.passes(options.passes)
       if let after, after != "frontend", !pipeline.contains(where: { $0.name == after }) {
         _ = try Pipeline.passes([after])  // an unknown name gets its diagnostic here
         throw DiagnosticError(.passNotInPipeline(after, pipeline: pipeline.map(\.name)), at: .unknown)

@@ -12,8 +12,12 @@ public struct BuildOptions: Sendable {
   public var timePasses = false
   /// BLAS threads for the compiled code (`--threads`); nil keeps OpenBLAS's default of one per core.
   public var threads: Int?
+  /// The pass pipeline by name (`--passes a,b`); nil is the default inference pipeline.
+  public var passes: [String]?
 
-  public init(batch: Int? = nil, bindings: [String: Int] = [:], timePasses: Bool = false, threads: Int? = nil) {
+  public init(batch: Int? = nil, bindings: [String: Int] = [:], timePasses: Bool = false, threads: Int? = nil,
+              passes: [String]? = nil) {
+    self.passes = passes
     self.batch = batch
     self.bindings = bindings
     self.timePasses = timePasses

@@ -58,7 +58,7 @@ public enum Op: Hashable, Sendable {
 }
 
 public struct Conv2dAttributes: Hashable, Sendable {
-  /// How codegen computes the convolution; the `choose-conv-algorithm` pass decides, the math is the same.
+  /// How codegen computes the convolution; a pass decides (`prefer-winograd`), the math is the same.
   public enum Algorithm: String, Hashable, Sendable {
     /// im2col + GEMM, or the input itself as the GEMM operand for 1×1.
     case gemm

@@ -17,10 +17,10 @@ public struct Pass: Sendable {
 /// Every pass, with its one-line summary, and the standard pipelines.
 public enum PassRegistry {
   public static let all: [Pass] = [canonicalizeReshapes, commonSubexpressionElimination, deadCodeElimination, fuse,
-                                   chooseConvAlgorithm, planMemory]
+                                   preferWinograd, planMemory]
 
-  /// `choose-conv-algorithm` is not here yet: its Winograd kernels are correct but slower than im2col + GEMM until
-  /// the tile transforms are vectorized (Benchmarks/RESULTS.md); `--passes` opts in.
+  /// `prefer-winograd` is not here yet: its Winograd kernels are correct but slower than im2col + GEMM until the
+  /// tile transforms are vectorized (Benchmarks/RESULTS.md); `--passes` opts in.
   public static let inference: [Pass] = [canonicalizeReshapes, commonSubexpressionElimination, deadCodeElimination, fuse,
                                          planMemory]
 

@@ -26,6 +26,9 @@ struct ModelOptions: ParsableArguments {
 
   @Option(help: "BLAS threads for the compiled code (compile bakes it in as the binary's default).")
   var threads: Int?
+
+  @Option(help: "The pass pipeline, comma-separated (default: the inference pipeline; see danlu ir --help).")
+  var passes: String?
 }
 
 /// Runs a driver action, printing diagnostics and exiting 1 on user errors.
@@ -41,7 +44,8 @@ func runReporting(_ body: () throws -> Void) throws {
 extension ModelOptions {
   func buildOptions() throws -> BuildOptions {
     do {
-      return BuildOptions(batch: batch, bindings: try BuildOptions.parseBindings(dims), timePasses: timePasses, threads: threads)
+      return BuildOptions(batch: batch, bindings: try BuildOptions.parseBindings(dims), timePasses: timePasses, threads: threads,
+                          passes: passes?.split(separator: ",").map(String.init))
     } catch {
       throw DriverFailure("error: " + error.diagnostics.map(\.message).joined(separator: "\n"))
     }

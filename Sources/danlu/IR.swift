@@ -18,13 +18,10 @@ struct IR: ParsableCommand {
   @Option(help: "Output format: text, dot (Graphviz) or json.")
   var format: IRFormat = .text
 
-  @Option(help: "The pass pipeline, comma-separated (default: the inference pipeline).")
-  var passes: String?
-
   func run() throws {
     try runReporting {
       print(try Commands.ir(options.model, try options.buildOptions(), after: after, printAfterAll: printAfterAll,
-                            format: format, passes: passes?.split(separator: ",").map(String.init)), terminator: "")
+                            format: format), terminator: "")
     }
   }
 }

@@ -53,7 +53,7 @@ import Testing
         - add(., x)
       """.write(toFile: path, atomically: true, encoding: .utf8)
     let (model, graph) = try Oracle.graph(path, BuildOptions(batch: 2))
-    let passes = try Pipeline.passes(["canonicalize-reshapes", "dce", "fuse", "choose-conv-algorithm", "plan-memory"])
+    let passes = try Pipeline.passes(["canonicalize-reshapes", "dce", "fuse", "prefer-winograd", "plan-memory"])
     let optimized = Pipeline.optimize(graph, passes: passes)
     #expect(IRPrinter.print(optimized).components(separatedBy: "algorithm=\"winograd\"").count == 3)
     let weights = graph.initialWeights(model.initializers, seed: 5)

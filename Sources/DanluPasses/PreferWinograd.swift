@@ -1,0 +1,36 @@
+import DanluIR
+
+/// `prefer-winograd` (opt-in): Winograd F(2×2, 3×3) for stride-1, undilated, ungrouped 3×3 convolutions with at
+/// least 64 output tiles and 16 input channels. Correct, but slower than im2col + GEMM until its tile transforms are
+/// vectorized (Benchmarks/RESULTS.md), so no default pipeline runs it. (A direct, BLAS-free loop for LeNet-sized
+/// convolutions was also measured: 4.5× slower than im2col + GEMM at batch 1, so GEMM is the only other algorithm.)
+public let preferWinograd = Pass(name: "prefer-winograd",
+                                 summary: "Winograd F(2x2,3x3) for large stride-1 3x3 convolutions (opt-in)") { graph in
+  graph.mappingConvolutions { a, w, y in
+    var chosen = a
+    let fits = w[2] == 3 && w[3] == 3 && a.stride == [1, 1] && a.dilation == [1, 1] && a.groups == 1
+    if fits && w[1] >= 16 && Graph.winogradTiles(y[2], y[3]) >= 64 { chosen.algorithm = .winograd }
+    return chosen
+  }
+}
+
+extension Graph {
+  /// The graph with every convolution's attributes (plain or as a fused anchor) passed through `change`, which
+  /// also sees the weight shape (O, I, kh, kw) and output shape (N, O, OH, OW).
+  func mappingConvolutions(_ change: (Conv2dAttributes, [Int], [Int]) -> Conv2dAttributes) -> Graph {
+    var result = self
+    for (index, node) in nodes.enumerated() {
+      guard node.operands.count > 1, let w = nodes[node.operands[1]].type.staticShape, w.count == 4,
+            let y = node.type.staticShape, y.count == 4 else { continue }
+      switch node.op {
+      case .conv2d(let a): result.nodes[index].op = .conv2d(change(a, w, y))
+      case .fused(var group):
+        guard case .conv2d(let a) = group.anchor else { continue }
+        group.anchor = .conv2d(change(a, w, y))
+        result.nodes[index].op = .fused(group)
+      default: continue
+      }
+    }
+    return result
+  }
+}
