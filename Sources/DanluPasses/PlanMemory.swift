@@ -5,8 +5,9 @@ import DanluIR
 /// lowest offset that overlaps no buffer live at the same time (TFLite's "greedy by size"). im2col scratch is a
 /// buffer live only during its convolution. The IR text ends with the plan:
 ///
-///     memory arena=… lower_bound=… naive=… weights=… scratch=…
-///     offsets %3=0 %5=4096 …
+///     memory arena=F lower_bound=B naive=B weights=B     (the arena in floats, the figures in bytes)
+///     offsets %3=0 %5=4096 …                            (float offsets of computed values)
+///     scratch %7=8192 …                                  (each convolution's im2col scratch)
 ///
 /// A graph with symbolic dimensions gets no plan (sizes are unknown until `--batch` / `--dim` bind them).
 public let planMemory = Pass(name: "plan-memory", summary: "liveness-based arena offsets with in-place reuse") { graph in
