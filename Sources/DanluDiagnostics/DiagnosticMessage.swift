@@ -141,7 +141,7 @@ extension DiagnosticMessage {
 
 extension DiagnosticMessage {
   public static func unknownPass(_ name: String, known: [String], suggestion: String?) -> Self {
-    .init(id: "unknown-pass", "unknown pass '\(name)'\(suggest(suggestion)); the passes are frontend, \(known.joined(separator: ", "))")
+    .init(id: "unknown-pass", "unknown pass '\(name)'\(suggest(suggestion)) (the passes are frontend, \(known.joined(separator: ", ")))")
   }
 }
 
