@@ -25,6 +25,11 @@ extension Commands {
       try set.check(against: graph)
       return set
     }
+    let bytes = graph.parameters.reduce(0) { $0 + graph.nodes[$1].type.staticShape!.reduce(4, *) }
+    guard UInt64(bytes) < ProcessInfo.processInfo.physicalMemory / 2 else {
+      throw DiagnosticError(.runtimeFailed("the model's weights need \(bytes >> 20) MiB, more than half of this machine's memory"),
+                            at: .unknown)
+    }
     let initial = graph.initialWeights(model.initializers, seed: seed)
     return WeightSet(graph.parameters.map { (graph.parameterName($0)!, initial[graph.parameterName($0)!]!) })
   }

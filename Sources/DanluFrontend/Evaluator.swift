@@ -136,8 +136,8 @@ extension Walker {
       throw DiagnosticError(.extraArgument(layer: path, op: "repeat", detail: "takes a count and a layer: repeat(2, BasicBlock(64))"),
                             at: location)
     }
-    guard case .int(let count) = try eval(arguments[0].value, scope, path: path), count > 0 else {
-      throw DiagnosticError(.badArgument(layer: path, op: "repeat", argument: "count", expected: "a positive integer",
+    guard case .int(let count) = try eval(arguments[0].value, scope, path: path), (1...10_000).contains(count) else {
+      throw DiagnosticError(.badArgument(layer: path, op: "repeat", argument: "count", expected: "an integer from 1 to 10000",
                                          found: arguments[0].value.description), at: arguments[0].location)
     }
     guard case .layer(var body) = try eval(arguments[1].value, scope, path: path) else {
@@ -230,6 +230,17 @@ extension Walker {
   func check(_ value: Value, _ parameter: LayerDefinition.Parameter, op: String, path: String, at location: SourceLocation)
     throws(DiagnosticError) -> Value
   {
+    // Integer sizes must be in range: a zero stride or kernel has no meaning and would divide by zero.
+    var integers: [Int] = []
+    if case .int(let v) = value { integers = [v] }
+    if case .tuple(let items) = value { integers = items.compactMap { if case .int(let v) = $0 { v } else { nil } } }
+    if [.int, .pair].contains(parameter.kind), let minimum = parameter.minimum,
+       let bad = integers.first(where: { $0 < minimum || $0 > LayerDefinition.largestSize }) {
+      let expected = minimum == 0 ? "zero or more" : "at least \(minimum)"
+      throw DiagnosticError(.badArgument(layer: path, op: op, argument: parameter.name,
+                                         expected: bad > LayerDefinition.largestSize ? "at most \(LayerDefinition.largestSize)" : expected,
+                                         found: "\(bad)"), at: location)
+    }
     switch (parameter.kind, value) {
     case (.int, .int), (.bool, .bool), (.float, .float), (.pair, .int): return value
     case (.float, .int(let v)): return .float(Double(v))

@@ -125,7 +125,7 @@ struct Walker {
     var dimensions: [Dim] = []
     for item in shape {
       for name in names(in: item) where dims[name] == nil { dims[name] = .symbol(name) }
-      guard let dim = try eval(item, Scope()).asDim, (dim.staticValue ?? 1) > 0 else {
+      guard let dim = try eval(item, Scope()).asDim, (1...LayerDefinition.largestSize).contains(dim.staticValue ?? 1) else {
         throw DiagnosticError(.badType(input.type.description), at: item.location)
       }
       dimensions.append(dim)

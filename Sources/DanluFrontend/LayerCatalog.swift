@@ -22,18 +22,19 @@ enum LayerCatalog {
         throw c.fail("linear", "in_features=\(a.int("in_features")) but the input has \(features) features", x)
       }
       let bound = 1 / Float(features).squareRoot()
-      let weight = c.parameter("weight", [a.int("out_features"), features], .uniform(bound: bound))
+      let weight = try c.parameter("weight", [a.int("out_features"), features], .uniform(bound: bound))
       var y = try c.node(.matmul(transposeB: true), [x[0], weight])
       if a.bool("bias") {
-        let bias = c.parameter("bias", [a.int("out_features")], .uniform(bound: bound))
+        let bias = try c.parameter("bias", [a.int("out_features")], .uniform(bound: bound))
         y = try c.node(.biasAdd(axis: c.type(y).rank - 1), [y, bias])
       }
       return y
     },
     LayerDefinition(name: "conv2d", parameters: [
       .required("out_channels", .int), .required("kernel", .pair, aliases: ["kernel_size"]),
-      .optional("stride", .pair, .int(1)), .optional("padding", .pair, .int(0)), .optional("dilation", .pair, .int(1)),
-      .optional("groups", .int, .int(1)), .optional("bias", .bool, .bool(true)), .optional("in_channels", .int),
+      .optional("stride", .pair, .int(1)), .optional("padding", .pair, .int(0), minimum: 0),
+      .optional("dilation", .pair, .int(1)), .optional("groups", .int, .int(1)), .optional("bias", .bool, .bool(true)),
+      .optional("in_channels", .int),
     ]) { (c, x, a) throws(DiagnosticError) in
       guard c.type(x[0]).rank == 4 else { throw c.fail("conv2d", "the input must be N×C×H×W", x) }
       let channels = try c.staticDim(c.type(x[0]).shape[1], of: x[0], what: "conv2d")
@@ -46,12 +47,12 @@ enum LayerCatalog {
       }
       let fanIn = channels / groups * kernel[0] * kernel[1]
       let bound = 1 / Float(fanIn).squareRoot()
-      let weight = c.parameter("weight", [out, channels / groups] + kernel, .uniform(bound: bound))
+      let weight = try c.parameter("weight", [out, channels / groups] + kernel, .uniform(bound: bound))
       let attributes = Conv2dAttributes(stride: a.pair("stride"), padding: a.pair("padding"),
                                         dilation: a.pair("dilation"), groups: groups)
       var y = try c.node(.conv2d(attributes), [x[0], weight])
       if a.bool("bias") {
-        y = try c.node(.biasAdd(axis: 1), [y, c.parameter("bias", [out], .uniform(bound: bound))])
+        y = try c.node(.biasAdd(axis: 1), [y, try c.parameter("bias", [out], .uniform(bound: bound))])
       }
       return y
     },
@@ -69,8 +70,9 @@ enum LayerCatalog {
       if a.has("num_features"), a.int("num_features") != channels {
         throw c.fail("batchnorm2d", "num_features=\(a.int("num_features")) but the input has \(channels) channels", x)
       }
-      let stats = [("weight", Float(1)), ("bias", 0), ("running_mean", 0), ("running_var", 1)].map {
-        c.parameter($0.0, [channels], .constant($0.1), buffer: $0.0.hasPrefix("running_"))
+      var stats: [Int] = []
+      for (name, value) in [("weight", Float(1)), ("bias", 0), ("running_mean", 0), ("running_var", 1)] {
+        stats.append(try c.parameter(name, [channels], .constant(value), buffer: name.hasPrefix("running_")))
       }
       return try c.node(.batchNorm(epsilon: a.float("eps")), [x[0]] + stats)
     },
@@ -80,18 +82,21 @@ enum LayerCatalog {
 
   static let activations: [LayerDefinition] = [
     unary("relu", .relu), unary("sigmoid", .sigmoid), unary("tanh", .tanh), unary("gelu", .gelu), unary("silu", .silu),
-    LayerDefinition(name: "leaky_relu", parameters: [.optional("negative_slope", .float, .float(0.01))]) {
+    LayerDefinition(name: "leaky_relu", parameters: [.optional("negative_slope", .float, .float(0.01), minimum: nil)]) {
       (c, x, a) throws(DiagnosticError) in try c.node(.leakyRelu(slope: a.float("negative_slope")), x)
     },
-    LayerDefinition(name: "softmax", parameters: [.optional("dim", .int, .int(-1))]) { (c, x, a) throws(DiagnosticError) in
+    LayerDefinition(name: "softmax", parameters: [.optional("dim", .int, .int(-1), minimum: nil)]) { (c, x, a) throws(DiagnosticError) in
       try c.node(.softmax(axis: try axis(a.int("dim"), c, x[0], "softmax")), x)
     },
-    LayerDefinition(name: "log_softmax", parameters: [.optional("dim", .int, .int(-1))]) {
+    LayerDefinition(name: "log_softmax", parameters: [.optional("dim", .int, .int(-1), minimum: nil)]) {
       (c, x, a) throws(DiagnosticError) in
       try c.node(.logSoftmax(axis: try axis(a.int("dim"), c, x[0], "log_softmax")), x)
     },
     // Inference: dropout is the identity; training gets its own op.
-    LayerDefinition(name: "dropout", parameters: [.optional("p", .float, .float(0.5))]) { (_, x, _) in x[0] },
+    LayerDefinition(name: "dropout", parameters: [.optional("p", .float, .float(0.5))]) { (c, x, a) throws(DiagnosticError) in
+      guard (0..<1).contains(a.float("p")) else { throw c.fail("dropout", "p=\(a.float("p")) must be in [0, 1)", x) }
+      return x[0]
+    },
     LayerDefinition(name: "identity", parameters: []) { (_, x, _) in x[0] },
   ]
 
@@ -109,13 +114,13 @@ enum LayerCatalog {
 
   static let pooling: [LayerDefinition] = [
     LayerDefinition(name: "maxpool2d", parameters: [
-      .required("kernel", .pair, aliases: ["kernel_size"]), .optional("stride", .pair), .optional("padding", .pair, .int(0)),
+      .required("kernel", .pair, aliases: ["kernel_size"]), .optional("stride", .pair), .optional("padding", .pair, .int(0), minimum: 0),
       .optional("dilation", .pair, .int(1)), .optional("ceil_mode", .bool, .bool(false)),
     ]) { (c, x, a) throws(DiagnosticError) in
       try c.node(.maxPool2d(try pool(a, c, x, "maxpool2d", dilation: a.pair("dilation"))), x)
     },
     LayerDefinition(name: "avgpool2d", parameters: [
-      .required("kernel", .pair, aliases: ["kernel_size"]), .optional("stride", .pair), .optional("padding", .pair, .int(0)),
+      .required("kernel", .pair, aliases: ["kernel_size"]), .optional("stride", .pair), .optional("padding", .pair, .int(0), minimum: 0),
       .optional("ceil_mode", .bool, .bool(false)), .optional("count_include_pad", .bool, .bool(true)),
     ]) { (c, x, a) throws(DiagnosticError) in
       var p = try pool(a, c, x, "avgpool2d", dilation: [1, 1])
@@ -146,7 +151,8 @@ enum LayerCatalog {
   // MARK: Shape
 
   static let shape: [LayerDefinition] = [
-    LayerDefinition(name: "flatten", parameters: [.optional("start_dim", .int, .int(1)), .optional("end_dim", .int, .int(-1))]) {
+    LayerDefinition(name: "flatten", parameters: [.optional("start_dim", .int, .int(1), minimum: nil),
+                                                  .optional("end_dim", .int, .int(-1), minimum: nil)]) {
       (c, x, a) throws(DiagnosticError) in
       let shape = c.type(x[0]).shape
       let start = try axis(a.int("start_dim"), c, x[0], "flatten"), end = try axis(a.int("end_dim"), c, x[0], "flatten")
@@ -184,7 +190,7 @@ enum LayerCatalog {
   static let combining: [LayerDefinition] = [
     LayerDefinition(name: "add", parameters: [], inputs: .two) { (c, x, _) throws(DiagnosticError) in try c.node(.add, x) },
     LayerDefinition(name: "mul", parameters: [], inputs: .two) { (c, x, _) throws(DiagnosticError) in try c.node(.mul, x) },
-    LayerDefinition(name: "concat", parameters: [.optional("dim", .int, .int(1))], inputs: .many) {
+    LayerDefinition(name: "concat", parameters: [.optional("dim", .int, .int(1), minimum: nil)], inputs: .many) {
       (c, x, a) throws(DiagnosticError) in
       try c.node(.concat(axis: try axis(a.int("dim"), c, x[0], "concat")), x)
     },

@@ -26,14 +26,20 @@ struct LayerDefinition: Sendable {
     /// Nil: required. `.tuple([])` marks an optional parameter without a default.
     var defaultValue: Value?
     var aliases: [String] = []
+    /// The smallest value an integer (or each of a pair) may take; sizes are 1, paddings 0.
+    var minimum: Int? = 1
 
-    static func required(_ name: String, _ kind: Kind, aliases: [String] = []) -> Self {
-      Parameter(name: name, kind: kind, defaultValue: nil, aliases: aliases)
+    static func required(_ name: String, _ kind: Kind, aliases: [String] = [], minimum: Int? = 1) -> Self {
+      Parameter(name: name, kind: kind, defaultValue: nil, aliases: aliases, minimum: minimum)
     }
-    static func optional(_ name: String, _ kind: Kind, _ value: Value? = nil, aliases: [String] = []) -> Self {
-      Parameter(name: name, kind: kind, defaultValue: value ?? .tuple([]), aliases: aliases)
+    static func optional(_ name: String, _ kind: Kind, _ value: Value? = nil, aliases: [String] = [],
+                         minimum: Int? = 1) -> Self {
+      Parameter(name: name, kind: kind, defaultValue: value ?? .tuple([]), aliases: aliases, minimum: minimum)
     }
   }
+
+  /// No single size may exceed this: products of a few stay far from Int's range, and no tensor that large fits.
+  static let largestSize = 1 << 31
 
   enum Inputs: Sendable {
     case one, two, many
@@ -99,8 +105,11 @@ struct LoweringContext {
   }
 
   /// A parameter named `path.suffix`, like the PyTorch `state_dict` key.
-  mutating func parameter(_ suffix: String, _ shape: [Int], _ initializer: Initializer, buffer: Bool = false) -> Int {
+  mutating func parameter(_ suffix: String, _ shape: [Int], _ initializer: Initializer, buffer: Bool = false)
+    throws(DiagnosticError) -> Int
+  {
     let name = path.isEmpty ? suffix : "\(path).\(suffix)"
+    try ShapeInference.checkSize(TensorType(.f32, shape.map(Dim.int)), layer: path, op: "the weight \(name)", at: location)
     initializers[name] = initializer
     return graph.addLeaf(buffer ? .buffer(name) : .parameter(name), type: TensorType(.f32, shape.map(Dim.int)), name: path, location: location)
   }

@@ -27,11 +27,11 @@ public indirect enum Dim: Hashable, Sendable, CustomStringConvertible, Expressib
 
   public static func + (lhs: Dim, rhs: Dim) -> Dim {
     switch (lhs, rhs) {
-    case (.int(let a), .int(let b)): return .int(a + b)
+    case (.int(let a), .int(let b)): return .int(a &+ b)  // wraps, never traps: ShapeInference rejects the result
     case (_, .int(0)): return lhs
     case (.int(0), _): return rhs
     case (.int, _): return rhs + lhs
-    case (.add(let x, .int(let a)), .int(let b)): return x + .int(a + b)
+    case (.add(let x, .int(let a)), .int(let b)): return x + .int(a &+ b)
     default: return .add(lhs, rhs)
     }
   }
@@ -40,12 +40,12 @@ public indirect enum Dim: Hashable, Sendable, CustomStringConvertible, Expressib
 
   public static func * (lhs: Dim, rhs: Dim) -> Dim {
     switch (lhs, rhs) {
-    case (.int(let a), .int(let b)): return .int(a * b)
+    case (.int(let a), .int(let b)): return .int(a &* b)
     case (_, .int(1)): return lhs
     case (.int(1), _): return rhs
     case (_, .int(0)), (.int(0), _): return .int(0)
     case (.int, _): return rhs * lhs
-    case (.mul(let x, .int(let a)), .int(let b)): return x * .int(a * b)
+    case (.mul(let x, .int(let a)), .int(let b)): return x * .int(a &* b)
     default: return .mul(lhs, rhs)
     }
   }
@@ -70,10 +70,10 @@ public indirect enum Dim: Hashable, Sendable, CustomStringConvertible, Expressib
     case .symbol(let s): return bindings[s]
     case .add(let a, let b):
       guard let x = a.evaluate(bindings), let y = b.evaluate(bindings) else { return nil }
-      return x + y
+      return x &+ y
     case .mul(let a, let b):
       guard let x = a.evaluate(bindings), let y = b.evaluate(bindings) else { return nil }
-      return x * y
+      return x &* y
     case .floorDiv(let a, let d):
       guard let x = a.evaluate(bindings) else { return nil }
       return Dim.int(x).floorDivided(by: d).staticValue

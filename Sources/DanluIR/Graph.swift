@@ -69,6 +69,7 @@ public struct Graph: Hashable, Sendable {
     throws(DiagnosticError) -> Int
   {
     let type = try ShapeInference.infer(op, operands.map { nodes[$0].type }, layer: name, at: location)
+    try ShapeInference.checkSize(type, layer: name, op: op.mnemonic, at: location)
     nodes.append(Node(op: op, type: type, operands: operands, name: name, location: location))
     return nodes.count - 1
   }

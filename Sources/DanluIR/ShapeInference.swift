@@ -143,6 +143,25 @@ public enum ShapeInference {
     return size
   }
 
+  /// The most elements one tensor may hold (4 TiB of f32): beyond it, sizes are a mistake, not a model.
+  public static let largestTensor = 1 << 40
+
+  /// Rejects a result with a zero, negative or absurd static size (arithmetic on huge sizes wraps rather than traps).
+  public static func checkSize(_ type: TensorType, layer: String, op: String, at location: SourceLocation)
+    throws(DiagnosticError)
+  {
+    var count = 1
+    for dim in type.shape {
+      guard let size = dim.staticValue else { continue }
+      let (product, overflow) = count.multipliedReportingOverflow(by: max(size, 1))
+      guard size >= 1, !overflow, product <= largestTensor else {
+        throw DiagnosticError(.shapeMismatch(layer: layer, op: op, shapes: [type.description],
+                                             detail: "the result would hold \(size < 1 ? "no" : "too many") elements"), at: location)
+      }
+      count = product
+    }
+  }
+
   public static func checkReshape(from source: TensorType, to target: TensorType, layer: String,
                                   at location: SourceLocation) throws(DiagnosticError) {
     let a = source.elementCount, b = target.elementCount

@@ -21,6 +21,7 @@ struct MemoryPlanner {
   let graph: Graph
   /// Values that need storage of their own: computed, not views.
   var planned: [Int] = []
+  var isPlanned: Set<Int> = []
   var lastUse: [Int] = []
 
   init(_ graph: Graph) {
@@ -36,6 +37,7 @@ struct MemoryPlanner {
       default: return true
       }
     }
+    isPlanned = Set(planned)
   }
 
   func floats(_ value: Int) -> Int { StorageAlignment.aligned(graph.nodes[value].type.staticShape!.reduce(1, *)) }
@@ -49,7 +51,7 @@ struct MemoryPlanner {
     default: return false
     }
     let root = graph.storageRoot(operand)
-    return planned.contains(root) && lastUse[root] == index && floats(root) == floats(index)
+    return isPlanned.contains(root) && lastUse[root] == index && floats(root) == floats(index)
       && !graph.outputs.contains { graph.storageRoot($0.value) == root }
   }
 
