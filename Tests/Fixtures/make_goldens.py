@@ -162,6 +162,14 @@ def residual(g, x):
 
 # MARK: One case per op
 
+def gelu(g, x):
+    """x·Φ(x) = 0.5·x·(1 + erf(x/√2)), PyTorch's default GELU, from ONNX primitives."""
+    def constant(value):
+        return g.op("Constant", [], value=onnx.numpy_helper.from_array(np.array(value, np.float32)))
+    return g.op("Mul", [g.op("Mul", [x, constant(0.5)]),
+                        g.op("Add", [g.op("Erf", [g.op("Div", [x, constant(math.sqrt(2))])]), constant(1)])])
+
+
 def adaptive_avg_pool(x, out):
     n, c, h, w = x.shape
     y = np.zeros((n, c) + out, dtype=np.float64)
@@ -199,10 +207,7 @@ def main():
     case("sigmoid", (2, 9), ["sigmoid"], lambda g, x: g.op("Sigmoid", [x]))
     case("tanh", (2, 9), ["tanh"], lambda g, x: g.op("Tanh", [x]))
     # GELU and SiLU from their definitions: x·Φ(x) = 0.5·x·(1 + erf(x/√2)) and x·σ(x).
-    half = onnx.numpy_helper.from_array(np.array(0.5, np.float32), "half")
-    case("gelu", (2, 9), ["gelu"], lambda g, x: g.op("Mul", [g.op("Mul", [x, g.op("Constant", [], value=half)]),
-         g.op("Add", [g.op("Erf", [g.op("Div", [x, g.op("Constant", [], value=onnx.numpy_helper.from_array(np.array(math.sqrt(2), np.float32)))])]),
-                      g.op("Constant", [], value=onnx.numpy_helper.from_array(np.array(1, np.float32)))])]))
+    case("gelu", (2, 9), ["gelu"], gelu)
     case("silu", (2, 9), ["silu"], lambda g, x: g.op("Mul", [x, g.op("Sigmoid", [x])]))
     case("softmax", (3, 7), ["softmax(dim=1)"], lambda g, x: g.op("Softmax", [x], axis=1))
     case("log_softmax", (3, 7), ["log_softmax(dim=-1)"], lambda g, x: g.op("LogSoftmax", [x], axis=-1))
@@ -219,6 +224,12 @@ def main():
     for name, shape, out in [("adaptive_avgpool_up", (1, 2, 5, 5), (7, 7)), ("adaptive_avgpool_uneven", (2, 2, 7, 8), (2, 3))]:
         x = rng.uniform(-1, 1, size=shape).astype(np.float32)
         save(name, spec(name, shape, [f"adaptive_avgpool2d(({out[0]}, {out[1]}))"]), x, adaptive_avg_pool(x, out), {})
+    # Elementwise chains that the fuse pass turns into one loop (anchor "elementwise").
+    case("elementwise_chain", (2, 3, 4, 4), ["a: sigmoid(x)", "mul(a, x)", "add(., x)", "gelu"],
+         lambda g, x: gelu(g, g.op("Add", [g.op("Mul", [g.op("Sigmoid", [x]), x]), x])))
+    case("batchnorm_after_add", (2, 3, 4, 4), ["s: relu(x)", "add(s, x)", "bn: batchnorm2d", "leaky_relu(0.1)"],
+         lambda g, x: g.op("LeakyRelu", [g.batchnorm(g.op("Add", [g.op("Relu", [x]), x]), "bn", 3)], alpha=0.1))
+
     print(f"wrote {len(os.listdir(OUT))} cases to {OUT}")
 
 
