@@ -1,0 +1,66 @@
+import DanluDiagnostics
+import DanluIR
+import DanluRuntime
+import DanluTestSupport
+import Foundation
+import Testing
+
+@Suite struct DatasetTests {
+  let folder = Repository.temporaryFolder()
+
+  func idx(_ name: String, _ bytes: [UInt8]) -> String {
+    let path = folder.appendingPathComponent(name).path
+    FileManager.default.createFile(atPath: path, contents: Data(bytes))
+    return path
+  }
+
+  /// Three 2×2 images and their labels.
+  func small(labels: [UInt8]) throws -> Dataset {
+    let images = idx("i.idx", [0, 0, 8, 3, 0, 0, 0, 3, 0, 0, 0, 2, 0, 0, 0, 2] + (0..<12).map { UInt8($0 * 10) })
+    let labelFile = idx("l.idx", [0, 0, 8, 1, 0, 0, 0, UInt8(labels.count)] + labels)
+    return try Dataset.idx(images: images, labels: labelFile, classes: 10)
+  }
+
+  @Test func readsImagesWithAChannelAxisAndIntegerLabels() throws {
+    let data = try small(labels: [3, 0, 9])
+    #expect(data.images.shape == [3, 1, 2, 2])
+    #expect(data.labels == [3, 0, 9])
+    let (images, labels) = data.batch([2, 0])
+    #expect(images.shape == [2, 1, 2, 2] && labels == [9, 3])
+    #expect(images.data[0] == Float(80) / 255)
+  }
+
+  @Test func rejectsMismatchedOrCorruptLabels() {
+    #expect { try small(labels: [1, 2]) } throws: { error in
+      (error as! DiagnosticError).diagnostics[0].message.contains("2 labels for 3 images")
+    }
+    #expect { try small(labels: [1, 200, 2]) } throws: { error in
+      (error as! DiagnosticError).diagnostics[0].message.contains("label 200 at index 1 is not one of the 10 classes")
+    }
+  }
+
+  @Test func shufflesReproduciblyIntoBatches() throws {
+    let data = Dataset(images: Tensor(zeros: [10, 1, 1, 1]), labels: Array(repeating: 0, count: 10))
+    let first = data.batchIndices(size: 4, seed: 7), again = data.batchIndices(size: 4, seed: 7)
+    #expect(first == again)
+    #expect(first.map(\.count) == [4, 4, 2])
+    #expect(first.flatMap { $0 }.sorted() == Array(0..<10))
+    #expect(first.flatMap { $0 } != Array(0..<10), "seeded order is shuffled")
+    #expect(data.batchIndices(size: 4, seed: 8) != first)
+    #expect(data.batchIndices(size: 4, seed: nil, dropLast: true) == [[0, 1, 2, 3], [4, 5, 6, 7]])
+  }
+
+  @Test func normalizes() throws {
+    let data = try small(labels: [1, 2, 3]).normalized(mean: 0.5, std: 0.25)
+    #expect(abs(data.images.data[0] - (0 - 0.5) / 0.25) < 1e-6)
+  }
+
+  @Test(.enabled(if: FileManager.default.fileExists(atPath: "/usr/share/datasets/fashion-mnist/t10k-labels-idx1-ubyte.gz"),
+                 "needs the dataset-fashion-mnist package"))
+  func loadsFashionMNIST() throws {
+    let test = try Dataset.fashionMNIST(.test)
+    #expect(test.images.shape == [10_000, 1, 28, 28])
+    #expect(Array(test.labels.prefix(4)) == [9, 2, 1, 1])
+    #expect(Set(test.labels) == Set(0..<10))
+  }
+}
