@@ -8,16 +8,10 @@ import Testing
 @Suite struct DatasetTests {
   let folder = Repository.temporaryFolder()
 
-  func idx(_ name: String, _ bytes: [UInt8]) -> String {
-    let path = folder.appendingPathComponent(name).path
-    FileManager.default.createFile(atPath: path, contents: Data(bytes))
-    return path
-  }
-
   /// Three 2×2 images and their labels.
   func small(labels: [UInt8]) throws -> Dataset {
-    let images = idx("i.idx", [0, 0, 8, 3, 0, 0, 0, 3, 0, 0, 0, 2, 0, 0, 0, 2] + (0..<12).map { UInt8($0 * 10) })
-    let labelFile = idx("l.idx", [0, 0, 8, 1, 0, 0, 0, UInt8(labels.count)] + labels)
+    let images = folder.file("i.idx", [0, 0, 8, 3, 0, 0, 0, 3, 0, 0, 0, 2, 0, 0, 0, 2] + (0..<12).map { UInt8($0 * 10) })
+    let labelFile = folder.file("l.idx", [0, 0, 8, 1, 0, 0, 0, UInt8(labels.count)] + labels)
     return try Dataset.idx(images: images, labels: labelFile, classes: 10)
   }
 

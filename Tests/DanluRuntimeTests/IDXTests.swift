@@ -7,12 +7,6 @@ import Testing
 @Suite struct IDXTests {
   let folder = Repository.temporaryFolder()
 
-  func write(_ bytes: [UInt8], _ name: String = "f.idx") -> String {
-    let path = folder.appendingPathComponent(name).path
-    FileManager.default.createFile(atPath: path, contents: Data(bytes))
-    return path
-  }
-
   func problem(_ path: String) -> String? {
     do { _ = try IDX.read(path); return nil } catch { return error.diagnostics[0].message }
   }
@@ -21,10 +15,10 @@ import Testing
   let images: [UInt8] = [0, 0, 8, 3, 0, 0, 0, 2, 0, 0, 0, 2, 0, 0, 0, 3] + (0..<12).map { UInt8($0 * 20) }
 
   @Test func readsPlainAndGzippedFiles() throws {
-    let plain = try IDX.read(write(images))
+    let plain = try IDX.read(folder.file("f.idx", images))
     #expect(plain.shape == [2, 2, 3])
     #expect(plain.data[1] == Float(20) / 255)
-    let path = write(images, "g.idx")
+    let path = folder.file("g.idx", images)
     let gzip = Process()
     gzip.executableURL = URL(fileURLWithPath: "/usr/bin/env")
     gzip.arguments = ["gzip", "-f", path]
@@ -34,11 +28,11 @@ import Testing
   }
 
   @Test func rejectsBrokenFiles() {
-    #expect(problem(write(Array(images.dropLast(3))))?.contains("promises [2, 2, 3] = 12 values but the file holds 9 (truncated)") == true)
-    #expect(problem(write([1, 2, 3, 4, 5]))?.contains("bad magic") == true)
-    #expect(problem(write([0, 0, 0x0D, 1, 0, 0, 0, 1, 0, 0, 0, 0]))?.contains("only unsigned bytes") == true)
-    #expect(problem(write([0, 0, 8, 3, 0, 0]))?.contains("truncated header") == true)
-    #expect(problem(write([0x1F, 0x8B, 8, 0, 0, 0, 0, 0, 0, 3, 1, 2, 3, 4, 5, 6], "bad.gz")) != nil)
+    #expect(problem(folder.file("f.idx", Array(images.dropLast(3))))?.contains("promises [2, 2, 3] = 12 values but the file holds 9 (truncated)") == true)
+    #expect(problem(folder.file("f.idx", [1, 2, 3, 4, 5]))?.contains("bad magic") == true)
+    #expect(problem(folder.file("f.idx", [0, 0, 0x0D, 1, 0, 0, 0, 1, 0, 0, 0, 0]))?.contains("only unsigned bytes") == true)
+    #expect(problem(folder.file("f.idx", [0, 0, 8, 3, 0, 0]))?.contains("truncated header") == true)
+    #expect(problem(folder.file("bad.gz", [0x1F, 0x8B, 8, 0, 0, 0, 0, 0, 0, 3, 1, 2, 3, 4, 5, 6])) != nil)
     #expect(problem(folder.appendingPathComponent("absent.idx").path)?.contains("cannot open") == true)
   }
 

@@ -9,18 +9,12 @@ import Testing
 @Suite struct TensorFileTests {
   let folder = Repository.temporaryFolder()
 
-  func file(_ name: String, _ bytes: [UInt8]) -> String {
-    let path = folder.appendingPathComponent(name).path
-    FileManager.default.createFile(atPath: path, contents: Data(bytes))
-    return path
-  }
-
   /// A safetensors file with a given JSON header and data.
   func safetensors(_ header: String, data: [UInt8] = [], declaredLength: UInt64? = nil) -> String {
     let json = Array(header.utf8)
     let length = declaredLength ?? UInt64(json.count)
     let prefix = (0..<8).map { UInt8(truncatingIfNeeded: length >> (8 * $0)) }
-    return file("w\(UUID().uuidString).safetensors", prefix + json + data)
+    return folder.file("w\(UUID().uuidString).safetensors", prefix + json + data)
   }
 
   func problem(_ path: String) -> String? {
@@ -70,7 +64,7 @@ import Testing
   func rejectsBadSafetensors(_ name: String, _ header: String, _ expected: String) {
     let path: String
     switch name {
-    case "empty file": path = file("empty.safetensors", [])
+    case "empty file": path = folder.file("empty.safetensors", [])
     case "header longer than file": path = safetensors(header, declaredLength: 1 << 40)
     default: path = safetensors(header, data: [0, 0, 128, 63])
     }
@@ -83,7 +77,7 @@ import Testing
     try WeightSet([("x", Tensor.random([64], seed: 5))]).write(to: path)
     let bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: path)))
     for cut in [4, 20, bytes.count - 1] {
-      let message = problem(file("cut\(cut).safetensors", Array(bytes.prefix(cut))))
+      let message = problem(folder.file("cut\(cut).safetensors", Array(bytes.prefix(cut))))
       #expect(message != nil, "truncated at \(cut) bytes was accepted")
     }
   }
@@ -94,7 +88,7 @@ import Testing
       let count = Int(generator.next() % 200)
       var bytes = (0..<count).map { _ in UInt8(truncatingIfNeeded: generator.next()) }
       if i % 2 == 0, count >= 8 { for k in 0..<8 { bytes[k] = k == 0 ? UInt8(count - 8) : 0 } }  // a plausible length
-      _ = problem(file("garbage\(i).safetensors", bytes))
+      _ = problem(folder.file("garbage\(i).safetensors", bytes))
     }
   }
 
@@ -105,7 +99,7 @@ import Testing
     #expect(try NPY.read(path) == tensor)
     let bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: path)))
     func npyProblem(_ data: [UInt8]) -> String? {
-      do { _ = try NPY.read(file("t\(UUID().uuidString).npy", data)); return nil } catch { return error.diagnostics[0].message }
+      do { _ = try NPY.read(folder.file("t\(UUID().uuidString).npy", data)); return nil } catch { return error.diagnostics[0].message }
     }
     #expect(npyProblem(Array(bytes.dropLast(4)))?.contains("truncated") == true)
     #expect(npyProblem(Array("not numpy at all".utf8))?.contains("bad magic") == true)

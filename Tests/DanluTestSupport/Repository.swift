@@ -46,3 +46,12 @@ public struct MarkedSource {
     self.text = text
   }
 }
+
+extension URL {
+  /// Writes `bytes` to a file named `name` in this folder and returns its path (hostile-file tests).
+  public func file(_ name: String, _ bytes: [UInt8]) -> String {
+    let path = appendingPathComponent(name).path
+    FileManager.default.createFile(atPath: path, contents: Data(bytes))
+    return path
+  }
+}
