@@ -26,7 +26,7 @@ let package = Package(
     .target(name: "DanluIR", dependencies: ["DanluDiagnostics"]),
     .target(name: "DanluFrontend", dependencies: ["DanluDiagnostics", "DanluSpec", "DanluIR"]),
     .target(name: "DanluInterpreter", dependencies: ["DanluIR"]),
-    .target(name: "DanluPasses", dependencies: ["DanluIR"]),
+    .target(name: "DanluPasses", dependencies: ["DanluIR", "DanluInterpreter"]),
     .target(name: "DanluCodegen", dependencies: ["DanluIR"]),
 
     // MARK: Runtime

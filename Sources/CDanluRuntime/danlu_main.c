@@ -132,6 +132,7 @@ int danlu_standalone_main(const danlu_model *m, int argc, char **argv) {
   float *arena = aligned_alloc(64, (size_t)((m->arena_floats * 4 + 63) / 64 * 64 + 64));
   if (!arena) { fprintf(stderr, "error: cannot allocate the %lld-byte arena\n", (long long)m->arena_floats * 4); return 1; }
 
+  m->prepare(params, arena);
   m->forward(params, input_data, outputs, arena);
   if (bench > 0) {
     /* Warm up on time, not a count: clocks ramp and BLAS threads wake within ~100 ms. */

@@ -9,6 +9,8 @@ public enum CEmitter {
     let plan = StoragePlan(graph)
     var kernels: [String] = []
     var calls: [String] = []
+    var prepareCalls: [String] = []
+    let loadTime = graph.loadTimeValues
     var profiled: [(name: String, flops: Int)] = []
     let (_, costs) = Cost.of(graph, bindings: [:])
     for (index, node) in graph.nodes.enumerated() {
@@ -18,8 +20,12 @@ public enum CEmitter {
       kernels.append("/* \(node.name): \(node.op.mnemonic) -> \(node.type)\(location) */\n"
         + "static void \(name)(const float *const *params, const float *const *inputs, float *arena) {\n"
         + "  (void)params; (void)inputs; (void)arena;\n" + kernel + "}\n")
-      calls.append("  RUN(\(profiled.count), \(name));")
-      profiled.append((node.name, costs[index].flops))
+      if loadTime.contains(index) {
+        prepareCalls.append("  \(name)(params, 0, arena);")
+      } else {
+        calls.append("  RUN(\(profiled.count), \(name));")
+        profiled.append((node.name, costs[index].flops))
+      }
     }
     for (i, output) in graph.outputs.enumerated() {
       let count = graph.nodes[output.value].type.staticShape!.reduce(1, *)
@@ -57,6 +63,9 @@ public enum CEmitter {
       """
     out += kernels.joined(separator: "\n")
     out += "\n/* ==== Entry ==== */\n\n"
+    out += "/* Values that depend only on the weights (Graph.loadTimeValues), computed once after binding them. */\n"
+    out += "static void prepare(const float *const *params, float *arena) {\n  (void)params; (void)arena;\n"
+    out += prepareCalls.map { $0 + "\n" }.joined() + "}\n\n"
     out += "static void forward(const float *const *params, const float *const *inputs, float *const *outputs, float *arena) {\n"
     out += calls.joined(separator: "\n") + "\n}\n\n"
     out += descriptor(graph, plan, profiled, defaultThreads: defaultThreads)
@@ -102,7 +111,7 @@ public enum CEmitter {
         \(graph.parameters.count), param_info,
         \(graph.inputs.count), input_info,
         \(graph.outputs.count), output_info,
-        \(plan.arenaFloats), forward,
+        \(plan.arenaFloats), prepare, forward,
         set_threads, \(kernels.count), kernel_names, kernel_flops, PROFILE_MS, \(defaultThreads),
       };
       /* The symbol the Swift runtime looks up after dlopen. */

@@ -14,6 +14,7 @@ enum KernelEmitter {
     switch node.op {
     case .input, .parameter, .buffer, .reshape:
       return nil
+    case .fill(let value): return y + "  for (long i = 0; i < \(count); i++) y[i] = \(literal(value));\n"
     case .relu, .leakyRelu, .sigmoid, .tanh, .gelu, .silu: return unary(x(0), y, count, unaryExpression(node.op))
     case .fused(let group): return FusedKernelEmitter.kernel(graph, index, group, plan)
     case .add: return binary(x(0), x(1), shape(0), shape(1), out, y, "+")

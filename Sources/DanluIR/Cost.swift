@@ -14,7 +14,7 @@ public struct Cost: Hashable, Sendable {
       var cost = Cost()
       let outputCount = node.type.elementCount.evaluate(bindings) ?? 0
       switch node.op {
-      case .input, .reshape, .buffer:
+      case .input, .reshape, .buffer, .fill:
         break
       case .parameter:
         cost.parameters = node.type.elementCount.evaluate(bindings) ?? 0

@@ -91,7 +91,7 @@ public enum IRParser {
     return Node(op: op, type: type, operands: operands, name: name, location: location)
   }
 
-  /// `memory arena=F lower_bound=B naive=B weights=B`, `offsets %3=0 …` or `scratch %7=96 …`.
+  /// `memory arena=F load_time=F lower_bound=B naive=B weights=B`, `offsets %3=0 …` or `scratch %7=96 …`.
   private static func parsePlanLine(_ line: String, into existing: MemoryPlan?) -> MemoryPlan? {
     var plan = existing ?? MemoryPlan(offsets: [:], scratchOffsets: [:], arenaFloats: 0, lowerBoundBytes: 0, naiveBytes: 0,
                                       weightBytes: 0)
@@ -105,6 +105,7 @@ public enum IRParser {
       for (key, value) in pairs {
         switch key {
         case "arena": plan.arenaFloats = value
+        case "load_time": plan.loadTimeFloats = value
         case "lower_bound": plan.lowerBoundBytes = value
         case "naive": plan.naiveBytes = value
         case "weights": plan.weightBytes = value

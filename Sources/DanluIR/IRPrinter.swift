@@ -12,8 +12,10 @@ public enum IRPrinter {
     var out = "graph \(graph.name) {\n"
     for (index, node) in graph.nodes.enumerated() { out += "  " + line(index, node) + "\n" }
     for output in graph.outputs { out += "  output \(output.name) = %\(output.value)\n" }
+    let loadTime = graph.loadTimeValues.sorted()
+    if !loadTime.isEmpty { out += "  // computed once at load time:" + loadTime.map { " %\($0)" }.joined() + "\n" }
     if let plan = graph.memoryPlan {
-      out += "  memory arena=\(plan.arenaFloats) lower_bound=\(plan.lowerBoundBytes) naive=\(plan.naiveBytes) weights=\(plan.weightBytes)\n"
+      out += "  memory arena=\(plan.arenaFloats) load_time=\(plan.loadTimeFloats) lower_bound=\(plan.lowerBoundBytes) naive=\(plan.naiveBytes) weights=\(plan.weightBytes)\n"
       out += "  offsets" + plan.offsets.sorted { $0.key < $1.key }.map { " %\($0.key)=\($0.value)" }.joined() + "\n"
       out += "  scratch" + plan.scratchOffsets.sorted { $0.key < $1.key }.map { " %\($0.key)=\($0.value)" }.joined() + "\n"
     }

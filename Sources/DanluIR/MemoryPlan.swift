@@ -6,6 +6,10 @@ public struct MemoryPlan: Hashable, Sendable {
   /// Where each convolution's im2col scratch starts; it is only live during that convolution.
   public var scratchOffsets: [Int: Int]
   public var arenaFloats: Int
+  /// The arena's first floats hold the load-time values (`Graph.loadTimeValues`: folded batch-norm weights…),
+  /// written once by `prepare`. They are the weights a run actually reads, so the summary counts them under
+  /// `weights=`, and `arena=`, `lower_bound=` and `naive=` cover the per-run part only.
+  public var loadTimeFloats: Int = 0
   /// The peak of simultaneously live bytes: no plan can use less.
   public var lowerBoundBytes: Int
   /// Every intermediate and every scratch buffer in its own slot.
@@ -22,11 +26,12 @@ public struct MemoryPlan: Hashable, Sendable {
     self.weightBytes = weightBytes
   }
 
-  public var arenaBytes: Int { arenaFloats * 4 }
+  /// The per-run part of the arena.
+  public var arenaBytes: Int { (arenaFloats - loadTimeFloats) * 4 }
 
-  /// `memory: arena=B lower_bound=B naive=B weights=B`, the line scripts read.
+  /// `memory: arena=B lower_bound=B naive=B weights=B`, the line scripts read (weights include folded ones).
   public var summary: String {
-    "memory: arena=\(arenaBytes) lower_bound=\(lowerBoundBytes) naive=\(naiveBytes) weights=\(weightBytes)"
+    "memory: arena=\(arenaBytes) lower_bound=\(lowerBoundBytes) naive=\(naiveBytes) weights=\(weightBytes + loadTimeFloats * 4)"
   }
 }
 

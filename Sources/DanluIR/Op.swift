@@ -8,6 +8,8 @@ public enum Op: Hashable, Sendable {
   case parameter(String)
   /// A stored tensor that is not trained by gradient (batch-norm running statistics): PyTorch's buffers.
   case buffer(String)
+  /// A tensor of one repeated value, known at compile time (made by passes, e.g. batch-norm folding's zero bias).
+  case fill(Float)
 
   // MARK: Elementwise, unary
   case relu

@@ -24,6 +24,7 @@ extension Op {
     case .input: return "input"
     case .parameter: return "param"
     case .buffer: return "buffer"
+    case .fill: return "fill"
     case .relu: return "relu"
     case .leakyRelu: return "leaky_relu"
     case .sigmoid: return "sigmoid"
@@ -51,6 +52,7 @@ extension Op {
   public var attributes: [(String, AttributeValue)] {
     switch self {
     case .input(let name), .parameter(let name), .buffer(let name): return [("name", .string(name))]
+    case .fill(let value): return [("value", .float(value))]
     case .leakyRelu(let slope): return [("slope", .float(slope))]
     case .matmul(let t): return [("transpose_b", .bool(t))]
     case .biasAdd(let axis), .softmax(let axis), .logSoftmax(let axis), .concat(let axis): return [("axis", .int(axis))]
@@ -97,6 +99,7 @@ extension Op {
     case "input": guard let n = string("name") else { return nil }; self = .input(n)
     case "param": guard let n = string("name") else { return nil }; self = .parameter(n)
     case "buffer": guard let n = string("name") else { return nil }; self = .buffer(n)
+    case "fill": guard let v = float("value") else { return nil }; self = .fill(v)
     case "relu": self = .relu
     case "leaky_relu": guard let s = float("slope") else { return nil }; self = .leakyRelu(slope: s)
     case "sigmoid": self = .sigmoid

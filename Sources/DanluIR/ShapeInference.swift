@@ -15,7 +15,7 @@ public enum ShapeInference {
     }
 
     switch op {
-    case .input, .parameter, .buffer:
+    case .input, .parameter, .buffer, .fill:
       preconditionFailure("leaves have no inferred type; use Graph.addLeaf")
     case .relu, .leakyRelu, .sigmoid, .tanh, .gelu, .silu:
       return operands[0]

@@ -14,6 +14,8 @@ public enum Verifier {
       case .input(let name), .parameter(let name), .buffer(let name):
         if !node.operands.isEmpty { problems.append("\(where_) is a leaf but has operands") }
         if !leafNames.insert(name).inserted { problems.append("\(where_): the name '\(name)' is defined twice") }
+      case .fill:
+        if !node.operands.isEmpty { problems.append("\(where_) is a leaf but has operands") }
       case .reshape:
         guard node.operands.count == 1 else { problems.append("\(where_) takes one operand"); continue }
         do {
@@ -49,7 +51,7 @@ public enum Verifier {
 
   static func expectedArity(_ op: Op) -> Int? {
     switch op {
-    case .input, .parameter, .buffer: return 0
+    case .input, .parameter, .buffer, .fill: return 0
     case .relu, .leakyRelu, .sigmoid, .tanh, .gelu, .silu, .softmax, .logSoftmax, .reshape, .maxPool2d, .avgPool2d,
          .adaptiveAvgPool2d: return 1
     case .add, .mul, .matmul, .biasAdd, .conv2d: return 2

@@ -6,6 +6,7 @@ enum Kernels {
   static func evaluate(_ op: Op, _ x: [Tensor], outputShape: [Int]) -> [Float] {
     switch op {
     case .input, .parameter, .buffer: preconditionFailure("leaves are bound, not evaluated")
+    case .fill(let value): return Array(repeating: value, count: outputShape.reduce(1, *))
     case .relu: return x[0].data.map { max($0, 0) }
     case .leakyRelu(let slope): return x[0].data.map { $0 >= 0 ? $0 : $0 * slope }
     case .sigmoid: return x[0].data.map { Float(1 / (1 + exp(-Double($0)))) }

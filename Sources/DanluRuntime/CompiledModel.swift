@@ -84,6 +84,7 @@ public final class Session: @unchecked Sendable {
     outputShapes = (0..<Int(m.num_outputs)).map { CompiledModel.shape(m.outputs[$0]) }
     outputBuffers = outputShapes.map { UnsafeMutablePointer<Float>.allocate(capacity: max(1, $0.reduce(1, *))) }
     arena = UnsafeMutableRawPointer.allocate(byteCount: Int(m.arena_floats) * 4 + 64, alignment: 64)
+    params.withUnsafeBufferPointer { m.prepare($0.baseAddress, arena.assumingMemoryBound(to: Float.self)) }
   }
 
   deinit {

@@ -18,6 +18,18 @@ import Testing
     #expect(output.relativeError(to: expected) < 1e-5, "\(name): \(output.relativeError(to: expected))")
   }
 
+  /// Batch norm folded into the weights (computed by the generated `prepare` at load time), against ONNX Runtime:
+  /// a conv with a bias then batch norm, and a residual block whose convs have none.
+  @Test(arguments: ["conv_bias_batchnorm", "residual_block"])
+  func foldedBatchNormMatchesONNXRuntime(_ name: String) throws {
+    let golden = try GoldenCase(name)
+    let passes = ["canonicalize-reshapes", "fold-batchnorm", "fold-constants", "cse", "dce", "fuse", "plan-memory"]
+    let folded = Pipeline.optimize(golden.graph, passes: try Pipeline.passes(passes))
+    #expect(IRPrinter.print(folded).contains("// computed once at load time:"), "\(name): nothing was folded")
+    let output = try #require(try Oracle.compiled(golden.graph, ["x": golden.input], golden.weights, passes: passes)["output"])
+    #expect(output.relativeError(to: golden.expected) < 1e-5, "\(name): \(output.relativeError(to: golden.expected))")
+  }
+
   /// Every model in Models/: the interpreter and generated C agree on fresh random inputs and seeded weights.
   /// Spatial sizes are bound small so the naive interpreter stays quick in debug builds.
   @Test(arguments: Repository.models)

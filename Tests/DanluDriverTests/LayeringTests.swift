@@ -10,7 +10,7 @@ import Testing
     "DanluIR": ["DanluDiagnostics"],
     "DanluFrontend": ["DanluDiagnostics", "DanluSpec", "DanluIR"],
     "DanluInterpreter": ["DanluIR"],
-    "DanluPasses": ["DanluIR"],
+    "DanluPasses": ["DanluDiagnostics", "DanluIR", "DanluInterpreter"],
     "DanluCodegen": ["DanluIR"],
     "DanluRuntime": ["DanluDiagnostics", "DanluIR", "CDanluRuntime", "CZlib"],
     "DanluDriver": ["DanluDiagnostics", "DanluSpec", "DanluIR", "DanluFrontend", "DanluInterpreter", "DanluPasses",

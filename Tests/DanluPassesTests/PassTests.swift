@@ -1,4 +1,5 @@
 import DanluIR
+import DanluInterpreter
 import DanluPasses
 import DanluTestSupport
 import Foundation
@@ -18,6 +19,36 @@ import Testing
       #expect(try IRParser.parse(IRPrinter.print(result)) == result, "the text IR must round-trip after \(name)")
       let failures = FileCheck.check(IRPrinter.print(result), against: testCase)
       #expect(failures.isEmpty, "case \(index) of \(name).ir:\n\(failures.joined(separator: "\n"))\n\(IRPrinter.print(result))")
+    }
+  }
+
+  /// The interpreter gives the same outputs before and after each pass on each of its cases (static shapes), with
+  /// random weights, batch-norm variances made positive.
+  @Test(arguments: PassRegistry.all.map(\.name))
+  func passPreservesResults(_ name: String) throws {
+    let text = try String(contentsOfFile: Repository.path("Tests/DanluPassesTests/Inputs/\(name).ir"), encoding: .utf8)
+    let pass = try #require(PassRegistry.named(name))
+    for (index, testCase) in FileCheck.cases(text).enumerated() {
+      let graph = try IRParser.parse(testCase, file: "\(name).ir")
+      guard graph.freeSymbols.isEmpty else { continue }
+      var weights: [String: Tensor] = [:]
+      var inputs: [String: Tensor] = [:]
+      for (i, value) in graph.nodes.indices.enumerated() {
+        guard let shape = graph.nodes[value].type.staticShape else { continue }
+        var tensor = Tensor.random(shape, seed: 7 + UInt64(i))
+        if let key = graph.parameterName(value) {
+          if key.hasSuffix("running_var") { tensor.data = tensor.data.map { abs($0) + 0.5 } }
+          weights[key] = tensor
+        } else if let key = graph.inputName(value) {
+          inputs[key] = tensor
+        }
+      }
+      let before = try Interpreter.run(graph, inputs: inputs, weights: weights)
+      let after = try Interpreter.run(pass.run(graph), inputs: inputs, weights: weights)
+      for (output, expected) in before {
+        let error = try #require(after[output]).relativeError(to: expected)
+        #expect(error < 1e-5, "case \(index) of \(name).ir, output \(output): relative error \(error)")
+      }
     }
   }
 

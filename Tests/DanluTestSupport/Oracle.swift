@@ -29,8 +29,10 @@ public enum Oracle {
   }
 
   /// Optimizes, emits C, compiles a shared object, runs it in-process.
-  public static func compiled(_ graph: Graph, _ inputs: [String: Tensor], _ weights: WeightSet) throws -> [String: Tensor] {
-    let optimized = Pipeline.optimize(graph, passes: try Pipeline.passes(nil))
+  public static func compiled(_ graph: Graph, _ inputs: [String: Tensor], _ weights: WeightSet, passes: [String]? = nil)
+    throws -> [String: Tensor]
+  {
+    let optimized = Pipeline.optimize(graph, passes: try Pipeline.passes(passes))
     let source = CEmitter.emit(optimized, source: "test")
     return try Commands.inProcess(source, graph.name) { (model) throws(DiagnosticError) in
       try model.run(inputs: inputs, weights: weights)

@@ -229,6 +229,9 @@ def main():
          lambda g, x: gelu(g, g.op("Add", [g.op("Mul", [g.op("Sigmoid", [x]), x]), x])))
     case("batchnorm_after_add", (2, 3, 4, 4), ["s: relu(x)", "add(s, x)", "bn: batchnorm2d", "leaky_relu(0.1)"],
          lambda g, x: g.op("LeakyRelu", [g.batchnorm(g.op("Add", [g.op("Relu", [x]), x]), "bn", 3)], alpha=0.1))
+    # A conv with its own bias before batch norm: what `fold-batchnorm` folds into new weights and bias.
+    case("conv_bias_batchnorm", (2, 3, 6, 6), ["c: conv2d(4, kernel=3, padding=1)", "bn: batchnorm2d", "relu"],
+         lambda g, x: g.op("Relu", [g.batchnorm(g.conv(x, "c", 3, 4, 3, pad=1), "bn", 4)]))
 
     print(f"wrote {len(os.listdir(OUT))} cases to {OUT}")
 

@@ -10,7 +10,7 @@
 extern "C" {
 #endif
 
-#define DANLU_ABI_VERSION 2
+#define DANLU_ABI_VERSION 3
 #define DANLU_MAX_RANK 8
 
 /* ==== What generated code exports ==== */
@@ -25,6 +25,9 @@ typedef struct {
 typedef void (*danlu_forward_fn)(const float *const *params, const float *const *inputs, float *const *outputs,
                                  float *arena);
 
+/* Computes what depends only on the weights (folded batch norm, …) into the arena; call after binding weights and
+ * before the first forward, and again whenever the weights change. */
+typedef void (*danlu_prepare_fn)(const float *const *params, float *arena);
 typedef struct {
   int abi_version;
   const char *name;
@@ -35,6 +38,7 @@ typedef struct {
   int num_outputs;
   const danlu_tensor_info *outputs;
   int64_t arena_floats;
+  danlu_prepare_fn prepare;
   danlu_forward_fn forward;
   /* Sets the BLAS thread count (and any generated parallel loops'). */
   void (*set_threads)(int threads);

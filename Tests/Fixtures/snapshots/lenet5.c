@@ -213,6 +213,11 @@ static void k18_fc3(const float *const *params, const float *const *inputs, floa
 
 /* ==== Entry ==== */
 
+/* Values that depend only on the weights (Graph.loadTimeValues), computed once after binding them. */
+static void prepare(const float *const *params, float *arena) {
+  (void)params; (void)arena;
+}
+
 static void forward(const float *const *params, const float *const *inputs, float *const *outputs, float *arena) {
   RUN(0, k3_conv1);
   RUN(1, k4_2);
@@ -267,7 +272,7 @@ const danlu_model danlu_model_lenet5 = {
   10, param_info,
   1, input_info,
   1, output_info,
-  24304, forward,
+  24304, prepare, forward,
   set_threads, 7, kernel_names, kernel_flops, PROFILE_MS, 0,
 };
 /* The symbol the Swift runtime looks up after dlopen. */
