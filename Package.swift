@@ -52,7 +52,7 @@ let package = Package(
     .testTarget(name: "DanluIRTests", dependencies: ["DanluIR", "DanluTestSupport"]),
     .testTarget(name: "DanluFrontendTests", dependencies: ["DanluFrontend", "DanluDriver", "DanluTestSupport"]),
     .testTarget(name: "DanluInterpreterTests", dependencies: ["DanluInterpreter", "DanluDriver", "DanluTestSupport"]),
-    .testTarget(name: "DanluPassesTests", dependencies: ["DanluPasses", "DanluTestSupport"]),
+    .testTarget(name: "DanluPassesTests", dependencies: ["DanluPasses", "DanluInterpreter", "DanluDriver", "DanluRuntime", "DanluTestSupport"]),
     .testTarget(name: "DanluCodegenTests", dependencies: ["DanluCodegen", "DanluDriver", "DanluTestSupport"]),
     .testTarget(name: "DanluRuntimeTests", dependencies: ["DanluRuntime", "CDanluRuntime", "DanluDriver", "DanluTestSupport"]),
     .testTarget(name: "DanluDriverTests", dependencies: ["DanluDriver", "DanluTestSupport"]),

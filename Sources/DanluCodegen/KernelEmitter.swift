@@ -17,6 +17,7 @@ enum KernelEmitter {
     case .fill(let value): return y + "  for (long i = 0; i < \(count); i++) y[i] = \(literal(value));\n"
     case .relu, .leakyRelu, .sigmoid, .tanh, .gelu, .silu: return unary(x(0), y, count, unaryExpression(node.op))
     case .fused(let group): return FusedKernelEmitter.kernel(graph, index, group, plan)
+    case .training(let op): return TrainingKernelEmitter.kernel(graph, index, op, plan)
     case .add: return binary(x(0), x(1), shape(0), shape(1), out, y, "+")
     case .mul: return binary(x(0), x(1), shape(0), shape(1), out, y, "*")
 

@@ -163,3 +163,10 @@ extension DiagnosticMessage {
     .init(id: "bad-name", "'\(name)' cannot be \(context): use letters, digits and underscores, not starting with a digit")
   }
 }
+
+extension DiagnosticMessage {
+  public static func noGradient(layer: String, op: String, detail: String) -> Self {
+    .init(id: "no-gradient", "layer '\(layer)': cannot train through \(op): \(detail)")
+  }
+  public static func badTraining(_ detail: String) -> Self { .init(id: "bad-training", detail) }
+}

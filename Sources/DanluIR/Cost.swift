@@ -33,6 +33,16 @@ public struct Cost: Hashable, Sendable {
         case .elementwise: break
         }
         cost.flops = outputCount * group.epilogue.count
+      case .training(.conv2dInputGrad):
+        let w = graph.nodes[node.operands[1]].type.shape.compactMap { $0.evaluate(bindings) }
+        let dy = graph.nodes[node.operands[0]].type.elementCount.evaluate(bindings) ?? 0
+        cost.macs = dy * (w.count == 4 ? w[1] * w[2] * w[3] : 0)
+      case .training(.conv2dWeightGrad), .training(.matmulTransposeA):
+        // Every output element sums over the rows both operands share: dy's batch and positions (one output
+        // channel's worth of dy), or the product's leading dimensions.
+        let a = graph.nodes[node.operands[0]].type.shape.compactMap { $0.evaluate(bindings) }
+        let channelAxis = { if case .training(.conv2dWeightGrad) = node.op { 1 } else { a.count - 1 } }()
+        cost.macs = a.count > channelAxis ? outputCount * (a.reduce(1, *) / max(1, a[channelAxis])) : 0
       case .maxPool2d(let p), .avgPool2d(let p):
         cost.flops = outputCount * p.kernel[0] * p.kernel[1]
       default:

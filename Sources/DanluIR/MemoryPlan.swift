@@ -47,6 +47,13 @@ extension Graph {
     let node = nodes[index]
     let attributes: Conv2dAttributes
     switch node.op {
+    // The gradients' im2col / col2im buffer has the forward's size: weight shape and output (dy) shape.
+    case .training(.conv2dInputGrad(let a, _)):
+      guard let w = nodes[node.operands[1]].type.staticShape, let dy = nodes[node.operands[0]].type.staticShape else { return nil }
+      return (a, w, dy)
+    case .training(.conv2dWeightGrad(let a, _)):
+      guard let w = node.type.staticShape, let dy = nodes[node.operands[0]].type.staticShape else { return nil }
+      return (a, w, dy)
     case .conv2d(let a): attributes = a
     case .fused(let group):
       guard case .conv2d(let a) = group.anchor else { return nil }

@@ -1,6 +1,6 @@
 /// The closed set of IR operations. The frontend lowers friendly layers (conv2d with bias, linear,
 /// flatten, dropout) onto these; codegen and the interpreter see nothing else.
-public enum Op: Hashable, Sendable {
+public indirect enum Op: Hashable, Sendable {
   // MARK: Leaves
   /// A graph input, bound by name when the graph runs.
   case input(String)
@@ -52,6 +52,9 @@ public enum Op: Hashable, Sendable {
 
   // MARK: Kernel groups (made by the fuse pass)
   case fused(FusedGroup)
+
+  // MARK: Training (losses and the gradient ops autodiff emits)
+  case training(TrainingOp)
 
   // MARK: Groups
   public static let elementwise: Set<String> = ["relu", "leaky_relu", "sigmoid", "tanh", "gelu", "silu", "add", "mul",

@@ -45,6 +45,7 @@ extension Op {
     case .reshape: return "reshape"
     case .concat: return "concat"
     case .fused: return "fused"
+    case .training(let t): return t.mnemonic
     }
   }
 
@@ -70,6 +71,7 @@ extension Op {
               ("kernel", .ints(p.kernel)), ("padding", .ints(p.padding)), ("stride", .ints(p.stride))]
     case .adaptiveAvgPool2d(let size): return [("output_size", .ints(size))]
     case .relu, .sigmoid, .tanh, .gelu, .silu, .add, .mul, .reshape: return []
+    case .training(let t): return t.attributes
     case .fused(let group):
       var anchor: [(String, AttributeValue)]
       switch group.anchor {
@@ -151,7 +153,9 @@ extension Op {
       default: return nil
       }
       self = .fused(FusedGroup(anchor: anchor, epilogue: epilogue))
-    default: return nil
+    default:
+      guard let t = TrainingOp(mnemonic: mnemonic, attributes: attributes) else { return nil }
+      self = .training(t)
     }
   }
 }

@@ -94,6 +94,9 @@ public enum ShapeInference {
       try requireRank(x, 4, "the input (N, C, H, W)")
       return TensorType(x.dtype, [x.shape[0], x.shape[1], .int(size[0]), .int(size[1])])
 
+    case .training(let t):
+      return try t.infer(operands, fail: fail)
+
     case .reshape:
       preconditionFailure("reshape takes its type from the node; use Graph.reshape")
 

@@ -57,6 +57,7 @@ public enum Verifier {
     case .add, .mul, .matmul, .biasAdd, .conv2d: return 2
     case .batchNorm: return 5
     case .concat, .fused: return nil
+    case .training(let t): return t.arity
     }
   }
 }

@@ -27,6 +27,7 @@ enum Kernels {
     case .reshape: return x[0].data
     case .concat(let axis): return concat(x, axis: axis, outputShape)
     case .fused(let group): return fused(group, x, outputShape)
+    case .training(let op): return TrainingKernels.evaluate(op, x, outputShape: outputShape)
     }
   }
 

@@ -1,0 +1,223 @@
+import DanluIR
+
+/// C for losses and gradient ops. Convolution gradients are GEMMs around im2col / col2im, as the forward is.
+enum TrainingKernelEmitter {
+  static func kernel(_ graph: Graph, _ index: Int, _ op: TrainingOp, _ plan: StoragePlan) -> String {
+    let node = graph.nodes[index]
+    let y = "  float *y = \(plan.reference(index));\n"
+    func x(_ i: Int) -> String { plan.reference(node.operands[i]) }
+    func shape(_ i: Int) -> [Int] { graph.nodes[node.operands[i]].type.staticShape! }
+    let out = node.type.staticShape!
+    let count = out.reduce(1, *)
+
+    switch op {
+    case .crossEntropy(let smoothing), .crossEntropyGrad(let smoothing):
+      let (n, c) = (shape(0)[0], shape(0)[1])
+      let isLoss = { if case .crossEntropy = op { true } else { false } }()
+      let eps = Double(smoothing)
+      return "  const float *logits = \(x(0)), *labels = \(x(1));\n" + y + """
+          double loss = 0.0;
+          for (long r = 0; r < \(n); r++) {
+            const float *z = logits + r * \(c);
+            float peak = z[0];
+            for (long k = 1; k < \(c); k++) peak = z[k] > peak ? z[k] : peak;
+            double total = 0.0;
+            for (long k = 0; k < \(c); k++) total += exp((double)(z[k] - peak));
+            const double log_total = log(total) + peak;
+            const long label = (long)labels[r];
+            for (long k = 0; k < \(c); k++) {
+              const double target = (k == label ? \(1 - eps) : 0.0) + \(eps / Double(c));
+              \(isLoss ? "loss -= target * (z[k] - log_total);"
+                : "y[r * \(c) + k] = (float)((exp(z[k] - log_total) - target) / \(n).0);")
+            }
+          }
+          \(isLoss ? "y[0] = (float)(loss / \(n).0);" : "(void)loss;")
+
+        """
+    case .mse:
+      return "  const float *a = \(x(0)), *b = \(x(1));\n" + y
+        + "  double total = 0.0;\n  for (long i = 0; i < \(shape(0).reduce(1, *)); i++) { const double d = a[i] - b[i]; total += d * d; }\n"
+        + "  y[0] = (float)(total / \(shape(0).reduce(1, *)).0);\n"
+    case .mseGrad:
+      return "  const float *a = \(x(0)), *b = \(x(1));\n" + y
+        + "  for (long i = 0; i < \(count); i++) y[i] = (a[i] - b[i]) * \(KernelEmitter.literal(2 / Float(count)));\n"
+    case .activationGrad(let f):
+      return "  const float *dy = \(x(0)), *x = \(x(1));\n" + y
+        + "  for (long i = 0; i < \(count); i++) {\n    const float v = x[i];\n    y[i] = dy[i] * (\(derivative(f)));\n  }\n"
+    case .matmulTransposeA:
+      let (m, k) = (shape(0).last!, shape(1).last!)
+      let rows = shape(0).reduce(1, *) / m
+      return y + "  cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, \(m), \(k), \(rows), 1.0f, \(x(0)), \(m), \(x(1)), \(k), 0.0f, y, \(k));\n"
+    case .biasGrad(let axis):
+      let s = shape(0)
+      let outer = s[..<axis].reduce(1, *), channels = s[axis], inner = s[(axis + 1)...].reduce(1, *)
+      return "  const float *dy = \(x(0));\n" + y + """
+          for (long c = 0; c < \(channels); c++) y[c] = 0.0f;
+          for (long o = 0; o < \(outer); o++)
+            for (long c = 0; c < \(channels); c++) {
+              const float *row = dy + (o * \(channels) + c) * \(inner);
+              float sum = 0.0f;
+              for (long i = 0; i < \(inner); i++) sum += row[i];
+              y[c] += sum;
+            }
+
+        """
+    case .conv2dInputGrad(let a, _):
+      return conv2dInputGrad(x(0), x(1), shape(0), shape(1), out, a, y, scratch: plan.scratchReference(index))
+    case .conv2dWeightGrad(let a, _):
+      return conv2dWeightGrad(x(0), x(1), shape(0), shape(1), out, a, y, scratch: plan.scratchReference(index))
+    case .maxPool2dGrad(let p), .avgPool2dGrad(let p):
+      return poolGrad(x(0), x(1), shape(0), shape(1), p, y, isMax: { if case .maxPool2dGrad = op { true } else { false } }())
+    case .softmaxGrad(let axis, let log):
+      let s = shape(1)
+      let length = s[axis], inner = s[(axis + 1)...].reduce(1, *), outer = count / (length * inner)
+      return "  const float *dy = \(x(0)), *x = \(x(1));\n" + y + """
+          for (long o = 0; o < \(outer); o++)
+            for (long i = 0; i < \(inner); i++) {
+              const long base = o * \(length * inner) + i;
+              float peak = x[base];
+              for (long k = 1; k < \(length); k++) peak = x[base + k * \(inner)] > peak ? x[base + k * \(inner)] : peak;
+              double total = 0.0, dot = 0.0;
+              for (long k = 0; k < \(length); k++) total += exp((double)(x[base + k * \(inner)] - peak));
+              for (long k = 0; k < \(length); k++) {
+                const long at = base + k * \(inner);
+                dot += \(log ? "dy[at]" : "dy[at] * exp((double)(x[at] - peak)) / total");
+              }
+              for (long k = 0; k < \(length); k++) {
+                const long at = base + k * \(inner);
+                const double s = exp((double)(x[at] - peak)) / total;
+                y[at] = (float)(\(log ? "dy[at] - s * dot" : "s * (dy[at] - dot)"));
+              }
+            }
+
+        """
+    default:
+      preconditionFailure("\(op.mnemonic) has no C kernel")
+    }
+  }
+
+  /// f′(v) as a C expression.
+  static func derivative(_ f: Op) -> String {
+    switch f {
+    case .relu: return "v > 0.0f ? 1.0f : 0.0f"
+    case .leakyRelu(let slope): return "v > 0.0f ? 1.0f : \(KernelEmitter.literal(slope))"
+    case .sigmoid: return "1.0f / (1.0f + expf(-v)) * (1.0f - 1.0f / (1.0f + expf(-v)))"
+    case .tanh: return "1.0f - tanhf(v) * tanhf(v)"
+    case .gelu: return "0.5f * (1.0f + erff(v * 0.70710678118654752f)) + v * expf(-0.5f * v * v) * 0.3989422804014327f"
+    case .silu: return "1.0f / (1.0f + expf(-v)) * (1.0f + v * (1.0f - 1.0f / (1.0f + expf(-v))))"
+    default: preconditionFailure("\(f.mnemonic) is not an activation")
+    }
+  }
+
+  /// dx = col2im(Wᵀ · dy) per image and group; a 1×1 stride-1 convolution writes Wᵀ · dy straight into dx.
+  static func conv2dInputGrad(_ dy: String, _ w: String, _ sdy: [Int], _ sw: [Int], _ sx: [Int], _ a: Conv2dAttributes,
+                              _ y: String, scratch: String) -> String {
+    let (n, c, h, wd) = (sx[0], sx[1], sx[2], sx[3])
+    let (o, cg, kh, kw) = (sw[0], sw[1], sw[2], sw[3])
+    let (oh, ow) = (sdy[2], sdy[3])
+    let og = o / a.groups, k = cg * kh * kw, spatial = oh * ow
+    var body = "  const float *restrict dy = \(dy), *restrict w = \(w);\n" + y
+    body += "  for (long n = 0; n < \(n); n++)\n    for (long g = 0; g < \(a.groups); g++) {\n"
+    body += "      float *dx = y + (n * \(c) + g * \(cg)) * \(h * wd);\n"
+    let gemm = { (target: String) in
+      "      cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, \(k), \(spatial), \(og), 1.0f, w + g * \(og * k), \(k), "
+        + "dy + (n * \(o) + g * \(og)) * \(spatial), \(spatial), 0.0f, \(target), \(spatial));\n"
+    }
+    if a.isPointwise(kernel: [kh, kw]) { return body + gemm("dx") + "    }\n" }
+    body += "      float *cols = \(scratch);\n" + gemm("cols")
+    body += """
+              memset(dx, 0, sizeof(float) * \(cg * h * wd));
+              for (long ic = 0; ic < \(cg); ic++)
+                for (long ky = 0; ky < \(kh); ky++)
+                  for (long kx = 0; kx < \(kw); kx++) {
+                    const float *row = cols + ((ic * \(kh) + ky) * \(kw) + kx) * \(spatial);
+                    for (long oy = 0; oy < \(oh); oy++) {
+                      const long iy = oy * \(a.stride[0]) - \(a.padding[0]) + ky * \(a.dilation[0]);
+                      if (iy < 0 || iy >= \(h)) continue;
+                      float *dst = dx + (ic * \(h) + iy) * \(wd);
+                      for (long ox = 0; ox < \(ow); ox++) {
+                        const long ix = ox * \(a.stride[1]) - \(a.padding[1]) + kx * \(a.dilation[1]);
+                        if (ix >= 0 && ix < \(wd)) dst[ix] += row[oy * \(ow) + ox];
+                      }
+                    }
+                  }
+            }
+
+        """
+    return body
+  }
+
+  /// dw = Σ over images of dy · im2col(x)ᵀ per group (the input itself for a 1×1 stride-1 convolution).
+  static func conv2dWeightGrad(_ dy: String, _ x: String, _ sdy: [Int], _ sx: [Int], _ sw: [Int], _ a: Conv2dAttributes,
+                               _ y: String, scratch: String) -> String {
+    let (n, c, h, wd) = (sx[0], sx[1], sx[2], sx[3])
+    let (o, cg, kh, kw) = (sw[0], sw[1], sw[2], sw[3])
+    let (oh, ow) = (sdy[2], sdy[3])
+    let og = o / a.groups, k = cg * kh * kw, spatial = oh * ow
+    var body = "  const float *restrict dy = \(dy), *restrict x = \(x);\n" + y
+    body += "  for (long n = 0; n < \(n); n++)\n    for (long g = 0; g < \(a.groups); g++) {\n"
+    body += "      const float *xin = x + (n * \(c) + g * \(cg)) * \(h * wd);\n"
+    if a.isPointwise(kernel: [kh, kw]) {
+      body += "      const float *cols = xin;\n"
+    } else {
+      body += "      float *cols = \(scratch);\n"
+      body += KernelEmitter.im2col(a, cg: cg, kh: kh, kw: kw, h: h, w: wd, oh: oh, ow: ow, rowStride: "\(spatial)")
+    }
+    body += "      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, \(og), \(k), \(spatial), 1.0f, "
+      + "dy + (n * \(o) + g * \(og)) * \(spatial), \(spatial), cols, \(spatial), n == 0 ? 0.0f : 1.0f, y + g * \(og * k), \(k));\n"
+    return body + "    }\n"
+  }
+
+  /// Each window's gradient to its first maximum (max) or spread by the forward's divisor (average).
+  static func poolGrad(_ dy: String, _ x: String, _ sdy: [Int], _ sx: [Int], _ p: PoolAttributes, _ y: String,
+                       isMax: Bool) -> String {
+    let (h, w, oh, ow) = (sx[2], sx[3], sdy[2], sdy[3])
+    var body = "  const float *restrict dy = \(dy), *restrict x = \(x);\n" + y
+    body += "  memset(y, 0, sizeof(float) * \(sx.reduce(1, *)));\n"
+    body += """
+        for (long plane = 0; plane < \(sx[0] * sx[1]); plane++)
+          for (long oy = 0; oy < \(oh); oy++)
+            for (long ox = 0; ox < \(ow); ox++) {
+              const long y0 = oy * \(p.stride[0]) - \(p.padding[0]), x0 = ox * \(p.stride[1]) - \(p.padding[1]);
+              const float d = dy[(plane * \(oh) + oy) * \(ow) + ox];
+              const float *xp = x + plane * \(h * w);
+              float *yp = y + plane * \(h * w);
+              long best = -1, count = 0;
+              for (long ky = 0; ky < \(p.kernel[0]); ky++) {
+                const long iy = y0 + ky * \(p.dilation[0]);
+                if (iy < 0 || iy >= \(h)) continue;
+                for (long kx = 0; kx < \(p.kernel[1]); kx++) {
+                  const long ix = x0 + kx * \(p.dilation[1]);
+                  if (ix < 0 || ix >= \(w)) continue;
+                  const long at = iy * \(w) + ix;
+                  if (best < 0 || xp[at] > xp[best]) best = at;
+                  count++;
+                }
+              }
+
+      """
+    if isMax {
+      body += "        (void)count;\n        if (best >= 0) yp[best] += d;\n      }\n"
+    } else {
+      let divisor = p.countIncludePad
+        ? "(float)(((y0 + \(p.kernel[0]) < \(h + p.padding[0]) ? y0 + \(p.kernel[0]) : \(h + p.padding[0])) - y0) * "
+          + "((x0 + \(p.kernel[1]) < \(w + p.padding[1]) ? x0 + \(p.kernel[1]) : \(w + p.padding[1])) - x0))"
+        : "(float)count"
+      body += """
+                (void)best;
+                const float share = d / \(divisor);
+                for (long ky = 0; ky < \(p.kernel[0]); ky++) {
+                  const long iy = y0 + ky * \(p.dilation[0]);
+                  if (iy < 0 || iy >= \(h)) continue;
+                  for (long kx = 0; kx < \(p.kernel[1]); kx++) {
+                    const long ix = x0 + kx * \(p.dilation[1]);
+                    if (ix >= 0 && ix < \(w)) yp[iy * \(w) + ix] += share;
+                  }
+                }
+              }
+
+        """
+    }
+    return body
+  }
+}

@@ -1,0 +1,175 @@
+import DanluIR
+import Foundation
+
+/// Naive losses and gradient ops (`TrainingOp`), in Double where they accumulate: the oracle for generated
+/// training code, and what the gradient checks differentiate numerically.
+enum TrainingKernels {
+  static func evaluate(_ op: TrainingOp, _ x: [Tensor], outputShape: [Int]) -> [Float] {
+    switch op {
+    case .crossEntropy(let smoothing): return [Float(crossEntropy(x[0], x[1], smoothing).loss)]
+    case .crossEntropyGrad(let smoothing): return crossEntropy(x[0], x[1], smoothing).gradient
+    case .mse:
+      let total = zip(x[0].data, x[1].data).reduce(0.0) { $0 + Double($1.0 - $1.1) * Double($1.0 - $1.1) }
+      return [Float(total / Double(x[0].count))]
+    case .mseGrad:
+      let scale = 2 / Double(x[0].count)
+      return zip(x[0].data, x[1].data).map { Float(Double($0 - $1) * scale) }
+    case .activationGrad(let f): return zip(x[0].data, x[1].data).map { dy, v in Float(Double(dy) * derivative(f, Double(v))) }
+    case .matmulTransposeA: return matmulTransposeA(x[0], x[1])
+    case .biasGrad(let axis):
+      let channels = x[0].shape[axis], inner = x[0].shape[(axis + 1)...].reduce(1, *)
+      var sums = [Double](repeating: 0, count: channels)
+      for (i, v) in x[0].data.enumerated() { sums[(i / inner) % channels] += Double(v) }
+      return sums.map(Float.init)
+    case .conv2dInputGrad(let a, _): return conv2dGrad(dy: x[0], other: x[1], a, outputShape, input: true)
+    case .conv2dWeightGrad(let a, _): return conv2dGrad(dy: x[0], other: x[1], a, outputShape, input: false)
+    case .maxPool2dGrad(let p): return poolGrad(x[0], x[1], p, max: true)
+    case .avgPool2dGrad(let p): return poolGrad(x[0], x[1], p, max: false)
+    case .softmaxGrad(let axis, let log): return softmaxGrad(x[0], x[1], axis: axis, log: log)
+    }
+  }
+
+  /// f′(x) for each activation, PyTorch's conventions at the kinks (relu′(0) = 0).
+  static func derivative(_ f: Op, _ x: Double) -> Double {
+    switch f {
+    case .relu: return x > 0 ? 1 : 0
+    case .leakyRelu(let slope): return x > 0 ? 1 : Double(slope)
+    case .sigmoid:
+      let s = 1 / (1 + exp(-x))
+      return s * (1 - s)
+    case .tanh:
+      let t = Foundation.tanh(x)
+      return 1 - t * t
+    case .gelu: return 0.5 * (1 + erf(x / 2.0.squareRoot())) + x * exp(-x * x / 2) / (2 * Double.pi).squareRoot()
+    case .silu:
+      let s = 1 / (1 + exp(-x))
+      return s + x * s * (1 - s)
+    default: preconditionFailure("no derivative for \(f.mnemonic)")
+    }
+  }
+
+  static func crossEntropy(_ logits: Tensor, _ labels: Tensor, _ smoothing: Float) -> (loss: Double, gradient: [Float]) {
+    let (n, c) = (logits.shape[0], logits.shape[1])
+    var loss = 0.0
+    var gradient = [Float](repeating: 0, count: n * c)
+    let eps = Double(smoothing)
+    for row in 0..<n {
+      let values = (0..<c).map { Double(logits.data[row * c + $0]) }
+      let peak = values.max()!
+      let logTotal = log(values.reduce(0) { $0 + exp($1 - peak) }) + peak
+      let label = Int(labels.data[row])
+      for k in 0..<c {
+        let target = (k == label ? 1 - eps : 0) + eps / Double(c)
+        loss -= target * (values[k] - logTotal)
+        gradient[row * c + k] = Float((exp(values[k] - logTotal) - target) / Double(n))
+      }
+    }
+    return (loss / Double(n), gradient)
+  }
+
+  static func matmulTransposeA(_ a: Tensor, _ b: Tensor) -> [Float] {
+    let (m, k) = (a.shape.last!, b.shape.last!)
+    let rows = a.count / m
+    var out = [Double](repeating: 0, count: m * k)
+    for r in 0..<rows {
+      for i in 0..<m {
+        let av = Double(a.data[r * m + i])
+        if av == 0 { continue }
+        for j in 0..<k { out[i * k + j] += av * Double(b.data[r * k + j]) }
+      }
+    }
+    return out.map(Float.init)
+  }
+
+  /// Both convolution gradients walk the forward's index relation: y[n,o,oy,ox] += x[n,c,iy,ix] · w[o,ic,ky,kx].
+  static func conv2dGrad(dy: Tensor, other: Tensor, _ a: Conv2dAttributes, _ outShape: [Int], input: Bool) -> [Float] {
+    let (n, o, oh, ow) = (dy.shape[0], dy.shape[1], dy.shape[2], dy.shape[3])
+    // For the input gradient `other` is w and outShape is x's; for the weight gradient `other` is x.
+    let xShape = input ? outShape : other.shape
+    let wShape = input ? other.shape : outShape
+    let (c, h, wd) = (xShape[1], xShape[2], xShape[3])
+    let (cg, kh, kw) = (wShape[1], wShape[2], wShape[3])
+    let outPerGroup = o / a.groups
+    var out = [Double](repeating: 0, count: outShape.reduce(1, *))
+    for b in 0..<n {
+      for oc in 0..<o {
+        let g = oc / outPerGroup
+        for y in 0..<oh {
+          for xx in 0..<ow {
+            let d = Double(dy.data[((b * o + oc) * oh + y) * ow + xx])
+            if d == 0 { continue }
+            for ic in 0..<cg {
+              let channel = g * cg + ic
+              for ky in 0..<kh {
+                let iy = y * a.stride[0] - a.padding[0] + ky * a.dilation[0]
+                if iy < 0 || iy >= h { continue }
+                for kx in 0..<kw {
+                  let ix = xx * a.stride[1] - a.padding[1] + kx * a.dilation[1]
+                  if ix < 0 || ix >= wd { continue }
+                  let xi = ((b * c + channel) * h + iy) * wd + ix, wi = ((oc * cg + ic) * kh + ky) * kw + kx
+                  if input { out[xi] += d * Double(other.data[wi]) } else { out[wi] += d * Double(other.data[xi]) }
+                }
+              }
+            }
+          }
+        }
+      }
+    }
+    return out.map(Float.init)
+  }
+
+  static func poolGrad(_ dy: Tensor, _ x: Tensor, _ p: PoolAttributes, max isMax: Bool) -> [Float] {
+    let (h, w) = (x.shape[2], x.shape[3])
+    let (oh, ow) = (dy.shape[2], dy.shape[3])
+    var out = [Double](repeating: 0, count: x.count)
+    for plane in 0..<(x.shape[0] * x.shape[1]) {
+      for y in 0..<oh {
+        for xx in 0..<ow {
+          let d = Double(dy.data[(plane * oh + y) * ow + xx])
+          let (y0, x0) = (y * p.stride[0] - p.padding[0], xx * p.stride[1] - p.padding[1])
+          var window: [Int] = []
+          for ky in 0..<p.kernel[0] {
+            let iy = y0 + ky * p.dilation[0]
+            if iy < 0 || iy >= h { continue }
+            for kx in 0..<p.kernel[1] {
+              let ix = x0 + kx * p.dilation[1]
+              if ix >= 0 && ix < w { window.append((plane * h + iy) * w + ix) }
+            }
+          }
+          if isMax {
+            var best = window[0]
+            for i in window where x.data[i] > x.data[best] { best = i }
+            out[best] += d
+          } else {
+            let windowH = Swift.min(y0 + p.kernel[0], h + p.padding[0]) - y0
+            let windowW = Swift.min(x0 + p.kernel[1], w + p.padding[1]) - x0
+            let divisor = Double(p.countIncludePad ? windowH * windowW : window.count)
+            for i in window { out[i] += d / divisor }
+          }
+        }
+      }
+    }
+    return out.map(Float.init)
+  }
+
+  static func softmaxGrad(_ dy: Tensor, _ x: Tensor, axis: Int, log: Bool) -> [Float] {
+    let y = Kernels.softmax(x, axis: axis, log: false)
+    let length = x.shape[axis], inner = x.shape[(axis + 1)...].reduce(1, *)
+    var out = [Float](repeating: 0, count: x.count)
+    for o in 0..<(x.count / (length * inner)) {
+      for i in 0..<inner {
+        let base = o * length * inner + i
+        var dot = 0.0
+        for k in 0..<length {
+          let at = base + k * inner
+          dot += log ? Double(dy.data[at]) : Double(dy.data[at]) * Double(y[at])
+        }
+        for k in 0..<length {
+          let at = base + k * inner
+          out[at] = Float(log ? Double(dy.data[at]) - Double(y[at]) * dot : Double(y[at]) * (Double(dy.data[at]) - dot))
+        }
+      }
+    }
+    return out
+  }
+}

@@ -1,0 +1,95 @@
+import DanluDiagnostics
+import DanluIR
+
+/// Reverse-mode automatic differentiation over the IR: the inference graph becomes a train-step graph that
+/// computes the loss and every trainable parameter's gradient in one function, which then goes through the same
+/// passes (fusion, memory planning) and code generator as inference.
+///
+///     inputs:  the model's inputs + `target` (class indices f32[N] for cross_entropy, the prediction's shape for mse)
+///     outputs: `loss` (f32[1]), the model's outputs, then `grad:NAME` for each trainable parameter NAME
+///
+/// The backward walk visits nodes in reverse, only those between a trainable parameter and the loss, applies each
+/// op's rule from `VJPRules`, and sums the gradients of values with several users.
+public enum Autodiff {
+  public enum Loss: Hashable, Sendable {
+    case crossEntropy(labelSmoothing: Float)
+    case mse
+
+    /// `cross_entropy`, `cross_entropy(label_smoothing=0.1)` or `mse`, as the spec's `train.loss` names them.
+    public static let names = ["cross_entropy", "mse"]
+  }
+
+  public static let gradientPrefix = "grad:"
+
+  /// - Parameters:
+  ///   - prediction: the output the loss reads (default: the first).
+  ///   - frozen: parameters that get no gradient (`trainable: false`, or a frozen body when fine-tuning a head).
+  public static func trainingGraph(_ graph: Graph, prediction: String? = nil, loss: Loss, frozen: Set<String> = [])
+    throws(DiagnosticError) -> Graph
+  {
+    guard let predicted = (prediction.map { p in graph.outputs.first { $0.name == p } } ?? graph.outputs.first) else {
+      throw DiagnosticError(.badTraining("the model has no output named '\(prediction ?? "")' to train"), at: .unknown)
+    }
+    var result = graph
+    let y = predicted.value
+    let yType = graph.nodes[y].type
+    let location = graph.nodes[y].location
+
+    // The loss and its gradient with respect to the prediction: the seed of the backward walk.
+    let targetType: TensorType
+    let lossOp: TrainingOp, seedOp: TrainingOp
+    switch loss {
+    case .crossEntropy(let smoothing):
+      guard yType.rank == 2 else {
+        throw DiagnosticError(.badTraining("cross_entropy needs logits of shape [N, classes]; output '\(predicted.name)' is \(yType)"), at: location)
+      }
+      targetType = TensorType(.f32, [yType.shape[0]])
+      (lossOp, seedOp) = (.crossEntropy(labelSmoothing: smoothing), .crossEntropyGrad(labelSmoothing: smoothing))
+    case .mse:
+      targetType = yType
+      (lossOp, seedOp) = (.mse, .mseGrad)
+    }
+    let target = result.addLeaf(.input("target"), type: targetType, name: "target", location: location)
+    let lossValue = try result.add(.training(lossOp), [y, target], name: "loss", location: location)
+    let seed = try result.add(.training(seedOp), [y, target], name: "loss.grad", location: location)
+
+    // Which values lead to a trainable parameter: only their gradients are computed.
+    var wanted = Array(repeating: false, count: graph.nodes.count)
+    for (index, node) in graph.nodes.enumerated() {
+      if case .parameter(let name) = node.op { wanted[index] = !frozen.contains(name) }
+      else { wanted[index] = node.operands.contains { wanted[$0] } }
+    }
+    // Which values the loss depends on.
+    var reaches = Array(repeating: false, count: graph.nodes.count)
+    reaches[y] = true
+    for index in graph.nodes.indices.reversed() where reaches[index] {
+      for operand in graph.nodes[index].operands { reaches[operand] = true }
+    }
+
+    var adjoint: [Int: Int] = [y: seed]
+    for index in graph.nodes.indices.reversed() {
+      guard reaches[index], wanted[index], let dy = adjoint[index] else { continue }
+      let node = graph.nodes[index]
+      if node.operands.isEmpty { continue }
+      let grads = try VJPRules.gradients(of: index, dy: dy, wanted: node.operands.map { wanted[$0] }, in: &result)
+      for (operand, grad) in zip(node.operands, grads) {
+        guard wanted[operand], let grad else { continue }
+        if let existing = adjoint[operand] {
+          adjoint[operand] = try result.add(.add, [existing, grad], name: graph.nodes[operand].name + ".grad",
+                                            location: graph.nodes[operand].location)
+        } else {
+          adjoint[operand] = grad
+        }
+      }
+    }
+
+    result.outputs = [GraphOutput(name: "loss", value: lossValue)] + graph.outputs
+    for index in graph.parameters {
+      guard case .parameter(let name) = graph.nodes[index].op, !frozen.contains(name) else { continue }
+      // A parameter the loss does not reach (an unused head) gets a zero gradient, as PyTorch leaves it unchanged.
+      let grad = adjoint[index] ?? result.addLeaf(.fill(0), type: graph.nodes[index].type, name: name + ".grad")
+      result.outputs.append(GraphOutput(name: gradientPrefix + name, value: grad))
+    }
+    return result
+  }
+}

@@ -1,0 +1,76 @@
+import DanluDiagnostics
+import DanluIR
+
+/// One vector-Jacobian product rule per forward op: given the node and the gradient `dy` of its result, append the
+/// nodes computing each operand's gradient and return them (nil where an operand needs none). `wanted[i]` says
+/// whether operand i leads to a trainable parameter; rules skip the work for the others.
+enum VJPRules {
+  static func gradients(of index: Int, dy: Int, wanted: [Bool], in graph: inout Graph) throws(DiagnosticError) -> [Int?] {
+    let node = graph.nodes[index]
+    let (name, location) = (node.name + ".grad", node.location)
+    let x = node.operands
+    func add(_ op: Op, _ operands: [Int]) throws(DiagnosticError) -> Int {
+      try graph.add(op, operands, name: name, location: location)
+    }
+    func unsupported(_ detail: String) -> DiagnosticError {
+      DiagnosticError(.noGradient(layer: node.name, op: node.op.mnemonic, detail: detail), at: location)
+    }
+    func shapeOf(_ value: Int) -> [Dim] { graph.nodes[value].type.shape }
+
+    switch node.op {
+    case .relu, .leakyRelu, .sigmoid, .tanh, .gelu, .silu:
+      return [try add(.training(.activationGrad(node.op)), [dy, x[0]])]
+
+    case .add, .mul:
+      guard shapeOf(x[0]) == node.type.shape, shapeOf(x[1]) == node.type.shape else {
+        throw unsupported("operands of shapes \(graph.nodes[x[0]].type) and \(graph.nodes[x[1]].type) broadcast; "
+          + "gradients of broadcasting add/mul are not supported yet")
+      }
+      if case .add = node.op { return [dy, dy] }
+      return [wanted[0] ? try add(.mul, [dy, x[1]]) : nil, wanted[1] ? try add(.mul, [dy, x[0]]) : nil]
+
+    case .matmul(let transposeB):
+      let da = wanted[0] ? try add(.matmul(transposeB: !transposeB), [dy, x[1]]) : nil
+      let db = wanted[1] ? try add(.training(.matmulTransposeA), transposeB ? [dy, x[0]] : [x[0], dy]) : nil
+      return [da, db]
+
+    case .biasAdd(let axis):
+      return [dy, wanted[1] ? try add(.training(.biasGrad(axis: axis)), [dy]) : nil]
+
+    case .conv2d(let a):
+      guard let size = graph.nodes[x[0]].type.staticShape, let kernel = graph.nodes[x[1]].type.staticShape else {
+        throw unsupported("bind every dimension before training")
+      }
+      let dx = wanted[0] ? try add(.training(.conv2dInputGrad(a, inputSize: [size[2], size[3]])), [dy, x[1]]) : nil
+      let dw = wanted[1] ? try add(.training(.conv2dWeightGrad(a, kernel: [kernel[2], kernel[3]])), [dy, x[0]]) : nil
+      return [dx, dw]
+
+    case .maxPool2d(let p):
+      return [try add(.training(.maxPool2dGrad(p)), [dy, x[0]])]
+    case .avgPool2d(let p):
+      return [try add(.training(.avgPool2dGrad(p)), [dy, x[0]])]
+    case .adaptiveAvgPool2d(let size):
+      // Equal windows when the output size divides the input: an average pool with that window.
+      guard let s = graph.nodes[x[0]].type.staticShape, s[2] % size[0] == 0, s[3] % size[1] == 0 else {
+        throw unsupported("only output sizes that divide the input evenly are supported for training")
+      }
+      let window = [s[2] / size[0], s[3] / size[1]]
+      return [try add(.training(.avgPool2dGrad(PoolAttributes(kernel: window, stride: window))), [dy, x[0]])]
+
+    case .softmax(let axis):
+      return [try add(.training(.softmaxGrad(axis: axis, log: false)), [dy, x[0]])]
+    case .logSoftmax(let axis):
+      return [try add(.training(.softmaxGrad(axis: axis, log: true)), [dy, x[0]])]
+
+    case .reshape:
+      return [try graph.reshape(dy, to: shapeOf(x[0]), name: name, location: location)]
+
+    case .batchNorm:
+      throw unsupported("batch norm in training mode (batch statistics, running-stat updates) is not supported yet")
+    case .concat:
+      throw unsupported("concat has no gradient rule yet")
+    case .input, .parameter, .buffer, .fill, .fused, .training:
+      throw unsupported("no gradient rule")
+    }
+  }
+}
