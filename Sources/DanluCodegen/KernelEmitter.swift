@@ -3,13 +3,10 @@ import DanluIR
 /// The body of each node's C kernel, with every size a literal so the C compiler can unroll and vectorize.
 enum KernelEmitter {
   static func kernel(_ graph: Graph, _ index: Int, _ plan: StoragePlan) -> String? {
-    let node = graph.nodes[index]
-    // No `restrict`: elementwise kernels may run in place (the memory plan reuses a dying input).
-    let y = "  float *y = \(plan.reference(index));\n"
-    func x(_ i: Int) -> String { plan.reference(node.operands[i]) }
-    func shape(_ i: Int) -> [Int] { graph.nodes[node.operands[i]].type.staticShape! }
-    let out = node.type.staticShape!
-    let count = out.reduce(1, *)
+    let context = KernelContext(graph, index, plan)
+    let (node, y, out, count) = (context.node, context.y, context.out, context.count)
+    func x(_ i: Int) -> String { context.x(i) }
+    func shape(_ i: Int) -> [Int] { context.shape(i) }
 
     switch node.op {
     case .input, .parameter, .buffer, .reshape:
@@ -113,14 +110,20 @@ enum KernelEmitter {
   }
 
   /// The C expression of an elementwise activation of `v`.
-  static func unaryExpression(_ op: Op) -> String {
+  static func unaryExpression(_ op: Op) -> String { activation(op).value }
+
+  /// An activation f and its derivative f′ (PyTorch's convention at kinks: relu′(0) = 0) as C expressions of `v`.
+  static func activation(_ op: Op) -> (value: String, derivative: String) {
+    let sigmoid = "1.0f / (1.0f + expf(-v))"
     switch op {
-    case .relu: return "v > 0.0f ? v : 0.0f"
-    case .leakyRelu(let slope): return "v >= 0.0f ? v : v * \(literal(slope))"
-    case .sigmoid: return "1.0f / (1.0f + expf(-v))"
-    case .tanh: return "tanhf(v)"
-    case .gelu: return "0.5f * v * (1.0f + erff(v * 0.70710678118654752f))"
-    case .silu: return "v / (1.0f + expf(-v))"
+    case .relu: return ("v > 0.0f ? v : 0.0f", "v > 0.0f ? 1.0f : 0.0f")
+    case .leakyRelu(let slope): return ("v >= 0.0f ? v : v * \(literal(slope))", "v > 0.0f ? 1.0f : \(literal(slope))")
+    case .sigmoid: return (sigmoid, "\(sigmoid) * (1.0f - \(sigmoid))")
+    case .tanh: return ("tanhf(v)", "1.0f - tanhf(v) * tanhf(v)")
+    case .gelu:
+      return ("0.5f * v * (1.0f + erff(v * 0.70710678118654752f))",
+              "0.5f * (1.0f + erff(v * 0.70710678118654752f)) + v * expf(-0.5f * v * v) * 0.3989422804014327f")
+    case .silu: return ("v / (1.0f + expf(-v))", "\(sigmoid) * (1.0f + v * (1.0f - \(sigmoid)))")
     default: preconditionFailure("\(op.mnemonic) is not an activation")
     }
   }
@@ -171,19 +174,9 @@ enum KernelEmitter {
     if a.algorithm == .winograd {
       return WinogradEmitter.conv2d(x, w, sx, sw, out, padding: a.padding, y, scratch: scratch, steps: steps)
     }
-    let (n, c, h, wd) = (sx[0], sx[1], sx[2], sx[3])
-    let (o, cg, kh, kw) = (sw[0], sw[1], sw[2], sw[3])
-    let (oh, ow) = (out[2], out[3])
-    let og = o / a.groups, k = cg * kh * kw, spatial = oh * ow
-    var body = "  const float *restrict x = \(x), *restrict w = \(w);\n" + y
-    body += "  for (long n = 0; n < \(n); n++)\n    for (long g = 0; g < \(a.groups); g++) {\n"
-    body += "      const float *xin = x + (n * \(c) + g * \(cg)) * \(h * wd);\n"
-    if a.isPointwise(kernel: [kh, kw]) {
-      body += "      const float *cols = xin;\n"
-    } else {
-      body += "      float *cols = \(scratch);\n"
-      body += im2col(a, cg: cg, kh: kh, kw: kw, h: h, w: wd, oh: oh, ow: ow, rowStride: "\(spatial)")
-    }
+    let geometry = ConvGeometry(x: sx, weight: sw, y: out, groups: a.groups)
+    let (o, og, k, spatial) = (geometry.o, geometry.og, geometry.k, geometry.spatial)
+    var body = geometry.loopHeader([("x", x), ("w", w)], y) + geometry.columns(a, scratch: scratch)
     body += "      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, \(og), \(spatial), \(k), 1.0f, "
       + "w + g * \(og * k), \(k), cols, \(spatial), 0.0f, y + (n * \(o) + g * \(og)) * \(spatial), \(spatial));\n"
     if let steps {
@@ -233,6 +226,22 @@ enum KernelEmitter {
     """
   }
 
+  /// The loops over one pooling window's taps inside the input (`iy`, `ix`), around `statement`.
+  static func poolWindow(_ p: PoolAttributes, h: Int, w: Int, _ statement: String) -> String {
+    """
+            for (long ky = 0; ky < \(p.kernel[0]); ky++) {
+              const long iy = y0 + ky * \(p.dilation[0]);
+              if (iy < 0 || iy >= \(h)) continue;
+              for (long kx = 0; kx < \(p.kernel[1]); kx++) {
+                const long ix = x0 + kx * \(p.dilation[1]);
+                if (ix < 0 || ix >= \(w)) continue;
+                \(statement)
+              }
+            }
+
+    """
+  }
+
   static func pool(_ x: String, _ s: [Int], _ out: [Int], _ p: PoolAttributes, _ y: String, isMax: Bool) -> String {
     let (h, w, oh, ow) = (s[2], s[3], out[2], out[3])
     var body = "  const float *restrict x = \(x);\n" + y + """
@@ -242,18 +251,9 @@ enum KernelEmitter {
               const long y0 = oy * \(p.stride[0]) - \(p.padding[0]), x0 = ox * \(p.stride[1]) - \(p.padding[1]);
               float acc = \(isMax ? "-INFINITY" : "0.0f");
               long count = 0;
-              for (long ky = 0; ky < \(p.kernel[0]); ky++) {
-                const long iy = y0 + ky * \(p.dilation[0]);
-                if (iy < 0 || iy >= \(h)) continue;
-                for (long kx = 0; kx < \(p.kernel[1]); kx++) {
-                  const long ix = x0 + kx * \(p.dilation[1]);
-                  if (ix < 0 || ix >= \(w)) continue;
-                  const float v = x[(plane * \(h) + iy) * \(w) + ix];
-                  \(isMax ? "acc = v > acc ? v : acc;" : "acc += v;") count++;
-                }
-              }
 
-      """
+      """ + poolWindow(p, h: h, w: w, "const float v = x[(plane * \(h) + iy) * \(w) + ix];\n"
+                       + "            \(isMax ? "acc = v > acc ? v : acc;" : "acc += v;") count++;")
     if isMax {
       body += "        (void)count;\n        y[(plane * \(oh) + oy) * \(ow) + ox] = acc;\n      }\n"
     } else {

@@ -3,12 +3,10 @@ import DanluIR
 /// C for losses and gradient ops. Convolution gradients are GEMMs around im2col / col2im, as the forward is.
 enum TrainingKernelEmitter {
   static func kernel(_ graph: Graph, _ index: Int, _ op: TrainingOp, _ plan: StoragePlan) -> String {
-    let node = graph.nodes[index]
-    let y = "  float *y = \(plan.reference(index));\n"
-    func x(_ i: Int) -> String { plan.reference(node.operands[i]) }
-    func shape(_ i: Int) -> [Int] { graph.nodes[node.operands[i]].type.staticShape! }
-    let out = node.type.staticShape!
-    let count = out.reduce(1, *)
+    let context = KernelContext(graph, index, plan)
+    let (y, out, count) = (context.y, context.out, context.count)
+    func x(_ i: Int) -> String { context.x(i) }
+    func shape(_ i: Int) -> [Int] { context.shape(i) }
 
     switch op {
     case .crossEntropy(let smoothing), .crossEntropyGrad(let smoothing):
@@ -43,7 +41,7 @@ enum TrainingKernelEmitter {
         + "  for (long i = 0; i < \(count); i++) y[i] = (a[i] - b[i]) * \(KernelEmitter.literal(2 / Float(count)));\n"
     case .activationGrad(let f):
       return "  const float *dy = \(x(0)), *x = \(x(1));\n" + y
-        + "  for (long i = 0; i < \(count); i++) {\n    const float v = x[i];\n    y[i] = dy[i] * (\(derivative(f)));\n  }\n"
+        + "  for (long i = 0; i < \(count); i++) {\n    const float v = x[i];\n    y[i] = dy[i] * (\(KernelEmitter.activation(f).derivative));\n  }\n"
     case .matmulTransposeA:
       let (m, k) = (shape(0).last!, shape(1).last!)
       let rows = shape(0).reduce(1, *) / m
@@ -91,33 +89,16 @@ enum TrainingKernelEmitter {
             }
 
         """
-    default:
-      preconditionFailure("\(op.mnemonic) has no C kernel")
-    }
-  }
-
-  /// f′(v) as a C expression.
-  static func derivative(_ f: Op) -> String {
-    switch f {
-    case .relu: return "v > 0.0f ? 1.0f : 0.0f"
-    case .leakyRelu(let slope): return "v > 0.0f ? 1.0f : \(KernelEmitter.literal(slope))"
-    case .sigmoid: return "1.0f / (1.0f + expf(-v)) * (1.0f - 1.0f / (1.0f + expf(-v)))"
-    case .tanh: return "1.0f - tanhf(v) * tanhf(v)"
-    case .gelu: return "0.5f * (1.0f + erff(v * 0.70710678118654752f)) + v * expf(-0.5f * v * v) * 0.3989422804014327f"
-    case .silu: return "1.0f / (1.0f + expf(-v)) * (1.0f + v * (1.0f - 1.0f / (1.0f + expf(-v))))"
-    default: preconditionFailure("\(f.mnemonic) is not an activation")
     }
   }
 
   /// dx = col2im(Wᵀ · dy) per image and group; a 1×1 stride-1 convolution writes Wᵀ · dy straight into dx.
   static func conv2dInputGrad(_ dy: String, _ w: String, _ sdy: [Int], _ sw: [Int], _ sx: [Int], _ a: Conv2dAttributes,
                               _ y: String, scratch: String) -> String {
-    let (n, c, h, wd) = (sx[0], sx[1], sx[2], sx[3])
-    let (o, cg, kh, kw) = (sw[0], sw[1], sw[2], sw[3])
-    let (oh, ow) = (sdy[2], sdy[3])
-    let og = o / a.groups, k = cg * kh * kw, spatial = oh * ow
-    var body = "  const float *restrict dy = \(dy), *restrict w = \(w);\n" + y
-    body += "  for (long n = 0; n < \(n); n++)\n    for (long g = 0; g < \(a.groups); g++) {\n"
+    let g = ConvGeometry(x: sx, weight: sw, y: sdy, groups: a.groups)
+    let (c, h, wd, o, cg, kh, kw, oh, ow) = (g.c, g.h, g.w, g.o, g.cg, g.kh, g.kw, g.oh, g.ow)
+    let (og, k, spatial) = (g.og, g.k, g.spatial)
+    var body = g.loopHeader([("dy", dy), ("w", w)], y)
     body += "      float *dx = y + (n * \(c) + g * \(cg)) * \(h * wd);\n"
     let gemm = { (target: String) in
       "      cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, \(k), \(spatial), \(og), 1.0f, w + g * \(og * k), \(k), "
@@ -150,19 +131,9 @@ enum TrainingKernelEmitter {
   /// dw = Σ over images of dy · im2col(x)ᵀ per group (the input itself for a 1×1 stride-1 convolution).
   static func conv2dWeightGrad(_ dy: String, _ x: String, _ sdy: [Int], _ sx: [Int], _ sw: [Int], _ a: Conv2dAttributes,
                                _ y: String, scratch: String) -> String {
-    let (n, c, h, wd) = (sx[0], sx[1], sx[2], sx[3])
-    let (o, cg, kh, kw) = (sw[0], sw[1], sw[2], sw[3])
-    let (oh, ow) = (sdy[2], sdy[3])
-    let og = o / a.groups, k = cg * kh * kw, spatial = oh * ow
-    var body = "  const float *restrict dy = \(dy), *restrict x = \(x);\n" + y
-    body += "  for (long n = 0; n < \(n); n++)\n    for (long g = 0; g < \(a.groups); g++) {\n"
-    body += "      const float *xin = x + (n * \(c) + g * \(cg)) * \(h * wd);\n"
-    if a.isPointwise(kernel: [kh, kw]) {
-      body += "      const float *cols = xin;\n"
-    } else {
-      body += "      float *cols = \(scratch);\n"
-      body += KernelEmitter.im2col(a, cg: cg, kh: kh, kw: kw, h: h, w: wd, oh: oh, ow: ow, rowStride: "\(spatial)")
-    }
+    let geometry = ConvGeometry(x: sx, weight: sw, y: sdy, groups: a.groups)
+    let (o, og, k, spatial) = (geometry.o, geometry.og, geometry.k, geometry.spatial)
+    var body = geometry.loopHeader([("dy", dy), ("x", x)], y) + geometry.columns(a, scratch: scratch)
     body += "      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, \(og), \(k), \(spatial), 1.0f, "
       + "dy + (n * \(o) + g * \(og)) * \(spatial), \(spatial), cols, \(spatial), n == 0 ? 0.0f : 1.0f, y + g * \(og * k), \(k));\n"
     return body + "    }\n"
@@ -183,19 +154,9 @@ enum TrainingKernelEmitter {
               const float *xp = x + plane * \(h * w);
               float *yp = y + plane * \(h * w);
               long best = -1, count = 0;
-              for (long ky = 0; ky < \(p.kernel[0]); ky++) {
-                const long iy = y0 + ky * \(p.dilation[0]);
-                if (iy < 0 || iy >= \(h)) continue;
-                for (long kx = 0; kx < \(p.kernel[1]); kx++) {
-                  const long ix = x0 + kx * \(p.dilation[1]);
-                  if (ix < 0 || ix >= \(w)) continue;
-                  const long at = iy * \(w) + ix;
-                  if (best < 0 || xp[at] > xp[best]) best = at;
-                  count++;
-                }
-              }
 
-      """
+      """ + KernelEmitter.poolWindow(p, h: h, w: w, "const long at = iy * \(w) + ix;\n"
+                                     + "            if (best < 0 || xp[at] > xp[best]) best = at;\n            count++;")
     if isMax {
       body += "        (void)count;\n        if (best >= 0) yp[best] += d;\n      }\n"
     } else {
@@ -206,17 +167,8 @@ enum TrainingKernelEmitter {
       body += """
                 (void)best;
                 const float share = d / \(divisor);
-                for (long ky = 0; ky < \(p.kernel[0]); ky++) {
-                  const long iy = y0 + ky * \(p.dilation[0]);
-                  if (iy < 0 || iy >= \(h)) continue;
-                  for (long kx = 0; kx < \(p.kernel[1]); kx++) {
-                    const long ix = x0 + kx * \(p.dilation[1]);
-                    if (ix >= 0 && ix < \(w)) yp[iy * \(w) + ix] += share;
-                  }
-                }
-              }
 
-        """
+        """ + KernelEmitter.poolWindow(p, h: h, w: w, "yp[iy * \(w) + ix] += share;") + "      }\n"
     }
     return body
   }

@@ -94,17 +94,25 @@ enum Kernels {
   }
 
   static func conv2d(_ x: Tensor, _ w: Tensor, _ a: Conv2dAttributes, _ outShape: [Int]) -> [Float] {
-    let (n, c, h, wd) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
-    let (o, cg, kh, kw) = (w.shape[0], w.shape[1], w.shape[2], w.shape[3])
-    let (oh, ow) = (outShape[2], outShape[3])
+    var out = [Double](repeating: 0, count: outShape.reduce(1, *))
+    forEachConvTap(x.shape, w.shape, outShape, a) { xi, wi, yi in out[yi] += Double(x.data[xi]) * Double(w.data[wi]) }
+    return out.map(Float.init)
+  }
+
+  /// The index relation of a convolution, y[n,o,oy,ox] += x[n,c,iy,ix] · w[o,ic,ky,kx]: `body(xi, wi, yi)` for every
+  /// tap inside the input. The forward and both gradients walk it.
+  static func forEachConvTap(_ xShape: [Int], _ wShape: [Int], _ yShape: [Int], _ a: Conv2dAttributes,
+                             _ body: (Int, Int, Int) -> Void) {
+    let (n, c, h, wd) = (xShape[0], xShape[1], xShape[2], xShape[3])
+    let (o, cg, kh, kw) = (wShape[0], wShape[1], wShape[2], wShape[3])
+    let (oh, ow) = (yShape[2], yShape[3])
     let outPerGroup = o / a.groups
-    var out = [Float](repeating: 0, count: n * o * oh * ow)
     for b in 0..<n {
       for oc in 0..<o {
         let g = oc / outPerGroup
         for y in 0..<oh {
           for xx in 0..<ow {
-            var sum = 0.0
+            let yi = ((b * o + oc) * oh + y) * ow + xx
             for ic in 0..<cg {
               let channel = g * cg + ic
               for ky in 0..<kh {
@@ -113,16 +121,14 @@ enum Kernels {
                 for kx in 0..<kw {
                   let ix = xx * a.stride[1] - a.padding[1] + kx * a.dilation[1]
                   if ix < 0 || ix >= wd { continue }
-                  sum += Double(x.data[((b * c + channel) * h + iy) * wd + ix]) * Double(w.data[((oc * cg + ic) * kh + ky) * kw + kx])
+                  body(((b * c + channel) * h + iy) * wd + ix, ((oc * cg + ic) * kh + ky) * kw + kx, yi)
                 }
               }
             }
-            out[((b * o + oc) * oh + y) * ow + xx] = Float(sum)
           }
         }
       }
     }
-    return out
   }
 
   static func batchNorm(_ operands: [Tensor], epsilon: Float) -> [Float] {

@@ -81,39 +81,14 @@ enum TrainingKernels {
     return out.map(Float.init)
   }
 
-  /// Both convolution gradients walk the forward's index relation: y[n,o,oy,ox] += x[n,c,iy,ix] · w[o,ic,ky,kx].
+  /// Both convolution gradients walk the forward's index relation backwards.
   static func conv2dGrad(dy: Tensor, other: Tensor, _ a: Conv2dAttributes, _ outShape: [Int], input: Bool) -> [Float] {
-    let (n, o, oh, ow) = (dy.shape[0], dy.shape[1], dy.shape[2], dy.shape[3])
     // For the input gradient `other` is w and outShape is x's; for the weight gradient `other` is x.
-    let xShape = input ? outShape : other.shape
-    let wShape = input ? other.shape : outShape
-    let (c, h, wd) = (xShape[1], xShape[2], xShape[3])
-    let (cg, kh, kw) = (wShape[1], wShape[2], wShape[3])
-    let outPerGroup = o / a.groups
     var out = [Double](repeating: 0, count: outShape.reduce(1, *))
-    for b in 0..<n {
-      for oc in 0..<o {
-        let g = oc / outPerGroup
-        for y in 0..<oh {
-          for xx in 0..<ow {
-            let d = Double(dy.data[((b * o + oc) * oh + y) * ow + xx])
-            if d == 0 { continue }
-            for ic in 0..<cg {
-              let channel = g * cg + ic
-              for ky in 0..<kh {
-                let iy = y * a.stride[0] - a.padding[0] + ky * a.dilation[0]
-                if iy < 0 || iy >= h { continue }
-                for kx in 0..<kw {
-                  let ix = xx * a.stride[1] - a.padding[1] + kx * a.dilation[1]
-                  if ix < 0 || ix >= wd { continue }
-                  let xi = ((b * c + channel) * h + iy) * wd + ix, wi = ((oc * cg + ic) * kh + ky) * kw + kx
-                  if input { out[xi] += d * Double(other.data[wi]) } else { out[wi] += d * Double(other.data[xi]) }
-                }
-              }
-            }
-          }
-        }
-      }
+    if input {
+      Kernels.forEachConvTap(outShape, other.shape, dy.shape, a) { xi, wi, yi in out[xi] += Double(dy.data[yi]) * Double(other.data[wi]) }
+    } else {
+      Kernels.forEachConvTap(other.shape, outShape, dy.shape, a) { xi, wi, yi in out[wi] += Double(dy.data[yi]) * Double(other.data[xi]) }
     }
     return out.map(Float.init)
   }
