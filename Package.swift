@@ -31,14 +31,15 @@ let package = Package(
 
     // MARK: Runtime
     // The C runtime is the ABI of generated code; its sources are also compiled into every standalone binary.
-    .target(name: "CDanluRuntime"),
+    // Optimized even in debug builds: the optimizer update and tensor I/O run from here during in-process training.
+    .target(name: "CDanluRuntime", cSettings: [.unsafeFlags(["-O2"])]),
     .target(name: "DanluRuntime", dependencies: ["DanluIR", "CDanluRuntime", "CZlib"]),
 
     // MARK: Driver and command line
     .target(
       name: "DanluDriver",
       dependencies: ["DanluDiagnostics", "DanluSpec", "DanluIR", "DanluFrontend", "DanluInterpreter",
-                     "DanluPasses", "DanluCodegen", "DanluRuntime"]
+                     "DanluPasses", "DanluCodegen", "DanluRuntime", "CDanluRuntime"]
     ),
     .executableTarget(
       name: "danlu",

@@ -55,6 +55,8 @@ int danlu_bind_weights(const danlu_model *model, const danlu_tensor_set *weights
   for (int k = 0; k < weights->count; k++) {
     const char *name = weights->tensors[k].name;
     if (ends_with(name, "num_batches_tracked")) continue;  /* PyTorch bookkeeping, not needed at inference */
+    /* A training checkpoint's optimizer state and progress ride along in the same file. */
+    if (strncmp(name, "optimizer.", 10) == 0 || strncmp(name, "trainer.", 8) == 0) continue;
     int known = 0;
     for (int i = 0; i < model->num_params && !known; i++) known = strcmp(model->params[i].name, name) == 0;
     if (!known) {

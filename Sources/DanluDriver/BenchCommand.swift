@@ -19,32 +19,46 @@ extension Commands {
       return try inProcess(source, graph.name, defines: profile ? ["DANLU_PROFILE"] : []) { (compiled) throws(DiagnosticError) in
         if let threads { compiled.setThreads(threads) }
         let session = try Session(compiled, inputs: inputs, weights: weightSet)
-        // Warm up on time as well as count: clocks ramp and BLAS threads wake within ~100 ms.
-        let warmStart = DispatchTime.now().uptimeNanoseconds
-        var warmRuns = 0
-        while warmRuns < warmup || (DispatchTime.now().uptimeNanoseconds - warmStart < 100_000_000 && warmRuns < 10_000) {
+        var before: [Double] = []
+        let times = timeRuns(runs, warmup: warmup, afterWarmup: { before = compiled.profile.map(\.milliseconds) }) {
           session.forward()
-          warmRuns += 1
         }
-        let before = compiled.profile.map(\.milliseconds)
-        var times: [Double] = []
-        for _ in 0..<runs {
-          let start = DispatchTime.now().uptimeNanoseconds
-          session.forward()
-          times.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6)
-        }
-        times.sort()
-        let median = runs % 2 == 1 ? times[runs / 2] : (times[runs / 2 - 1] + times[runs / 2]) / 2
         var report = ""
         if profile {
           let kernels = zip(compiled.profile, before).map { ($0.0.name, $0.0.flops, ($0.0.milliseconds - $0.1) / Double(runs)) }
           report = profileTable(kernels)
         }
-        return report + "bench: median_ms=\(format(median)) min_ms=\(format(times[0])) max_ms=\(format(times[runs - 1])) runs=\(runs)\n"
+        return report + benchLine(times)
       }
     } catch {
       throw DriverFailure(loader.renderer.render(error))
     }
+  }
+
+  /// Sorted milliseconds of `runs` timed calls after a warm-up on time as well as count (clocks ramp and BLAS
+  /// threads wake within ~100 ms).
+  static func timeRuns(_ runs: Int, warmup: Int = 3, afterWarmup: () -> Void = {}, _ body: () -> Void) -> [Double] {
+    let warmStart = DispatchTime.now().uptimeNanoseconds
+    var warmRuns = 0
+    while warmRuns < warmup || (DispatchTime.now().uptimeNanoseconds - warmStart < 100_000_000 && warmRuns < 10_000) {
+      body()
+      warmRuns += 1
+    }
+    afterWarmup()
+    var times: [Double] = []
+    for _ in 0..<runs {
+      let start = DispatchTime.now().uptimeNanoseconds
+      body()
+      times.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6)
+    }
+    return times.sorted()
+  }
+
+  /// `bench: median_ms=X min_ms=Y max_ms=Z runs=K`, the line scripts read.
+  static func benchLine(_ times: [Double]) -> String {
+    let runs = times.count
+    let median = runs % 2 == 1 ? times[runs / 2] : (times[runs / 2 - 1] + times[runs / 2]) / 2
+    return "bench: median_ms=\(format(median)) min_ms=\(format(times[0])) max_ms=\(format(times[runs - 1])) runs=\(runs)\n"
   }
 
   static func format(_ value: Double) -> String { String(format: "%.4f", value) }

@@ -10,9 +10,14 @@ struct Bench: ParsableCommand {
   @Option(help: "Timed runs after warm-up.") var runs = 20
   @Flag(help: "Print a per-kernel table (layer path, ms, share, GFLOP/s).") var profile = false
   @Option(help: "Weights (.safetensors); default: seeded initialization.") var weights: String?
+  @Flag(help: "Time one full train step (forward, backward, optimizer update) at the train batch size.") var train = false
 
   func run() throws {
     try runReporting {
+      if train {
+        print(try Commands.benchTrain(options.model, try options.buildOptions(), runs: runs, profile: profile), terminator: "")
+        return
+      }
       print(try Commands.bench(options.model, try options.buildOptions(), runs: runs, profile: profile,
                                threads: options.threads,
                                weights: weights), terminator: "")

@@ -11,8 +11,10 @@ struct DataExport: ParsableCommand {
   @Option(help: "The first item.") var start = 0
   @Option(help: "How many items.") var count = 1
   @Option(name: .shortAndLong, help: "The .npy file to write.") var output: String
+  @Option(help: "Subtract this from every pixel (images only), as train.normalize does.") var mean: Float = 0
+  @Option(help: "Then divide by this.") var std: Float = 1
 
   func run() throws {
-    try runReporting { print(try Commands.exportData(file, start: start, count: count, output: output), terminator: "") }
+    try runReporting { print(try Commands.exportData(file, start: start, count: count, output: output, mean: mean, std: std), terminator: "") }
   }
 }

@@ -13,7 +13,7 @@ import Testing
     "DanluPasses": ["DanluDiagnostics", "DanluIR", "DanluInterpreter"],
     "DanluCodegen": ["DanluIR"],
     "DanluRuntime": ["DanluDiagnostics", "DanluIR", "CDanluRuntime", "CZlib"],
-    "DanluDriver": ["DanluDiagnostics", "DanluSpec", "DanluIR", "DanluFrontend", "DanluInterpreter", "DanluPasses",
+    "DanluDriver": ["DanluDiagnostics", "DanluSpec", "DanluIR", "DanluFrontend", "DanluInterpreter", "DanluPasses", "CDanluRuntime",
                     "DanluCodegen", "DanluRuntime"],
     "danlu": ["DanluDriver", "ArgumentParser"],
   ]

@@ -91,6 +91,20 @@ int danlu_bind_weights(const danlu_model *model, const danlu_tensor_set *weights
 
 double danlu_now_ms(void);
 
+/* ==== Training ==== */
+typedef enum { DANLU_SGD = 0, DANLU_ADAM, DANLU_ADAMW } danlu_optimizer_kind;
+typedef struct {
+  danlu_optimizer_kind kind;
+  float lr, weight_decay;
+  float momentum; int nesterov;      /* SGD */
+  float beta1, beta2, eps;           /* Adam, AdamW */
+} danlu_optimizer;
+/* One update of `n` parameters from their gradient times grad_scale (1, or the clipping factor). m holds SGD's
+ * momentum buffer or Adam's first moment, v Adam's second; step counts from 1. */
+void danlu_optimizer_step(const danlu_optimizer *o, float *param, const float *grad, float *m, float *v, int64_t n,
+                          int64_t step, float grad_scale);
+double danlu_sum_squares(const float *x, int64_t n);
+
 /* The standalone binary's command line: OUT --weights W --input [name=]x.npy --output [name=]y.npy [--bench K]. */
 int danlu_standalone_main(const danlu_model *model, int argc, char **argv);
 

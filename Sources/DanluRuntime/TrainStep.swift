@@ -1,0 +1,187 @@
+import CDanluRuntime
+import DanluDiagnostics
+import DanluIR
+import Foundation
+
+/// A compiled train-step function (from `Autodiff.trainingGraph`) with its parameters and optimizer state in
+/// host memory: `step` runs forward and backward in generated code, then updates every parameter in place.
+public final class TrainStep: @unchecked Sendable {
+  public struct Optimizer: Sendable {
+    public var kind: danlu_optimizer_kind
+    public var lr: Float
+    public var weightDecay: Float = 0
+    public var momentum: Float = 0
+    public var nesterov = false
+    public var beta1: Float = 0.9
+    public var beta2: Float = 0.999
+    public var eps: Float = 1e-8
+    /// Clip gradients to this global L2 norm (`g ← min(1, θ/‖g‖)·g`), as `clip_grad_norm_`.
+    public var clipNorm: Float?
+
+    public init(kind: danlu_optimizer_kind, lr: Float) {
+      self.kind = kind
+      self.lr = lr
+    }
+  }
+
+  let compiled: CompiledModel
+  public var optimizer: Optimizer
+  /// Updates taken so far (Adam's bias correction counts from 1).
+  public private(set) var steps = 0
+  let names: [String]
+  let shapes: [[Int]]
+  let params: [UnsafeMutablePointer<Float>]
+  let firstMoment: [UnsafeMutablePointer<Float>]
+  let secondMoment: [UnsafeMutablePointer<Float>]
+  let inputs: [UnsafeMutablePointer<Float>]
+  let inputShapes: [[Int]]
+  let outputs: [UnsafeMutablePointer<Float>]
+  let outputShapes: [[Int]]
+  /// For each parameter, the output holding its gradient (nil when frozen).
+  let gradientOutput: [Int?]
+  let arena: UnsafeMutableRawPointer
+
+  public init(_ compiled: CompiledModel, weights: [String: Tensor], optimizer: Optimizer) throws(DiagnosticError) {
+    self.compiled = compiled
+    self.optimizer = optimizer
+    let m = compiled.model.pointee
+    names = (0..<Int(m.num_params)).map { String(cString: m.params[$0].name) }
+    shapes = (0..<Int(m.num_params)).map { CompiledModel.shape(m.params[$0]) }
+    for (name, shape) in zip(names, shapes) {
+      guard let tensor = weights[name] else { throw DiagnosticError(.weightsMismatch("missing '\(name)' \(shape)"), at: .unknown) }
+      guard tensor.shape == shape else {
+        throw DiagnosticError(.weightsMismatch("'\(name)' has shape \(tensor.shape), the model expects \(shape)"), at: .unknown)
+      }
+    }
+    func buffer(_ count: Int) -> UnsafeMutablePointer<Float> {
+      let pointer = UnsafeMutablePointer<Float>.allocate(capacity: max(1, count))
+      pointer.initialize(repeating: 0, count: max(1, count))
+      return pointer
+    }
+    params = zip(names, shapes).map { name, shape in
+      let pointer = buffer(shape.reduce(1, *))
+      weights[name]!.data.withUnsafeBufferPointer { pointer.update(from: $0.baseAddress!, count: $0.count) }
+      return pointer
+    }
+    firstMoment = shapes.map { buffer($0.reduce(1, *)) }
+    secondMoment = shapes.map { buffer($0.reduce(1, *)) }
+    inputShapes = (0..<Int(m.num_inputs)).map { CompiledModel.shape(m.inputs[$0]) }
+    inputs = inputShapes.map { buffer($0.reduce(1, *)) }
+    outputShapes = (0..<Int(m.num_outputs)).map { CompiledModel.shape(m.outputs[$0]) }
+    outputs = outputShapes.map { buffer($0.reduce(1, *)) }
+    let outputNames = compiled.outputNames
+    gradientOutput = names.map { outputNames.firstIndex(of: "grad:" + $0) }
+    arena = UnsafeMutableRawPointer.allocate(byteCount: Int(m.arena_floats) * 4 + 64, alignment: 64)
+  }
+
+  deinit {
+    for list in [params, firstMoment, secondMoment, inputs, outputs] { list.forEach { $0.deallocate() } }
+    arena.deallocate()
+  }
+
+  /// The shape the train step expects for an input (`x`, `target`).
+  public func inputShape(_ name: String) -> [Int]? { compiled.inputNames.firstIndex(of: name).map { inputShapes[$0] } }
+
+  /// Writes an input before `step`.
+  public func setInput(_ name: String, _ fill: (UnsafeMutableBufferPointer<Float>) -> Void) {
+    guard let i = compiled.inputNames.firstIndex(of: name) else { preconditionFailure("no input '\(name)'") }
+    fill(UnsafeMutableBufferPointer(start: inputs[i], count: inputShapes[i].reduce(1, *)))
+  }
+
+  /// Forward, backward and one optimizer update; returns the loss, or nil when it is not finite (no update then).
+  public func step() -> Float? {
+    run()
+    guard let lossIndex = compiled.outputNames.firstIndex(of: "loss") else { preconditionFailure("no loss output") }
+    let loss = outputs[lossIndex][0]
+    guard loss.isFinite else { return nil }
+    var scale: Float = 1
+    if let clip = optimizer.clipNorm {
+      var total = 0.0
+      for (p, g) in gradientOutput.enumerated() { if let g { total += danlu_sum_squares(outputs[g], Int64(shapes[p].reduce(1, *))) } }
+      let norm = Float(total.squareRoot())
+      if norm > clip { scale = clip / (norm + 1e-6) }
+    }
+    steps += 1
+    var settings = danlu_optimizer(kind: optimizer.kind, lr: optimizer.lr, weight_decay: optimizer.weightDecay,
+                                   momentum: optimizer.momentum, nesterov: optimizer.nesterov ? 1 : 0,
+                                   beta1: optimizer.beta1, beta2: optimizer.beta2, eps: optimizer.eps)
+    for (p, g) in gradientOutput.enumerated() {
+      guard let g else { continue }
+      danlu_optimizer_step(&settings, params[p], outputs[g], firstMoment[p], secondMoment[p], Int64(shapes[p].reduce(1, *)),
+                           Int64(steps), scale)
+    }
+    return loss
+  }
+
+  /// Forward and backward only (the benchmark's unit, and what `step` starts with).
+  public func run() {
+    let m = compiled.model.pointee
+    let paramPointers = params.map { Optional(UnsafePointer($0)) }
+    let inputPointers = inputs.map { Optional(UnsafePointer($0)) }
+    let outputPointers = outputs.map { Optional($0) }
+    let floats = arena.assumingMemoryBound(to: Float.self)
+    paramPointers.withUnsafeBufferPointer { p in
+      // Parameters change every step: what is computed from them alone is recomputed too.
+      m.prepare(p.baseAddress, floats)
+      inputPointers.withUnsafeBufferPointer { i in
+        outputPointers.withUnsafeBufferPointer { o in m.forward(p.baseAddress, i.baseAddress, o.baseAddress, floats) }
+      }
+    }
+  }
+
+  /// An output of the last run (the model's prediction, for accuracy).
+  public func output(_ name: String) -> Tensor? {
+    guard let i = compiled.outputNames.firstIndex(of: name) else { return nil }
+    return Tensor(shape: outputShapes[i], data: Array(UnsafeBufferPointer(start: outputs[i], count: outputShapes[i].reduce(1, *))))
+  }
+
+  public var weights: [String: Tensor] {
+    Dictionary(uniqueKeysWithValues: names.indices.map { i in
+      (names[i], Tensor(shape: shapes[i], data: Array(UnsafeBufferPointer(start: params[i], count: shapes[i].reduce(1, *)))))
+    })
+  }
+
+  // MARK: Checkpoints
+
+  /// Model weights under their own names (what `danlu run` and compiled binaries load), optimizer state under
+  /// `optimizer.m.NAME` / `optimizer.v.NAME`, and `trainer.step` / `trainer.epoch`, written atomically.
+  public func saveCheckpoint(to path: String, epoch: Int, extra: [String: Tensor] = [:]) throws(DiagnosticError) {
+    var entries: [(name: String, tensor: Tensor)] = []
+    for (i, name) in names.enumerated() {
+      let count = shapes[i].reduce(1, *)
+      entries.append((name, Tensor(shape: shapes[i], data: Array(UnsafeBufferPointer(start: params[i], count: count)))))
+      guard gradientOutput[i] != nil else { continue }
+      entries.append(("optimizer.m." + name, Tensor(shape: shapes[i], data: Array(UnsafeBufferPointer(start: firstMoment[i], count: count)))))
+      if optimizer.kind != DANLU_SGD {
+        entries.append(("optimizer.v." + name, Tensor(shape: shapes[i], data: Array(UnsafeBufferPointer(start: secondMoment[i], count: count)))))
+      }
+    }
+    // Counts as float32 are exact up to 2²⁴; the step is split so that long runs stay exact.
+    entries.append(("trainer.step", Tensor(shape: [2], data: [Float(steps / 1_000_000), Float(steps % 1_000_000)])))
+    entries.append(("trainer.epoch", Tensor(shape: [1], data: [Float(epoch)])))
+    for (name, tensor) in extra.sorted(by: { $0.key < $1.key }) { entries.append((name, tensor)) }
+    try WeightSet(entries).write(to: path)
+  }
+
+  /// Restores parameters, optimizer state and the step count; returns the epochs already completed.
+  public func loadCheckpoint(_ tensors: [String: Tensor]) throws(DiagnosticError) -> Int {
+    for (i, name) in names.enumerated() {
+      let count = shapes[i].reduce(1, *)
+      func restore(_ key: String, into pointer: UnsafeMutablePointer<Float>, required: Bool) throws(DiagnosticError) {
+        guard let tensor = tensors[key] else {
+          if required { throw DiagnosticError(.weightsMismatch("the checkpoint has no '\(key)'"), at: .unknown) }
+          return
+        }
+        guard tensor.count == count else {
+          throw DiagnosticError(.weightsMismatch("'\(key)' has shape \(tensor.shape), the model expects \(shapes[i])"), at: .unknown)
+        }
+        tensor.data.withUnsafeBufferPointer { pointer.update(from: $0.baseAddress!, count: count) }
+      }
+      try restore(name, into: params[i], required: true)
+      try restore("optimizer.m." + name, into: firstMoment[i], required: false)
+      try restore("optimizer.v." + name, into: secondMoment[i], required: false)
+    }
+    if let step = tensors["trainer.step"], step.count == 2 { steps = Int(step.data[0]) * 1_000_000 + Int(step.data[1]) }
+    return tensors["trainer.epoch"].map { Int($0.data[0]) } ?? 0
+  }
+}

@@ -1,0 +1,140 @@
+import CDanluRuntime
+import DanluDiagnostics
+import DanluDriver
+import DanluRuntime
+import DanluSpec
+import DanluTestSupport
+import Foundation
+import Testing
+
+/// The `train:` section, the optimizers against PyTorch's update rules, and the train / resume / eval loop.
+@Suite struct TrainTests {
+  static let hasFashionMNIST = FileManager.default.fileExists(atPath: "/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz")
+
+  static func config(_ yaml: String) throws -> TrainConfig {
+    let root = try YAMLReader.read(yaml, file: "m.yaml")
+    return try TrainConfig(root.mapping?.first { $0.key.scalar == "train" }?.value)
+  }
+
+  @Test func readsTheTrainSection() throws {
+    let c = try Self.config("""
+      train:
+        loss: cross_entropy(label_smoothing=0.1)
+        optimizer: sgd(lr=0.1, momentum=0.9, nesterov=true, weight_decay=5e-4)
+        schedule: step(step_size=2, gamma=0.5)
+        warmup: 10
+        clip_grad_norm: 1.5
+        normalize: (0.286, 0.353)
+        batch: 32
+        epochs: 3
+      """)
+    #expect(c.loss == .crossEntropy(labelSmoothing: 0.1))
+    #expect(c.optimizer.kind == DANLU_SGD && c.optimizer.lr == 0.1 && c.optimizer.momentum == 0.9 && c.optimizer.nesterov)
+    #expect(c.optimizer.weightDecay == 5e-4 && c.optimizer.clipNorm == 1.5)
+    #expect(c.schedule == .step(size: 2, gamma: 0.5) && c.warmupSteps == 10 && c.batch == 32 && c.epochs == 3)
+    #expect(c.normalize?.mean == 0.286 && c.normalize?.std == 0.353)
+    // Warm-up ramps to lr over 10 steps, then the step schedule halves it every 2 epochs.
+    #expect(c.learningRate(epoch: 0, step: 4, stepsPerEpoch: 100) == 0.05)
+    #expect(c.learningRate(epoch: 1, step: 0, stepsPerEpoch: 100) == 0.1)
+    #expect(c.learningRate(epoch: 2, step: 0, stepsPerEpoch: 100) == 0.05)
+    let cosine = try Self.config("train:\n  optimizer: adamw(lr=1.0, betas=(0.8, 0.9))\n  schedule: cosine\n  epochs: 2\n")
+    #expect(cosine.optimizer.kind == DANLU_ADAMW && cosine.optimizer.beta1 == 0.8 && cosine.optimizer.weightDecay == 0.01)
+    #expect(abs(cosine.learningRate(epoch: 1, step: 0, stepsPerEpoch: 10) - 0.5) < 1e-6)
+    #expect(abs(cosine.learningRate(epoch: 1, step: 9, stepsPerEpoch: 10) - 0.0062) < 1e-3)
+  }
+
+  @Test func mistakesInTheTrainSectionAreLocated() throws {
+    for (yaml, expected, line, column) in [
+      ("train:\n  optimizer: adma(lr=1e-3)\n", "unknown optimizer 'adma'; did you mean 'adam'?", 2, 14),
+      ("train:\n  optimizer: adam\n", "adam needs a learning rate", 2, 14),
+      ("train:\n  loss: cross_entropy(smoothing=0.1)\n", "cross_entropy takes named arguments label_smoothing", 2, 23),
+      ("train:\n  epoch: 5\n", "unknown key 'train.epoch'; did you mean 'epochs'?", 2, 3),
+      ("train:\n  batch: 0\n", "train.batch must be an integer ≥ 1", 2, 10),
+    ] {
+      #expect {
+        try Self.config(yaml)
+      } throws: { error in
+        guard let error = error as? DiagnosticError, let d = error.diagnostics.first else { return false }
+        return d.message.contains(expected) && d.location.line == line && d.location.column == column
+      }
+    }
+  }
+
+  /// PyTorch's update rules written out independently (torch.optim docs), three steps on fixed gradients.
+  @Test(arguments: [DANLU_SGD, DANLU_ADAM, DANLU_ADAMW])
+  func optimizerMatchesPyTorchsRule(_ kind: danlu_optimizer_kind) {
+    var settings = danlu_optimizer(kind: kind, lr: 0.1, weight_decay: 0.05, momentum: 0.9, nesterov: 1, beta1: 0.9,
+                                   beta2: 0.99, eps: 1e-8)
+    var param: [Float] = [0.5, -1.0, 2.0], m = [Float](repeating: 0, count: 3), v = m
+    var p = param.map(Double.init), mm = [Double](repeating: 0, count: 3), vv = mm
+    let grads: [[Float]] = [[0.1, -0.2, 0.3], [0.05, 0.4, -0.1], [-0.3, 0.2, 0.2]]
+    for (t, g) in grads.enumerated() {
+      danlu_optimizer_step(&settings, &param, g, &m, &v, 3, Int64(t + 1), 0.5)
+      for i in 0..<3 {
+        var grad = Double(g[i]) * 0.5
+        switch kind {
+        case DANLU_SGD:
+          grad += 0.05 * p[i]
+          mm[i] = t == 0 ? grad : 0.9 * mm[i] + grad
+          p[i] -= 0.1 * (grad + 0.9 * mm[i])
+        default:
+          if kind == DANLU_ADAMW { p[i] *= 1 - 0.1 * 0.05 } else { grad += 0.05 * p[i] }
+          mm[i] = 0.9 * mm[i] + 0.1 * grad
+          vv[i] = 0.99 * vv[i] + 0.01 * grad * grad
+          let mHat = mm[i] / (1 - pow(0.9, Double(t + 1))), vHat = vv[i] / (1 - pow(0.99, Double(t + 1)))
+          p[i] -= 0.1 * mHat / (vHat.squareRoot() + 1e-8)
+        }
+      }
+    }
+    for i in 0..<3 { #expect(abs(Double(param[i]) - p[i]) < 1e-5, "\(kind) element \(i): \(param[i]) vs \(p[i])") }
+  }
+
+  /// A short run learns, its checkpoint loads for eval, and resuming after epoch 1 ends exactly where an
+  /// uninterrupted two-epoch run ends.
+  @Test(.enabled(if: hasFashionMNIST, "needs the dataset-fashion-mnist package"))
+  func trainsResumesExactlyAndEvaluates() throws {
+    let folder = Repository.temporaryFolder()
+    let model = Repository.path("Models/lenet5.yaml")
+    var options = TrainOptions()
+    options.stepsPerEpoch = 40
+    options.epochs = 2
+    options.out = folder.appendingPathComponent("straight.safetensors").path
+    var lines: [String] = []
+    let straight = try Commands.train(model, options, log: { lines.append($0) }, progress: { _ in })
+    #expect(lines.count == 2 && lines[0].hasPrefix("epoch 1/2: train_loss=") && lines[1].contains("checkpoint:"))
+    let accuracy = try #require(Double(straight.split(separator: " ")[0].dropFirst("accuracy=".count)))
+    #expect(accuracy > 0.5, "80 Adam steps of LeNet-5 should pass 50% on Fashion-MNIST, got \(accuracy)")
+
+    options.epochs = 1
+    options.out = folder.appendingPathComponent("half.safetensors").path
+    _ = try Commands.train(model, options, log: { _ in }, progress: { _ in })
+    options.epochs = 2
+    options.resume = options.out
+    lines = []
+    let resumed = try Commands.train(model, options, log: { lines.append($0) }, progress: { _ in })
+    #expect(lines.first?.contains("resumed") == true && lines.count == 2)
+    #expect(resumed == straight)
+    let a = try WeightSet(contentsOf: folder.appendingPathComponent("straight.safetensors").path).tensors
+    let b = try WeightSet(contentsOf: options.out!).tensors
+    #expect(a == b, "weights, optimizer state and step count must match bit for bit")
+    #expect(a["trainer.epoch"]?.data == [2] && a["optimizer.v.conv1.weight"] != nil)
+
+    let evaluated = try Commands.eval(model, weights: options.out!, BuildOptions(), batch: 100)
+    #expect(evaluated.hasSuffix(straight), "eval's last line equals train's: \(evaluated) vs \(straight)")
+  }
+
+  @Test func benchTrainPrintsTheScriptLine() throws {
+    let report = try Commands.benchTrain(Repository.path("Models/mlp.yaml"), BuildOptions(batch: 8), runs: 3)
+    #expect(report.contains("train step: batch 8"))
+    #expect(report.split(separator: "\n").last?.hasPrefix("bench: median_ms=") == true)
+  }
+
+  @Test func modelsThatCannotTrainSayWhy() throws {
+    #expect {
+      try Commands.benchTrain(Repository.path("Models/resnet18.yaml"), BuildOptions(batch: 2, bindings: ["H": 32, "W": 32]), runs: 1)
+    } throws: { error in
+      let text = (error as? DriverFailure)?.rendered ?? ""
+      return text.contains("bn2': cannot train through batch_norm: batch norm in training mode") && text.contains("resnet18.yaml:")
+    }
+  }
+}
