@@ -144,15 +144,24 @@ extension Commands {
   {
     var correct = 0, loss = 0.0
     let inputName = compiled.inputNames[0]
+    var session: Session?
     for start in stride(from: 0, to: data.count, by: batch) {
       let real = Array(start..<min(start + batch, data.count))
       var (images, labels) = data.batch(real)
       if real.count < batch {
         images = Tensor(shape: [batch] + images.shape.dropFirst(), data: images.data + Array(repeating: 0, count: (batch - real.count) * (images.count / real.count)))
       }
-      let session = try Session(compiled, inputs: [inputName: images], weights: weights)
-      session.forward()
-      guard let logits = session.outputs[compiled.outputNames[0]], logits.shape.count == 2 else {
+      // Weights bound and buffers allocated once; each batch only replaces the input.
+      let active: Session
+      if let session {
+        try session.setInput(inputName, images)
+        active = session
+      } else {
+        active = try Session(compiled, inputs: [inputName: images], weights: weights)
+        session = active
+      }
+      active.forward()
+      guard let logits = active.outputs[compiled.outputNames[0]], logits.shape.count == 2 else {
         throw DiagnosticError(.badTraining("evaluation needs a first output of shape [N, classes]"), at: .unknown)
       }
       let classes = logits.shape[1]
@@ -176,7 +185,7 @@ extension Commands {
     do throws(DiagnosticError) {
       let weights = try Commands.weights(file, model, graph, seed: 0)
       let test = try Dataset.fashionMNIST(.test, directory: dataDirectory)
-      let config = try TrainConfig(try { () throws(DiagnosticError) in var l = ModelLoader(); return try l.spec(at: path).train }())
+      let config = try TrainConfig(model.train)
       let data = config.normalize.map { test.normalized(mean: $0.mean, std: $0.std) } ?? test
       let result = try inProcess(source, graph.name) { (compiled) throws(DiagnosticError) in
         try evaluate(compiled, weights, data, batch: batch)

@@ -152,9 +152,10 @@ public struct TrainConfig: Sendable {
   }
 
   static let optimizers = ["sgd", "adam", "adamw"]
+  static let optimizerKinds = ["sgd": DANLU_SGD, "adam": DANLU_ADAM, "adamw": DANLU_ADAMW]
 
   static func optimizer(_ expr: Expr) throws(DiagnosticError) -> TrainStep.Optimizer {
-    guard let (name, args) = call(expr), let kind = [DANLU_SGD, DANLU_ADAM, DANLU_ADAMW][safe: optimizers.firstIndex(of: name)] else {
+    guard let (name, args) = call(expr), let kind = optimizerKinds[name] else {
       let name = call(expr)?.name ?? "\(expr)"
       throw DiagnosticError(.badTraining("unknown optimizer '\(name)'\(DiagnosticMessage.suggest(closestMatch(to: name, in: optimizers))) "
         + "(the optimizers are \(optimizers.joined(separator: ", ")))"), at: expr.location)
@@ -196,8 +197,4 @@ public struct TrainConfig: Sendable {
       throw DiagnosticError(.badTraining("unknown schedule '\(name)' (the schedules are constant, step, cosine)"), at: expr.location)
     }
   }
-}
-
-extension Array {
-  subscript(safe index: Int?) -> Element? { index.flatMap { indices.contains($0) ? self[$0] : nil } }
 }

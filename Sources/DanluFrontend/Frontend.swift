@@ -8,6 +8,8 @@ public struct Model: Sendable {
   public var initializers: [String: Initializer]
   /// The symbolic dimensions that were bound, by name.
   public var bindings: [String: Int]
+  /// The spec's `train:` section, for `danlu train` and `danlu eval` to read.
+  public var train: YAMLNode?
 }
 
 /// Lowers a spec AST onto the IR: resolves names, expands blocks and repeats, names weights like PyTorch's
@@ -93,7 +95,7 @@ struct Walker {
     }
     Verifier.verify(context.graph, after: "the frontend")
     return Model(graph: context.graph, initializers: context.initializers,
-                 bindings: bound.filter { usedSymbols.contains($0.key) })
+                 bindings: bound.filter { usedSymbols.contains($0.key) }, train: spec.train)
   }
 
   /// Symbols that appear in the inputs' declared shapes.

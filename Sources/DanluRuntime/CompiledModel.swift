@@ -64,27 +64,31 @@ public final class Session: @unchecked Sendable {
     if danlu_bind_weights(compiled.model, &weights.set, &params, &error, error.count) != 0 {
       throw DiagnosticError(.weightsMismatch(WeightSet.message(error, dropping: "")), at: .unknown)
     }
-    var buffers: [UnsafeMutablePointer<Float>] = []
-    for i in 0..<Int(m.num_inputs) {
-      let info = m.inputs[i]
-      let name = String(cString: info.name)
-      guard let tensor = inputs[name] else {
-        buffers.forEach { $0.deallocate() }
-        throw DiagnosticError(.runtimeFailed("missing input '\(name)'; the model's inputs are \(compiled.inputNames.joined(separator: ", "))"), at: .unknown)
-      }
-      guard tensor.shape == CompiledModel.shape(info) else {
-        buffers.forEach { $0.deallocate() }
-        throw DiagnosticError(.inputShape(name: name, expected: "\(CompiledModel.shape(info))", found: "\(tensor.shape)"), at: .unknown)
-      }
-      let buffer = UnsafeMutablePointer<Float>.allocate(capacity: max(1, tensor.count))
-      tensor.data.withUnsafeBufferPointer { buffer.update(from: $0.baseAddress!, count: tensor.count) }
-      buffers.append(buffer)
+    inputBuffers = (0..<Int(m.num_inputs)).map {
+      UnsafeMutablePointer<Float>.allocate(capacity: max(1, CompiledModel.shape(m.inputs[$0]).reduce(1, *)))
     }
-    inputBuffers = buffers
     outputShapes = (0..<Int(m.num_outputs)).map { CompiledModel.shape(m.outputs[$0]) }
     outputBuffers = outputShapes.map { UnsafeMutablePointer<Float>.allocate(capacity: max(1, $0.reduce(1, *))) }
     arena = UnsafeMutableRawPointer.allocate(byteCount: Int(m.arena_floats) * 4 + 64, alignment: 64)
     params.withUnsafeBufferPointer { m.prepare($0.baseAddress, arena.assumingMemoryBound(to: Float.self)) }
+    for name in compiled.inputNames {
+      guard let tensor = inputs[name] else {
+        throw DiagnosticError(.runtimeFailed("missing input '\(name)'; the model's inputs are \(compiled.inputNames.joined(separator: ", "))"), at: .unknown)
+      }
+      try setInput(name, tensor)
+    }
+  }
+
+  /// Replaces an input's values, so that one bound session serves many batches (evaluation over a data set).
+  public func setInput(_ name: String, _ tensor: Tensor) throws(DiagnosticError) {
+    guard let i = compiled.inputNames.firstIndex(of: name) else {
+      throw DiagnosticError(.runtimeFailed("no input '\(name)'; the model's inputs are \(compiled.inputNames.joined(separator: ", "))"), at: .unknown)
+    }
+    let expected = CompiledModel.shape(compiled.model.pointee.inputs[i])
+    guard tensor.shape == expected else {
+      throw DiagnosticError(.inputShape(name: name, expected: "\(expected)", found: "\(tensor.shape)"), at: .unknown)
+    }
+    tensor.data.withUnsafeBufferPointer { inputBuffers[i].update(from: $0.baseAddress!, count: tensor.count) }
   }
 
   deinit {

@@ -132,13 +132,16 @@ public final class TrainStep: @unchecked Sendable {
   /// An output of the last run (the model's prediction, for accuracy).
   public func output(_ name: String) -> Tensor? {
     guard let i = compiled.outputNames.firstIndex(of: name) else { return nil }
-    return Tensor(shape: outputShapes[i], data: Array(UnsafeBufferPointer(start: outputs[i], count: outputShapes[i].reduce(1, *))))
+    return Self.tensor(outputs[i], outputShapes[i])
   }
 
   public var weights: [String: Tensor] {
-    Dictionary(uniqueKeysWithValues: names.indices.map { i in
-      (names[i], Tensor(shape: shapes[i], data: Array(UnsafeBufferPointer(start: params[i], count: shapes[i].reduce(1, *)))))
-    })
+    Dictionary(uniqueKeysWithValues: names.indices.map { (names[$0], Self.tensor(params[$0], shapes[$0])) })
+  }
+
+  /// A copy of a host buffer as a tensor.
+  static func tensor(_ pointer: UnsafeMutablePointer<Float>, _ shape: [Int]) -> Tensor {
+    Tensor(shape: shape, data: Array(UnsafeBufferPointer(start: pointer, count: shape.reduce(1, *))))
   }
 
   // MARK: Checkpoints
@@ -148,13 +151,10 @@ public final class TrainStep: @unchecked Sendable {
   public func saveCheckpoint(to path: String, epoch: Int, extra: [String: Tensor] = [:]) throws(DiagnosticError) {
     var entries: [(name: String, tensor: Tensor)] = []
     for (i, name) in names.enumerated() {
-      let count = shapes[i].reduce(1, *)
-      entries.append((name, Tensor(shape: shapes[i], data: Array(UnsafeBufferPointer(start: params[i], count: count)))))
+      entries.append((name, Self.tensor(params[i], shapes[i])))
       guard gradientOutput[i] != nil else { continue }
-      entries.append(("optimizer.m." + name, Tensor(shape: shapes[i], data: Array(UnsafeBufferPointer(start: firstMoment[i], count: count)))))
-      if optimizer.kind != DANLU_SGD {
-        entries.append(("optimizer.v." + name, Tensor(shape: shapes[i], data: Array(UnsafeBufferPointer(start: secondMoment[i], count: count)))))
-      }
+      entries.append(("optimizer.m." + name, Self.tensor(firstMoment[i], shapes[i])))
+      if optimizer.kind != DANLU_SGD { entries.append(("optimizer.v." + name, Self.tensor(secondMoment[i], shapes[i]))) }
     }
     // Counts as float32 are exact up to 2²⁴; the step is split so that long runs stay exact.
     entries.append(("trainer.step", Tensor(shape: [2], data: [Float(steps / 1_000_000), Float(steps % 1_000_000)])))
