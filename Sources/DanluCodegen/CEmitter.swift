@@ -61,6 +61,8 @@ public enum CEmitter {
       /* ==== Kernels ==== */
 
       """
+    let usesDropout = graph.nodes.contains { if case .training(.dropoutMask) = $0.op { true } else { false } }
+    if usesDropout { out += "#include <stdint.h>\n\n" + DropoutHash.cSource }
     out += kernels.joined(separator: "\n")
     out += "\n/* ==== Entry ==== */\n\n"
     out += "/* Values that depend only on the weights (Graph.loadTimeValues), computed once after binding them. */\n"

@@ -86,6 +86,9 @@ enum KernelEmitter {
 
         """
 
+    case .dropout:
+      return "  const float *x = \(x(0));\n" + y + "  memcpy(y, x, sizeof(float) * \(count));\n"
+
     case .concat(let axis):
       let inner = out[(axis + 1)...].reduce(1, *), outer = out[..<axis].reduce(1, *)
       var body = y + "  long offset = 0;\n  for (long o = 0; o < \(outer); o++) {\n"

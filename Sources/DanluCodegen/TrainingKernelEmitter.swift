@@ -9,36 +9,8 @@ enum TrainingKernelEmitter {
     func shape(_ i: Int) -> [Int] { context.shape(i) }
 
     switch op {
-    case .crossEntropy(let smoothing), .crossEntropyGrad(let smoothing):
-      let (n, c) = (shape(0)[0], shape(0)[1])
-      let isLoss = { if case .crossEntropy = op { true } else { false } }()
-      let eps = Double(smoothing)
-      return "  const float *logits = \(x(0)), *labels = \(x(1));\n" + y + """
-          double loss = 0.0;
-          for (long r = 0; r < \(n); r++) {
-            const float *z = logits + r * \(c);
-            float peak = z[0];
-            for (long k = 1; k < \(c); k++) peak = z[k] > peak ? z[k] : peak;
-            double total = 0.0;
-            for (long k = 0; k < \(c); k++) total += exp((double)(z[k] - peak));
-            const double log_total = log(total) + peak;
-            const long label = (long)labels[r];
-            for (long k = 0; k < \(c); k++) {
-              const double target = (k == label ? \(1 - eps) : 0.0) + \(eps / Double(c));
-              \(isLoss ? "loss -= target * (z[k] - log_total);"
-                : "y[r * \(c) + k] = (float)((exp(z[k] - log_total) - target) / \(n).0);")
-            }
-          }
-          \(isLoss ? "y[0] = (float)(loss / \(n).0);" : "(void)loss;")
-
-        """
-    case .mse:
-      return "  const float *a = \(x(0)), *b = \(x(1));\n" + y
-        + "  double total = 0.0;\n  for (long i = 0; i < \(shape(0).reduce(1, *)); i++) { const double d = a[i] - b[i]; total += d * d; }\n"
-        + "  y[0] = (float)(total / \(shape(0).reduce(1, *)).0);\n"
-    case .mseGrad:
-      return "  const float *a = \(x(0)), *b = \(x(1));\n" + y
-        + "  for (long i = 0; i < \(count); i++) y[i] = (a[i] - b[i]) * \(KernelEmitter.literal(2 / Float(count)));\n"
+    case .loss(let l): return loss(l, x(0), x(1), shape(0), y, gradient: false)
+    case .lossGrad(let l): return loss(l, x(0), x(1), shape(0), y, gradient: true)
     case .activationGrad(let f):
       return "  const float *dy = \(x(0)), *x = \(x(1));\n" + y
         + "  for (long i = 0; i < \(count); i++) {\n    const float v = x[i];\n    y[i] = dy[i] * (\(KernelEmitter.activation(f).derivative));\n  }\n"
@@ -66,6 +38,10 @@ enum TrainingKernelEmitter {
       return conv2dWeightGrad(x(0), x(1), shape(0), shape(1), out, a, y, scratch: plan.scratchReference(index))
     case .maxPool2dGrad(let p), .avgPool2dGrad(let p):
       return poolGrad(x(0), x(1), shape(0), shape(1), p, y, isMax: { if case .maxPool2dGrad = op { true } else { false } }())
+    case .batchMean, .batchVariance, .batchNormWeightGrad, .batchNormInputGrad:
+      return batchNormTraining(op, context)
+    case .dropoutMask(let p, let salt):
+      return y + "  danlu_dropout_mask(\(x(0)), \(salt), \(DropoutHash.threshold(p: p)), \(KernelEmitter.literal(1 / (1 - p))), y, \(count));\n"
     case .softmaxGrad(let axis, let log):
       let s = shape(1)
       let length = s[axis], inner = s[(axis + 1)...].reduce(1, *), outer = count / (length * inner)
@@ -89,6 +65,98 @@ enum TrainingKernelEmitter {
             }
 
         """
+    }
+  }
+
+  /// Per-channel batch statistics and batch-norm gradients; sums in double, one channel's elements at a time.
+  static func batchNormTraining(_ op: TrainingOp, _ context: KernelContext) -> String {
+    let isStatistic = { switch op { case .batchMean, .batchVariance: true; default: false } }()
+    let s = context.shape(isStatistic ? 0 : 1)
+    let (n, channels, inner) = (s[0], s[1], s[2...].reduce(1, *))
+    let count = "\(n * inner).0"
+    // Visits every element of channel c: `at` its index.
+    func loop(_ body: String) -> String {
+      "    for (long n = 0; n < \(n); n++)\n      for (long i = 0; i < \(inner); i++) {\n"
+        + "        const long at = (n * \(channels) + c) * \(inner) + i;\n        \(body)\n      }\n"
+    }
+    var body = context.y
+    switch op {
+    case .batchMean:
+      body += "  const float *x = \(context.x(0));\n  for (long c = 0; c < \(channels); c++) {\n    double sum = 0.0;\n"
+      body += loop("sum += x[at];") + "    y[c] = (float)(sum / \(count));\n  }\n"
+    case .batchVariance:
+      body += "  const float *x = \(context.x(0)), *mean = \(context.x(1));\n"
+      body += "  for (long c = 0; c < \(channels); c++) {\n    double sum = 0.0;\n"
+      body += loop("const double d = x[at] - mean[c]; sum += d * d;") + "    y[c] = (float)(sum / \(count));\n  }\n"
+    case .batchNormWeightGrad(let eps), .batchNormInputGrad(let eps):
+      body += "  const float *dy = \(context.x(0)), *x = \(context.x(1)), *mean = \(context.x(2)), *var = \(context.x(3));\n"
+      if case .batchNormInputGrad = op { body += "  const float *gamma = \(context.x(4));\n" }
+      body += "  for (long c = 0; c < \(channels); c++) {\n"
+      body += "    const double inv = 1.0 / sqrt((double)var[c] + \(Double(eps))), m = mean[c];\n    double dgamma = 0.0, dbeta = 0.0;\n"
+      body += loop("dgamma += dy[at] * (x[at] - m) * inv; dbeta += dy[at];")
+      if case .batchNormWeightGrad = op {
+        body += "    (void)dbeta;\n    y[c] = (float)dgamma;\n  }\n"
+      } else {
+        body += "    const double scale = gamma[c] * inv, a = dbeta / \(count), b = dgamma / \(count);\n"
+        body += loop("y[at] = (float)(scale * (dy[at] - a - (x[at] - m) * inv * b));") + "  }\n"
+      }
+    default: preconditionFailure("not a batch-norm training op")
+    }
+    return body
+  }
+
+  /// A loss (one value, in double) or its gradient with respect to the prediction `p` (target `t`).
+  static func loss(_ l: Loss, _ prediction: String, _ target: String, _ shape: [Int], _ y: String, gradient: Bool) -> String {
+    let count = shape.reduce(1, *)
+    var body = "  const float *p = \(prediction), *t = \(target);\n" + y
+    switch l {
+    case .crossEntropy(let smoothing):
+      let (n, c) = (shape[0], shape[1])
+      let eps = Double(smoothing)
+      return body + """
+          double loss = 0.0;
+          for (long r = 0; r < \(n); r++) {
+            const float *z = p + r * \(c);
+            float peak = z[0];
+            for (long k = 1; k < \(c); k++) peak = z[k] > peak ? z[k] : peak;
+            double total = 0.0;
+            for (long k = 0; k < \(c); k++) total += exp((double)(z[k] - peak));
+            const double log_total = log(total) + peak;
+            const long label = (long)t[r];
+            for (long k = 0; k < \(c); k++) {
+              const double target = (k == label ? \(1 - eps) : 0.0) + \(eps / Double(c));
+              \(gradient ? "y[r * \(c) + k] = (float)((exp(z[k] - log_total) - target) / \(n).0);" : "loss -= target * (z[k] - log_total);")
+            }
+          }
+          \(gradient ? "(void)loss;" : "y[0] = (float)(loss / \(n).0);")
+
+        """
+    case .nll:
+      let (n, c) = (shape[0], shape[1])
+      // Labels were checked against the class count when the batch was loaded; the guard keeps a bad one in bounds.
+      if gradient {
+        return body + "  memset(y, 0, sizeof(float) * \(count));\n  for (long r = 0; r < \(n); r++) {\n"
+          + "    const long label = (long)t[r];\n    if (label >= 0 && label < \(c)) y[r * \(c) + label] = \(KernelEmitter.literal(-1 / Float(n)));\n  }\n"
+      }
+      return body + "  double total = 0.0;\n  for (long r = 0; r < \(n); r++) {\n    const long label = (long)t[r];\n"
+        + "    if (label >= 0 && label < \(c)) total -= p[r * \(c) + label];\n  }\n  y[0] = (float)(total / \(n).0);\n"
+    case .klDivergence:
+      let n = shape[0]
+      if gradient { return body + "  for (long i = 0; i < \(count); i++) y[i] = -t[i] / \(n).0f;\n" }
+      return body + "  double total = 0.0;\n  for (long i = 0; i < \(count); i++)\n"
+        + "    if (t[i] > 0) total += (double)t[i] * (log((double)t[i]) - p[i]);\n  y[0] = (float)(total / \(n).0);\n"
+    case .mse, .l1, .bce, .bceWithLogits:
+      let (value, slope): (String, String)
+      switch l {
+      case .mse: (value, slope) = ("(a - b) * (a - b)", "2.0 * (a - b)")
+      case .l1: (value, slope) = ("fabs(a - b)", "(a > b) - (a < b)")
+      case .bce: (value, slope) = ("-(b * fmax(log(a), -100.0) + (1.0 - b) * fmax(log(1.0 - a), -100.0))", "(a - b) / fmax(a * (1.0 - a), 1e-12)")
+      default: (value, slope) = ("fmax(a, 0.0) - a * b + log1p(exp(-fabs(a)))", "1.0 / (1.0 + exp(-a)) - b")
+      }
+      body += gradient ? "" : "  double total = 0.0;\n"
+      body += "  for (long i = 0; i < \(count); i++) {\n    const double a = p[i], b = t[i];\n"
+      body += gradient ? "    y[i] = (float)((\(slope)) / \(count).0);\n  }\n" : "    total += \(value);\n  }\n  y[0] = (float)(total / \(count).0);\n"
+      return body
     }
   }
 

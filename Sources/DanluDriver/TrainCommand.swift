@@ -3,6 +3,7 @@ import DanluCodegen
 import DanluDiagnostics
 import DanluFrontend
 import DanluIR
+import DanluInterpreter
 import DanluPasses
 import DanluRuntime
 import Foundation
@@ -14,6 +15,8 @@ public struct TrainOptions: Sendable {
   public var batch: Int?
   public var lr: Float?
   public var resume: String?
+  /// Start from these weights where names match (overrides the spec's `train.init`).
+  public var initFrom: String?
   /// The checkpoint written after each epoch; default `MODEL.safetensors` in the current folder.
   public var out: String?
   /// Stop each epoch after this many steps (quick runs and tests).
@@ -46,8 +49,10 @@ extension Commands {
   }
 
   /// The train-step C source: autodiff, then the same passes as inference.
-  static func trainSource(_ graph: Graph, _ config: TrainConfig, _ options: BuildOptions, source: String) throws(DiagnosticError) -> String {
-    let train = try Autodiff.trainingGraph(graph, loss: config.loss)
+  static func trainSource(_ graph: Graph, _ model: Model, _ config: TrainConfig, _ options: BuildOptions, source: String)
+    throws(DiagnosticError) -> String
+  {
+    let train = try Autodiff.trainingGraph(graph, loss: config.loss, frozen: model.frozen, batchNormMomentum: model.batchNormMomentum)
     let optimized = Pipeline.optimize(train, passes: try Pipeline.passes(options.passes), timePasses: options.timePasses)
     return CEmitter.emit(optimized, source: source, defaultThreads: options.threads ?? 0)
   }
@@ -60,31 +65,33 @@ extension Commands {
     let (model, config, loader) = try trainingSetup(path, options)
     do throws(DiagnosticError) {
       let graph = try Pipeline.bound(model)
-      let trainC = try trainSource(graph, config, options.build, source: path)
+      let trainC = try trainSource(graph, model, config, options.build, source: path)
       let inference = Pipeline.optimize(graph, passes: try Pipeline.passes(options.build.passes))
       let evalC = CEmitter.emit(inference, source: path)
-      var trainSet = try Dataset.fashionMNIST(.train, directory: options.dataDirectory)
-      var testSet = try Dataset.fashionMNIST(.test, directory: options.dataDirectory)
-      if let n = config.normalize {
-        trainSet = trainSet.normalized(mean: n.mean, std: n.std)
-        testSet = testSet.normalized(mean: n.mean, std: n.std)
-      }
+      let trainSet = try loadData(config, .train, specPath: path, directory: options.dataDirectory)
+      let testSet = try loadData(config, .test, specPath: path, directory: options.dataDirectory)
       let out = options.out ?? (graph.name + ".safetensors")
+      var weights = graph.initialWeights(model.initializers, seed: config.seed)
+      if let initFrom = options.initFrom ?? config.initFrom.map({ resolve($0, relativeTo: path) }) {
+        log(try initialize(&weights, from: initFrom))
+      }
+      if !model.frozen.isEmpty { log("frozen (trainable=false): \(model.frozen.count) parameters") }
 
       return try inProcess(trainC, graph.name + "_train") { (trainModel) throws(DiagnosticError) in
         try inProcess(evalC, graph.name) { (evalModel) throws(DiagnosticError) in
           if let threads = options.build.threads { trainModel.setThreads(threads) }
-          let step = try TrainStep(trainModel, weights: graph.initialWeights(model.initializers, seed: config.seed),
-                                   optimizer: config.optimizer)
-          try checkInput(step, trainSet)
+          let step = try TrainStep(trainModel, weights: weights, optimizer: config.optimizer)
+          step.seed = config.seed
+          try checkData(step, trainSet, config.loss)
+          try checkData(step, testSet, config.loss)
           var firstEpoch = 0
           if let resume = options.resume {
             firstEpoch = try step.loadCheckpoint(try WeightSet(contentsOf: resume).tensors)
             log("resumed from \(resume): \(firstEpoch) epoch(s) done, \(step.steps) steps")
           }
-          var last = (accuracy: 0.0, loss: 0.0)
+          var last: (accuracy: Double?, loss: Double) = (nil, 0)
           if firstEpoch >= config.epochs {
-            last = try evaluate(evalModel, WeightSet(step.weights.map { ($0.key, $0.value) }), testSet, batch: config.batch)
+            last = try evaluate(evalModel, WeightSet(step.weights.map { ($0.key, $0.value) }), testSet, batch: config.batch, loss: config.loss)
           }
           for epoch in firstEpoch..<max(firstEpoch, config.epochs) {
             var batches = trainSet.batchIndices(size: config.batch, seed: config.seed &+ UInt64(epoch) &* 0x9E37, dropLast: true)
@@ -93,9 +100,9 @@ extension Commands {
             var total = 0.0
             for (index, batch) in batches.enumerated() {
               step.optimizer.lr = config.learningRate(epoch: epoch, step: index, stepsPerEpoch: batches.count)
-              let (images, labels) = trainSet.batch(batch)
+              let (images, targets) = trainSet.batch(batch)
               step.setInput("x") { buffer in images.data.withUnsafeBufferPointer { buffer.baseAddress!.update(from: $0.baseAddress!, count: $0.count) } }
-              step.setInput("target") { buffer in for (i, label) in labels.enumerated() { buffer[i] = Float(label) } }
+              step.setInput("target") { buffer in targets.data.withUnsafeBufferPointer { buffer.baseAddress!.update(from: $0.baseAddress!, count: $0.count) } }
               guard let loss = step.step() else {
                 throw DiagnosticError(.badTraining("the loss is not finite at epoch \(epoch + 1) step \(index + 1); "
                   + "try a smaller learning rate (now \(step.optimizer.lr))"), at: .unknown)
@@ -114,14 +121,14 @@ extension Commands {
               }
             }
             let weights = WeightSet(step.weights.sorted { $0.key < $1.key }.map { ($0.key, $0.value) })
-            last = try evaluate(evalModel, weights, testSet, batch: config.batch)
+            last = try evaluate(evalModel, weights, testSet, batch: config.batch, loss: config.loss)
             try step.saveCheckpoint(to: out, epoch: epoch + 1)
             let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
             log("epoch \(epoch + 1)/\(config.epochs): train_loss=" + String(format: "%.4f", total / Double(max(1, batches.count)))
-              + " test_accuracy=" + String(format: "%.4f", last.accuracy) + " test_loss=" + String(format: "%.4f", last.loss)
+              + (last.accuracy.map { " test_accuracy=" + String(format: "%.4f", $0) } ?? "") + " test_loss=" + String(format: "%.4f", last.loss)
               + " (" + String(format: "%.1f", seconds) + " s) checkpoint: \(out)")
           }
-          return "accuracy=" + String(format: "%.4f", last.accuracy) + " loss=" + String(format: "%.4f", last.loss) + "\n"
+          return summaryLine(last)
         }
       }
     } catch {
@@ -129,25 +136,88 @@ extension Commands {
     }
   }
 
-  static func checkInput(_ step: TrainStep, _ data: Dataset) throws(DiagnosticError) {
-    guard let shape = step.inputShape("x"), Array(shape.dropFirst()) == Array(data.images.shape.dropFirst()) else {
-      throw DiagnosticError(.badTraining("the model's input 'x' is \(step.inputShape("x") ?? []), but the data set's images are "
-        + "\(Array(data.images.shape.dropFirst())) each; declare x: f32[N, \(data.images.shape.dropFirst().map(String.init).joined(separator: ", "))]"),
-        at: .unknown)
+  /// The data a spec's `train.data` names, normalized as it declares; file paths are relative to the spec's folder.
+  static func loadData(_ config: TrainConfig, _ split: Dataset.Split, specPath: String, directory: String)
+    throws(DiagnosticError) -> Dataset
+  {
+    var data: Dataset
+    switch config.data {
+    case .fashionMNIST: data = try Dataset.fashionMNIST(split, directory: directory)
+    case .files(let format, let train, let test):
+      let paths = (split == .train ? train : test).map { resolve($0, relativeTo: specPath) }
+      data = format == "npy" ? try Dataset.npy(inputs: paths[0], targets: paths[1])
+        : try Dataset.idx(images: paths[0], labels: paths[1], classes: 1 << 24)
+    }
+    return config.normalize.map { data.normalized(mean: $0.mean, std: $0.std) } ?? data
+  }
+
+  static func resolve(_ path: String, relativeTo spec: String) -> String {
+    path.hasPrefix("/") ? path : URL(fileURLWithPath: spec).deletingLastPathComponent().appendingPathComponent(path).path
+  }
+
+  /// Loads the tensors of a checkpoint whose names and shapes match the model's (transfer learning: a trained body
+  /// under a new head); a name that matches with another shape is an error. Returns what it did, for the log.
+  static func initialize(_ weights: inout [String: Tensor], from path: String) throws(DiagnosticError) -> String {
+    let checkpoint = try WeightSet(contentsOf: path).tensors
+    var loaded: [String] = [], fresh: [String] = []
+    for name in weights.keys.sorted() {
+      guard let tensor = checkpoint[name] else { fresh.append(name); continue }
+      guard tensor.shape == weights[name]!.shape else {
+        throw DiagnosticError(.weightsMismatch("\(path): '\(name)' has shape \(tensor.shape), the model expects "
+          + "\(weights[name]!.shape); rename the layer to start it fresh"), at: .unknown)
+      }
+      weights[name] = tensor
+      loaded.append(name)
+    }
+    guard !loaded.isEmpty else {
+      throw DiagnosticError(.weightsMismatch("\(path) has none of the model's tensors (the model has \(weights.keys.sorted().prefix(3).joined(separator: ", "))…)"),
+                            at: .unknown)
+    }
+    let unused = checkpoint.keys.filter { weights[$0] == nil && !$0.hasPrefix("optimizer.") && !$0.hasPrefix("trainer.") }.sorted()
+    return "init: \(loaded.count) of \(weights.count) tensors from \(path)"
+      + (fresh.isEmpty ? "" : "; fresh: \(fresh.joined(separator: ", "))")
+      + (unused.isEmpty ? "" : "; not in the model: \(unused.joined(separator: ", "))")
+  }
+
+  /// Inputs must have the model's item shape; class indices must be below the class count; other targets must have
+  /// the prediction's item shape.
+  static func checkData(_ step: TrainStep, _ data: Dataset, _ loss: Autodiff.Loss) throws(DiagnosticError) {
+    let itemShape = Array(data.images.shape.dropFirst())
+    guard let shape = step.inputShape("x"), Array(shape.dropFirst()) == itemShape else {
+      throw DiagnosticError(.badTraining("the model's input 'x' is \(step.inputShape("x") ?? []), but the data set's inputs are "
+        + "\(itemShape) each; declare x: f32[N, \(itemShape.map(String.init).joined(separator: ", "))]"), at: .unknown)
+    }
+    let target = step.inputShape("target") ?? []
+    if loss.targetsAreClassIndices {
+      let classes = step.outputShape(at: 1)?.last ?? 0
+      if let bad = data.targets.data.firstIndex(where: { $0 < 0 || $0 >= Float(classes) || $0 != $0.rounded() }) ?? (data.targets.shape.count == 1 ? nil : 0) {
+        throw DiagnosticError(.badTraining("\(loss.name) needs class indices [count] below \(classes) (the model's classes); "
+          + "the data's targets are \(data.targets.shape) with \(data.targets.data[bad]) at \(bad)"), at: .unknown)
+      }
+    } else if Array(data.targets.shape.dropFirst()) != Array(target.dropFirst()) {
+      throw DiagnosticError(.badTraining("\(loss.name) compares the prediction \(target) with targets of the same shape, "
+        + "but the data's targets are \(Array(data.targets.shape.dropFirst())) each"), at: .unknown)
     }
   }
 
-  /// Accuracy (a fraction) and mean cross-entropy of the first output on a labelled set, in batches of the compiled
-  /// size; the last batch is padded and its padding ignored.
-  static func evaluate(_ compiled: CompiledModel, _ weights: WeightSet, _ data: Dataset, batch: Int)
-    throws(DiagnosticError) -> (accuracy: Double, loss: Double)
+  static func summaryLine(_ result: (accuracy: Double?, loss: Double)) -> String {
+    (result.accuracy.map { "accuracy=" + String(format: "%.4f", $0) + " " } ?? "") + "loss=" + String(format: "%.4f", result.loss) + "\n"
+  }
+
+  /// The loss (the training loss, or cross-entropy) of the first output on a data set and, for class-index targets,
+  /// the accuracy (a fraction), in batches of the compiled size; the last batch is padded and its padding ignored.
+  static func evaluate(_ compiled: CompiledModel, _ weights: WeightSet, _ data: Dataset, batch: Int,
+                       loss lossKind: Autodiff.Loss = .crossEntropy(labelSmoothing: 0))
+    throws(DiagnosticError) -> (accuracy: Double?, loss: Double)
   {
     var correct = 0, loss = 0.0
     let inputName = compiled.inputNames[0]
     var session: Session?
+    // Label smoothing shapes training only; the reported loss is the plain cross-entropy, as PyTorch's eval scripts.
+    let reported = { if case .crossEntropy = lossKind { Autodiff.Loss.crossEntropy(labelSmoothing: 0) } else { lossKind } }()
     for start in stride(from: 0, to: data.count, by: batch) {
       let real = Array(start..<min(start + batch, data.count))
-      var (images, labels) = data.batch(real)
+      var (images, targets) = data.batch(real)
       if real.count < batch {
         images = Tensor(shape: [batch] + images.shape.dropFirst(), data: images.data + Array(repeating: 0, count: (batch - real.count) * (images.count / real.count)))
       }
@@ -161,19 +231,22 @@ extension Commands {
         session = active
       }
       active.forward()
-      guard let logits = active.outputs[compiled.outputNames[0]], logits.shape.count == 2 else {
+      guard let output = active.outputs[compiled.outputNames[0]] else { preconditionFailure("no first output") }
+      let prediction = Dataset.rows(output, real.indices.map { $0 })
+      guard prediction.shape.count == 2 || !lossKind.targetsAreClassIndices else {
         throw DiagnosticError(.badTraining("evaluation needs a first output of shape [N, classes]"), at: .unknown)
       }
-      let classes = logits.shape[1]
-      for (row, label) in labels.enumerated() {
-        let z = logits.data[(row * classes)..<((row + 1) * classes)].map(Double.init)
-        let peak = z.max()!
-        let logTotal = log(z.reduce(0) { $0 + exp($1 - peak) }) + peak
-        loss += logTotal - z[label]
-        if z.firstIndex(of: peak) == label { correct += 1 }
+      loss += TrainingKernels.loss(reported, prediction, targets).value * Double(real.count)
+      if lossKind.targetsAreClassIndices {
+        let classes = prediction.shape[1]
+        for (row, label) in targets.data.enumerated() {
+          let scores = prediction.data[(row * classes)..<((row + 1) * classes)]
+          if scores.firstIndex(of: scores.max()!)! - row * classes == Int(label) { correct += 1 }
+        }
       }
     }
-    return (Double(correct) / Double(max(1, data.count)), loss / Double(max(1, data.count)))
+    let count = Double(max(1, data.count))
+    return (lossKind.targetsAreClassIndices ? Double(correct) / count : nil, loss / count)
   }
 
   /// `danlu eval`: test-split accuracy and loss of a checkpoint; the last line is `accuracy=F loss=L`.
@@ -184,14 +257,12 @@ extension Commands {
     let (model, graph, source, loader) = try generate(path, build)
     do throws(DiagnosticError) {
       let weights = try Commands.weights(file, model, graph, seed: 0)
-      let test = try Dataset.fashionMNIST(.test, directory: dataDirectory)
       let config = try TrainConfig(model.train)
-      let data = config.normalize.map { test.normalized(mean: $0.mean, std: $0.std) } ?? test
+      let data = try loadData(config, .test, specPath: path, directory: dataDirectory)
       let result = try inProcess(source, graph.name) { (compiled) throws(DiagnosticError) in
-        try evaluate(compiled, weights, data, batch: batch)
+        try evaluate(compiled, weights, data, batch: batch, loss: config.loss)
       }
-      return "test: \(data.count) images\naccuracy=" + String(format: "%.4f", result.accuracy) + " loss="
-        + String(format: "%.4f", result.loss) + "\n"
+      return "test: \(data.count) examples\n" + summaryLine(result)
     } catch {
       throw DriverFailure(loader.renderer.render(error))
     }
@@ -208,7 +279,7 @@ extension Commands {
     do throws(DiagnosticError) {
       guard runs > 0 else { throw DiagnosticError(.runtimeFailed("--runs needs a positive count"), at: .unknown) }
       let graph = try Pipeline.bound(model)
-      let source = try trainSource(graph, config, options, source: path)
+      let source = try trainSource(graph, model, config, options, source: path)
       return try inProcess(source, graph.name + "_train", defines: profile ? ["DANLU_PROFILE"] : []) { (compiled) throws(DiagnosticError) in
         if let threads = options.threads { compiled.setThreads(threads) }
         let step = try TrainStep(compiled, weights: graph.initialWeights(model.initializers, seed: 0), optimizer: config.optimizer)

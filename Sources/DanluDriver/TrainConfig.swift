@@ -1,5 +1,6 @@
 import CDanluRuntime
 import DanluDiagnostics
+import DanluIR
 import DanluPasses
 import DanluRuntime
 import DanluSpec
@@ -8,8 +9,9 @@ import Foundation
 /// The spec's `train:` section, with command-line overrides applied:
 ///
 ///     train:
-///       data: fashion-mnist
-///       loss: cross_entropy            # or cross_entropy(label_smoothing=0.1), mse
+///       data: fashion-mnist            # or npy(train=("x.npy", "y.npy"), test=(…)), idx(…): paths from the spec's folder
+///       init: body.safetensors         # start from these weights where names match (transfer learning)
+///       loss: cross_entropy            # or cross_entropy(label_smoothing=0.1), nll, mse, l1, bce, bce_with_logits, kl_divergence
 ///       optimizer: adam(lr=1e-3)       # sgd(lr, momentum, nesterov, weight_decay), adam(…), adamw(…)
 ///       schedule: cosine               # constant (default), step(step_size=2, gamma=0.1), cosine; warmup=STEPS
 ///       clip_grad_norm: 1.0
@@ -24,7 +26,15 @@ public struct TrainConfig: Sendable {
     case cosine
   }
 
-  public var data = "fashion-mnist"
+  /// Where the examples come from: Fashion-MNIST, or file pairs (inputs, targets) per split.
+  public enum DataSource: Sendable, Equatable {
+    case fashionMNIST
+    case files(format: String, train: [String], test: [String])
+  }
+
+  public var data = DataSource.fashionMNIST
+  /// A checkpoint to start from: tensors whose names match the model's are loaded, the rest start fresh.
+  public var initFrom: String?
   public var loss = Autodiff.Loss.crossEntropy(labelSmoothing: 0)
   public var optimizer = TrainStep.Optimizer(kind: DANLU_ADAM, lr: 1e-3)
   public var schedule = Schedule.constant
@@ -36,7 +46,7 @@ public struct TrainConfig: Sendable {
 
   public init() {}
 
-  static let keys = ["data", "loss", "optimizer", "schedule", "warmup", "clip_grad_norm", "normalize", "batch", "epochs", "seed"]
+  static let keys = ["data", "init", "loss", "optimizer", "schedule", "warmup", "clip_grad_norm", "normalize", "batch", "epochs", "seed"]
 
   /// Reads a `train:` mapping; every problem names its line and column.
   public init(_ node: YAMLNode?) throws(DiagnosticError) {
@@ -47,12 +57,17 @@ public struct TrainConfig: Sendable {
       guard let text = pair.value.scalar else {
         throw DiagnosticError(.badTraining("train.\(key) must be a single value, got \(pair.value.kindDescription)"), at: location)
       }
+      if key == "init" {
+        initFrom = text
+        continue
+      }
+      if key == "data", text == "fashion-mnist" {
+        data = .fashionMNIST
+        continue
+      }
       let expr = try ExprParser.parse(text, at: location)
       switch key {
-      case "data":
-        guard text == "fashion-mnist" else {
-          throw DiagnosticError(.badTraining("train.data: '\(text)' is not a known data set (known: fashion-mnist)"), at: location)
-        }
+      case "data": data = try Self.dataSource(expr)
       case "loss": loss = try Self.loss(expr)
       case "optimizer":
         let clip = optimizer.clipNorm
@@ -142,9 +157,9 @@ public struct TrainConfig: Sendable {
         throw DiagnosticError(.badTraining("label_smoothing must be in [0, 1), got \(smoothing)"), at: expr.location)
       }
       return .crossEntropy(labelSmoothing: smoothing)
-    case "mse":
-      _ = try arguments(args, allowed: [], of: "mse")
-      return .mse
+    case _ where Autodiff.Loss(name: name) != nil:
+      _ = try arguments(args, allowed: [], of: name)
+      return Autodiff.Loss(name: name)!
     default:
       throw DiagnosticError(.badTraining("unknown loss '\(name)'\(DiagnosticMessage.suggest(closestMatch(to: name, in: Autodiff.Loss.names))) "
         + "(the losses are \(Autodiff.Loss.names.joined(separator: ", ")))"), at: expr.location)
@@ -180,6 +195,27 @@ public struct TrainConfig: Sendable {
     }
     guard result.lr > 0, result.lr.isFinite else { throw DiagnosticError(.badTraining("lr must be positive, got \(result.lr)"), at: lr.location) }
     return result
+  }
+
+  static func dataSource(_ expr: Expr) throws(DiagnosticError) -> DataSource {
+    let usage = "train.data must be fashion-mnist, npy(train=(\"x.npy\", \"y.npy\"), test=(\"x_test.npy\", \"y_test.npy\")) "
+      + "or idx(train=(images, labels), test=(…)) with quoted paths"
+    guard let (format, args) = call(expr), ["npy", "idx"].contains(format) else {
+      throw DiagnosticError(.badTraining(usage + "; got '\(expr)'"), at: expr.location)
+    }
+    let values = try arguments(args, allowed: ["train", "test"], of: format)
+    func pair(_ key: String) throws(DiagnosticError) -> [String] {
+      guard let value = values[key], case .tuple(let items) = value.kind, items.count == 2 else {
+        throw DiagnosticError(.badTraining(usage + "; '\(key)' is missing or not a pair"), at: values[key]?.location ?? expr.location)
+      }
+      var paths: [String] = []
+      for item in items {
+        guard case .string(let path) = item.kind else { throw DiagnosticError(.badTraining(usage), at: item.location) }
+        paths.append(path)
+      }
+      return paths
+    }
+    return .files(format: format, train: try pair("train"), test: try pair("test"))
   }
 
   static func schedule(_ expr: Expr) throws(DiagnosticError) -> Schedule {

@@ -165,10 +165,20 @@ extension Walker {
   {
     var inputs: [Int] = []
     var rest: [(label: String?, value: Value, location: SourceLocation)] = []
-    for argument in arguments {
-      if argument.label == nil, case .tensor(let t) = argument.value { inputs.append(t) } else { rest.append(argument) }
-    }
     var built = layer
+    for argument in arguments {
+      if argument.label == nil, case .tensor(let t) = argument.value {
+        inputs.append(t)
+      } else if argument.label == "trainable" {
+        guard case .bool(let flag) = argument.value else {
+          throw DiagnosticError(.badArgument(layer: path, op: layer.callee.name, argument: "trainable", expected: "true or false",
+                                             found: argument.value.description), at: argument.location)
+        }
+        built.trainable = flag
+      } else {
+        rest.append(argument)
+      }
+    }
     built.constructed = true
     switch layer.callee {
     case .op(let definition): built.arguments = try bind(definition, rest, path: path, at: location)
@@ -285,6 +295,17 @@ extension Walker {
   // MARK: Applying layers
 
   mutating func apply(_ layer: Layer, _ inputs: [Int], path: String, at location: SourceLocation) throws(DiagnosticError) -> Int {
+    guard layer.trainable else {
+      // Every parameter the layer creates, in nested blocks too, is frozen.
+      let first = context.graph.nodes.count
+      var unfrozen = layer
+      unfrozen.trainable = true
+      let result = try apply(unfrozen, inputs, path: path, at: location)
+      for index in first..<context.graph.nodes.count {
+        if case .parameter(let name) = context.graph.nodes[index].op { context.frozen.insert(name) }
+      }
+      return result
+    }
     switch layer.callee {
     case .op(let definition):
       guard definition.inputs.range.contains(inputs.count) else {

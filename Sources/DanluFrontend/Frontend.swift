@@ -10,6 +10,10 @@ public struct Model: Sendable {
   public var bindings: [String: Int]
   /// The spec's `train:` section, for `danlu train` and `danlu eval` to read.
   public var train: YAMLNode?
+  /// Parameters of layers declared `trainable=false`: training leaves them as they are.
+  public var frozen: Set<String> = []
+  /// Batch-norm momentum per running_mean buffer, where a layer sets one other than PyTorch's 0.1.
+  public var batchNormMomentum: [String: Float] = [:]
 }
 
 /// Lowers a spec AST onto the IR: resolves names, expands blocks and repeats, names weights like PyTorch's
@@ -95,7 +99,8 @@ struct Walker {
     }
     Verifier.verify(context.graph, after: "the frontend")
     return Model(graph: context.graph, initializers: context.initializers,
-                 bindings: bound.filter { usedSymbols.contains($0.key) }, train: spec.train)
+                 bindings: bound.filter { usedSymbols.contains($0.key) }, train: spec.train, frozen: context.frozen,
+                 batchNormMomentum: context.batchNormMomentum)
   }
 
   /// Symbols that appear in the inputs' declared shapes.

@@ -70,6 +70,8 @@ enum LayerCatalog {
       if a.has("num_features"), a.int("num_features") != channels {
         throw c.fail("batchnorm2d", "num_features=\(a.int("num_features")) but the input has \(channels) channels", x)
       }
+      guard (0...1).contains(a.float("momentum")) else { throw c.fail("batchnorm2d", "momentum=\(a.float("momentum")) must be in [0, 1]", x) }
+      if a.float("momentum") != 0.1 { c.batchNormMomentum[c.path.isEmpty ? "running_mean" : c.path + ".running_mean"] = a.float("momentum") }
       var stats: [Int] = []
       for (name, value) in [("weight", Float(1)), ("bias", 0), ("running_mean", 0), ("running_var", 1)] {
         stats.append(try c.parameter(name, [channels], .constant(value), buffer: name.hasPrefix("running_")))
@@ -92,10 +94,10 @@ enum LayerCatalog {
       (c, x, a) throws(DiagnosticError) in
       try c.node(.logSoftmax(axis: try axis(a.int("dim"), c, x[0], "log_softmax")), x)
     },
-    // Inference: dropout is the identity; training gets its own op.
+    // The identity at inference (`strip-dropout`); training masks it (`TrainingMode`).
     LayerDefinition(name: "dropout", parameters: [.optional("p", .float, .float(0.5))]) { (c, x, a) throws(DiagnosticError) in
       guard (0..<1).contains(a.float("p")) else { throw c.fail("dropout", "p=\(a.float("p")) must be in [0, 1)", x) }
-      return x[0]
+      return a.float("p") == 0 ? x[0] : try c.node(.dropout(p: a.float("p")), x)
     },
     LayerDefinition(name: "identity", parameters: []) { (_, x, _) in x[0] },
   ]

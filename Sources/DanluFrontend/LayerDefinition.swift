@@ -95,6 +95,10 @@ struct Arguments {
 struct LoweringContext {
   var graph: Graph
   var initializers: [String: Initializer]
+  /// Parameters of layers declared `trainable=false`.
+  var frozen: Set<String> = []
+  /// Batch-norm momentum per running_mean buffer, where it is not PyTorch's 0.1.
+  var batchNormMomentum: [String: Float] = [:]
   var path: String
   var location: SourceLocation
 

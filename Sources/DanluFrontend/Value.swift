@@ -64,4 +64,7 @@ struct Layer: Sendable {
   var location: SourceLocation
   /// False for a bare name (`relu`, `BasicBlock`) until its arguments are bound, defaults included.
   var constructed: Bool
+  /// `trainable=false`, which any layer or block call takes: its parameters get no gradient (PyTorch's
+  /// `requires_grad_(False)` on a module).
+  var trainable = true
 }

@@ -45,6 +45,11 @@ public indirect enum Op: Hashable, Sendable {
   case softmax(axis: Int)
   case logSoftmax(axis: Int)
 
+  // MARK: Regularization
+  /// Zeroes each element with probability p and scales the rest by 1/(1 − p) in training; the identity at inference
+  /// (`strip-dropout` removes it there). Training rewrites it into a product with a seeded mask.
+  case dropout(p: Float)
+
   // MARK: Shape
   /// Reinterprets the elements in row-major order with the node's result shape.
   case reshape

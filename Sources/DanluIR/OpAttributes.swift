@@ -44,6 +44,7 @@ extension Op {
     case .logSoftmax: return "log_softmax"
     case .reshape: return "reshape"
     case .concat: return "concat"
+    case .dropout: return "dropout"
     case .fused: return "fused"
     case .training(let t): return t.mnemonic
     }
@@ -70,6 +71,7 @@ extension Op {
       return [("ceil_mode", .bool(p.ceilMode)), ("count_include_pad", .bool(p.countIncludePad)),
               ("kernel", .ints(p.kernel)), ("padding", .ints(p.padding)), ("stride", .ints(p.stride))]
     case .adaptiveAvgPool2d(let size): return [("output_size", .ints(size))]
+    case .dropout(let p): return [("p", .float(p))]
     case .relu, .sigmoid, .tanh, .gelu, .silu, .add, .mul, .reshape: return []
     case .training(let t): return t.attributes
     case .fused(let group):
@@ -139,6 +141,7 @@ extension Op {
     case "log_softmax": guard let a = int("axis") else { return nil }; self = .logSoftmax(axis: a)
     case "reshape": self = .reshape
     case "concat": guard let a = int("axis") else { return nil }; self = .concat(axis: a)
+    case "dropout": guard let p = float("p") else { return nil }; self = .dropout(p: p)
     case "fused":
       guard let text = string("epilogue"), let epilogue = FusedGroup.parseEpilogue(text) else { return nil }
       let anchor: FusedGroup.Anchor

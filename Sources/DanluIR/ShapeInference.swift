@@ -17,7 +17,7 @@ public enum ShapeInference {
     switch op {
     case .input, .parameter, .buffer, .fill:
       preconditionFailure("leaves have no inferred type; use Graph.addLeaf")
-    case .relu, .leakyRelu, .sigmoid, .tanh, .gelu, .silu:
+    case .relu, .leakyRelu, .sigmoid, .tanh, .gelu, .silu, .dropout:
       return operands[0]
     case .softmax(let axis), .logSoftmax(let axis):
       guard (0..<operands[0].rank).contains(axis) else { throw fail("axis \(axis) out of range") }

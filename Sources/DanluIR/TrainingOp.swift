@@ -3,16 +3,9 @@ import DanluDiagnostics
 /// The ops training adds: losses (scalar results, shape [1]) and the gradient ops that reverse-mode autodiff emits.
 /// Each gradient op names the forward op it reverses; `Autodiff`'s rule table says which one each op needs.
 public enum TrainingOp: Hashable, Sendable {
-  // MARK: Losses: (prediction, target) → [1]
-  /// Mean over the batch of −log softmax(logits)[label], labels as class indices stored in f32 `[N]`; with label
-  /// smoothing ε the target is (1 − ε)·onehot + ε/C, as PyTorch's `CrossEntropyLoss(label_smoothing=ε)`.
-  case crossEntropy(labelSmoothing: Float)
-  /// Mean of (y − t)² over all elements.
-  case mse
-
-  // MARK: Gradients of the losses with respect to the prediction (the loss's own gradient seeds the chain: 1)
-  case crossEntropyGrad(labelSmoothing: Float)
-  case mseGrad
+  // MARK: Losses: (prediction, target) → [1], and their gradient with respect to the prediction (the chain's seed)
+  case loss(Loss)
+  case lossGrad(Loss)
 
   // MARK: Gradients of forward ops
   /// (dy, x) → dy · f′(x) for an elementwise activation f.
@@ -32,12 +25,27 @@ public enum TrainingOp: Hashable, Sendable {
   /// (dy, x) → dx for softmax (`log: false`) or log-softmax, from the forward's output recomputed from x.
   case softmaxGrad(axis: Int, log: Bool)
 
+  // MARK: Batch norm in training mode (statistics over every axis but 1, the channels)
+  /// (x) → the batch mean per channel.
+  case batchMean
+  /// (x, mean) → the biased batch variance per channel: what normalizes (running_var is updated with the unbiased one).
+  case batchVariance
+  /// (dy, x, mean, var, γ) → dx, through the normalization and the batch statistics:
+  /// γ/σ · (dy − mean(dy) − x̂ · mean(dy · x̂)).
+  case batchNormInputGrad(epsilon: Float)
+  /// (dy, x, mean, var) → dγ = Σ dy · x̂ per channel.
+  case batchNormWeightGrad(epsilon: Float)
+
+  // MARK: Dropout
+  /// (seed, x) → a mask of x's shape, 0 with probability p and 1/(1 − p) elsewhere, from a counter-based hash of
+  /// (seed, step, salt, element): `seed` is f32[3] = (seed, step ÷ 2²⁴, step mod 2²⁴), `salt` tells one graph's
+  /// dropout layers apart. The interpreter and generated C draw the same mask (`DropoutHash`).
+  case dropoutMask(p: Float, salt: Int)
+
   public var mnemonic: String {
     switch self {
-    case .crossEntropy: return "cross_entropy"
-    case .mse: return "mse"
-    case .crossEntropyGrad: return "cross_entropy_grad"
-    case .mseGrad: return "mse_grad"
+    case .loss(let l): return l.name
+    case .lossGrad(let l): return l.name + "_grad"
     case .activationGrad: return "activation_grad"
     case .matmulTransposeA: return "matmul_ta"
     case .biasGrad: return "bias_grad"
@@ -46,18 +54,26 @@ public enum TrainingOp: Hashable, Sendable {
     case .maxPool2dGrad: return "max_pool2d_grad"
     case .avgPool2dGrad: return "avg_pool2d_grad"
     case .softmaxGrad: return "softmax_grad"
+    case .batchMean: return "batch_mean"
+    case .batchVariance: return "batch_variance"
+    case .batchNormInputGrad: return "batch_norm_input_grad"
+    case .batchNormWeightGrad: return "batch_norm_weight_grad"
+    case .dropoutMask: return "dropout_mask"
     }
   }
 
-  public static let mnemonics: Set<String> = [
-    "cross_entropy", "mse", "cross_entropy_grad", "mse_grad", "activation_grad", "matmul_ta", "bias_grad",
+  public static let mnemonics: Set<String> = Set(Loss.names + Loss.names.map { $0 + "_grad" }).union([
+    "activation_grad", "matmul_ta", "bias_grad",
     "conv2d_input_grad", "conv2d_weight_grad", "max_pool2d_grad", "avg_pool2d_grad", "softmax_grad",
-  ]
+    "batch_mean", "batch_variance", "batch_norm_input_grad", "batch_norm_weight_grad", "dropout_mask",
+  ])
 
   public var attributes: [(String, AttributeValue)] {
     switch self {
-    case .crossEntropy(let s), .crossEntropyGrad(let s): return [("label_smoothing", .float(s))]
-    case .mse, .mseGrad, .matmulTransposeA: return []
+    case .loss(let l), .lossGrad(let l): return l.attributes
+    case .matmulTransposeA, .batchMean, .batchVariance: return []
+    case .batchNormInputGrad(let eps), .batchNormWeightGrad(let eps): return [("epsilon", .float(eps))]
+    case .dropoutMask(let p, let salt): return [("p", .float(p)), ("salt", .int(salt))]
     case .activationGrad(let op): return (op.attributes + [("of", .string(op.mnemonic))]).sorted { $0.0 < $1.0 }
     case .biasGrad(let axis): return [("axis", .int(axis))]
     case .conv2dInputGrad(let a, let size): return (Op.conv2d(a).attributes + [("input_size", .ints(size))]).sorted { $0.0 < $1.0 }
@@ -81,12 +97,20 @@ public enum TrainingOp: Hashable, Sendable {
       guard case .conv2d(let a)? = Op(mnemonic: "conv2d", attributes: attributes) else { return nil }
       return a
     }
+    if let loss = Loss(name: mnemonic, labelSmoothing: float("label_smoothing")) { self = .loss(loss); return }
+    if mnemonic.hasSuffix("_grad"), let loss = Loss(name: String(mnemonic.dropLast(5)), labelSmoothing: float("label_smoothing")) {
+      self = .lossGrad(loss)
+      return
+    }
     switch mnemonic {
-    case "cross_entropy": guard let s = float("label_smoothing") else { return nil }; self = .crossEntropy(labelSmoothing: s)
-    case "cross_entropy_grad": guard let s = float("label_smoothing") else { return nil }; self = .crossEntropyGrad(labelSmoothing: s)
-    case "mse": self = .mse
-    case "mse_grad": self = .mseGrad
     case "matmul_ta": self = .matmulTransposeA
+    case "batch_mean": self = .batchMean
+    case "batch_variance": self = .batchVariance
+    case "batch_norm_input_grad": guard let e = float("epsilon") else { return nil }; self = .batchNormInputGrad(epsilon: e)
+    case "batch_norm_weight_grad": guard let e = float("epsilon") else { return nil }; self = .batchNormWeightGrad(epsilon: e)
+    case "dropout_mask":
+      guard let p = float("p"), case .int(let salt)? = attributes["salt"] else { return nil }
+      self = .dropoutMask(p: p, salt: salt)
     case "activation_grad":
       guard case .string(let of)? = attributes["of"], let op = Op(mnemonic: of, attributes: attributes) else { return nil }
       self = .activationGrad(op)
@@ -108,7 +132,9 @@ public enum TrainingOp: Hashable, Sendable {
 
   public var arity: Int {
     switch self {
-    case .biasGrad: return 1
+    case .biasGrad, .batchMean: return 1
+    case .batchNormWeightGrad: return 4
+    case .batchNormInputGrad: return 5
     default: return 2
     }
   }
@@ -116,15 +142,17 @@ public enum TrainingOp: Hashable, Sendable {
   func infer(_ operands: [TensorType], fail: (String) -> DiagnosticError) throws(DiagnosticError) -> TensorType {
     let first = operands[0]
     switch self {
-    case .crossEntropy:
-      guard first.rank == 2, operands[1].shape == [first.shape[0]] else {
-        throw fail("cross_entropy takes logits [N, C] and class indices [N], got \(first) and \(operands[1])")
+    case .loss(let l), .lossGrad(let l):
+      if l.targetsAreClassIndices {
+        guard first.rank == 2, operands[1].shape == [first.shape[0]] else {
+          throw fail("\(l.name) takes scores [N, C] and class indices [N], got \(first) and \(operands[1])")
+        }
+      } else {
+        guard first.shape == operands[1].shape else {
+          throw fail("\(l.name) compares a prediction and a target of one shape, got \(first) and \(operands[1])")
+        }
       }
-      return TensorType(first.dtype, [.int(1)])
-    case .mse:
-      guard first.shape == operands[1].shape else { throw fail("mse compares tensors of one shape, got \(first) and \(operands[1])") }
-      return TensorType(first.dtype, [.int(1)])
-    case .crossEntropyGrad, .mseGrad:
+      if case .loss = self { return TensorType(first.dtype, [.int(1)]) }
       return first
     case .activationGrad, .maxPool2dGrad, .avgPool2dGrad, .softmaxGrad:
       return operands[1]
@@ -137,6 +165,20 @@ public enum TrainingOp: Hashable, Sendable {
     case .biasGrad(let axis):
       guard (0..<first.rank).contains(axis) else { throw fail("axis \(axis) out of range") }
       return TensorType(first.dtype, [first.shape[axis]])
+    case .batchMean, .batchVariance, .batchNormWeightGrad:
+      let isWeightGrad = { if case .batchNormWeightGrad = self { true } else { false } }()
+      let x = isWeightGrad ? operands[1] : first
+      guard x.rank >= 2 else { throw fail("batch statistics need an input with channels on axis 1, got \(x)") }
+      let statistics = operands.dropFirst(isWeightGrad ? 2 : 1)
+      guard statistics.allSatisfy({ $0.shape == [x.shape[1]] }) else {
+        throw fail("the batch statistics of \(x) are [\(x.shape[1])] each, got \(statistics.map(\.description))")
+      }
+      return TensorType(x.dtype, [x.shape[1]])
+    case .batchNormInputGrad:
+      return operands[1]
+    case .dropoutMask:
+      guard first.shape == [.int(3)] else { throw fail("dropout_mask takes a seed f32[3], got \(first)") }
+      return operands[1]
     case .conv2dInputGrad(let a, let size):
       let (dy, w) = (operands[0], operands[1])
       return TensorType(dy.dtype, [dy.shape[0], w.shape[1] * .int(a.groups), .int(size[0]), .int(size[1])])
@@ -145,5 +187,64 @@ public enum TrainingOp: Hashable, Sendable {
       guard let channels = x.shape[1].staticValue, channels % a.groups == 0 else { throw fail("channels must divide into groups") }
       return TensorType(dy.dtype, [dy.shape[1], .int(channels / a.groups), .int(kernel[0]), .int(kernel[1])])
     }
+  }
+}
+
+/// A training loss, with PyTorch's definition and its default `reduction='mean'` (KL divergence: `'batchmean'`).
+public enum Loss: Hashable, Sendable {
+  /// Mean over the batch of −log softmax(logits)[label], labels as class indices stored in f32 `[N]`; with label
+  /// smoothing ε the target is (1 − ε)·onehot + ε/C, as `CrossEntropyLoss(label_smoothing=ε)`.
+  case crossEntropy(labelSmoothing: Float)
+  /// Mean over the batch of −input[label], the input being log-probabilities (`NLLLoss`).
+  case nll
+  /// Mean of (y − t)² over all elements.
+  case mse
+  /// Mean of |y − t| over all elements.
+  case l1
+  /// Mean of −(t·log y + (1 − t)·log(1 − y)), y a probability, each log clamped at −100 as PyTorch does.
+  case bce
+  /// `bce` of sigmoid(y), computed stably from the logits y: max(y, 0) − y·t + log(1 + e^−|y|).
+  case bceWithLogits
+  /// Σ t·(log t − y) / N: y log-probabilities, t probabilities (`KLDivLoss(reduction='batchmean')`); t = 0 adds 0.
+  case klDivergence
+
+  public static let names = ["cross_entropy", "nll", "mse", "l1", "bce", "bce_with_logits", "kl_divergence"]
+
+  public var name: String {
+    switch self {
+    case .crossEntropy: return "cross_entropy"
+    case .nll: return "nll"
+    case .mse: return "mse"
+    case .l1: return "l1"
+    case .bce: return "bce"
+    case .bceWithLogits: return "bce_with_logits"
+    case .klDivergence: return "kl_divergence"
+    }
+  }
+
+  public init?(name: String, labelSmoothing: Float? = nil) {
+    switch name {
+    case "cross_entropy": self = .crossEntropy(labelSmoothing: labelSmoothing ?? 0)
+    case "nll": self = .nll
+    case "mse": self = .mse
+    case "l1": self = .l1
+    case "bce": self = .bce
+    case "bce_with_logits": self = .bceWithLogits
+    case "kl_divergence": self = .klDivergence
+    default: return nil
+    }
+  }
+
+  /// Class indices `[N]` for scores `[N, C]`; every other loss takes a target of the prediction's shape.
+  public var targetsAreClassIndices: Bool {
+    switch self {
+    case .crossEntropy, .nll: return true
+    default: return false
+    }
+  }
+
+  var attributes: [(String, AttributeValue)] {
+    if case .crossEntropy(let s) = self { return [("label_smoothing", .float(s))] }
+    return []
   }
 }

@@ -53,7 +53,7 @@ public enum Verifier {
     switch op {
     case .input, .parameter, .buffer, .fill: return 0
     case .relu, .leakyRelu, .sigmoid, .tanh, .gelu, .silu, .softmax, .logSoftmax, .reshape, .maxPool2d, .avgPool2d,
-         .adaptiveAvgPool2d: return 1
+         .adaptiveAvgPool2d, .dropout: return 1
     case .add, .mul, .matmul, .biasAdd, .conv2d: return 2
     case .batchNorm: return 5
     case .concat, .fused: return nil

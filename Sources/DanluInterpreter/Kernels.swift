@@ -24,7 +24,7 @@ enum Kernels {
     case .adaptiveAvgPool2d: return adaptiveAvgPool(x[0], outputShape)
     case .softmax(let axis): return softmax(x[0], axis: axis, log: false)
     case .logSoftmax(let axis): return softmax(x[0], axis: axis, log: true)
-    case .reshape: return x[0].data
+    case .reshape, .dropout: return x[0].data
     case .concat(let axis): return concat(x, axis: axis, outputShape)
     case .fused(let group): return fused(group, x, outputShape)
     case .training(let op): return TrainingKernels.evaluate(op, x, outputShape: outputShape)

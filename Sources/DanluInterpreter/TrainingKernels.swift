@@ -3,17 +3,11 @@ import Foundation
 
 /// Naive losses and gradient ops (`TrainingOp`), in Double where they accumulate: the oracle for generated
 /// training code, and what the gradient checks differentiate numerically.
-enum TrainingKernels {
+public enum TrainingKernels {
   static func evaluate(_ op: TrainingOp, _ x: [Tensor], outputShape: [Int]) -> [Float] {
     switch op {
-    case .crossEntropy(let smoothing): return [Float(crossEntropy(x[0], x[1], smoothing).loss)]
-    case .crossEntropyGrad(let smoothing): return crossEntropy(x[0], x[1], smoothing).gradient
-    case .mse:
-      let total = zip(x[0].data, x[1].data).reduce(0.0) { $0 + Double($1.0 - $1.1) * Double($1.0 - $1.1) }
-      return [Float(total / Double(x[0].count))]
-    case .mseGrad:
-      let scale = 2 / Double(x[0].count)
-      return zip(x[0].data, x[1].data).map { Float(Double($0 - $1) * scale) }
+    case .loss(let l): return [Float(loss(l, x[0], x[1]).value)]
+    case .lossGrad(let l): return loss(l, x[0], x[1]).gradient
     case .activationGrad(let f): return zip(x[0].data, x[1].data).map { dy, v in Float(Double(dy) * derivative(f, Double(v))) }
     case .matmulTransposeA: return matmulTransposeA(x[0], x[1])
     case .biasGrad(let axis):
@@ -26,6 +20,40 @@ enum TrainingKernels {
     case .maxPool2dGrad(let p): return poolGrad(x[0], x[1], p, max: true)
     case .avgPool2dGrad(let p): return poolGrad(x[0], x[1], p, max: false)
     case .softmaxGrad(let axis, let log): return softmaxGrad(x[0], x[1], axis: axis, log: log)
+    case .batchMean, .batchVariance, .batchNormWeightGrad, .batchNormInputGrad: return batchNormTraining(op, x)
+    case .dropoutMask(let p, let salt): return DropoutHash.mask(seed: x[0].data, salt: salt, p: p, count: x[1].count)
+    }
+  }
+
+  /// Batch statistics per channel (axis 1) and the gradients of batch norm computed with them, in Double.
+  static func batchNormTraining(_ op: TrainingOp, _ x: [Tensor]) -> [Float] {
+    let input = { if case .batchMean = op { x[0] } else if case .batchVariance = op { x[0] } else { x[1] } }()
+    let channels = input.shape[1], inner = input.shape[2...].reduce(1, *)
+    let count = Double(input.count / channels)
+    func channel(_ i: Int) -> Int { (i / inner) % channels }
+    func sums(_ term: (Int) -> Double) -> [Double] {
+      var result = [Double](repeating: 0, count: channels)
+      for i in 0..<input.count { result[channel(i)] += term(i) }
+      return result
+    }
+    switch op {
+    case .batchMean: return sums { Double(input.data[$0]) }.map { Float($0 / count) }
+    case .batchVariance:
+      return sums { let d = Double(input.data[$0]) - Double(x[1].data[channel($0)]); return d * d }.map { Float($0 / count) }
+    case .batchNormWeightGrad(let eps), .batchNormInputGrad(let eps):
+      let (dy, mean, variance) = (x[0], x[2], x[3])
+      let inverse = variance.data.map { 1 / (Double($0) + Double(eps)).squareRoot() }
+      func normalized(_ i: Int) -> Double { (Double(input.data[i]) - Double(mean.data[channel(i)])) * inverse[channel(i)] }
+      let dGamma = sums { Double(dy.data[$0]) * normalized($0) }
+      if case .batchNormWeightGrad = op { return dGamma.map { Float($0) } }
+      let dBeta = sums { Double(dy.data[$0]) }
+      let gamma = x[4]
+      return (0..<input.count).map { i in
+        let c = channel(i)
+        let centered = Double(dy.data[i]) - dBeta[c] / count - normalized(i) * dGamma[c] / count
+        return Float(Double(gamma.data[c]) * inverse[c] * centered)
+      }
+    default: preconditionFailure("not a batch-norm training op")
     }
   }
 
@@ -48,7 +76,53 @@ enum TrainingKernels {
     }
   }
 
-  static func crossEntropy(_ logits: Tensor, _ labels: Tensor, _ smoothing: Float) -> (loss: Double, gradient: [Float]) {
+  /// A loss and its gradient with respect to the prediction, straight from PyTorch's definitions.
+  public static func loss(_ l: Loss, _ y: Tensor, _ t: Tensor) -> (value: Double, gradient: [Float]) {
+    switch l {
+    case .crossEntropy(let smoothing): return crossEntropy(y, t, smoothing)
+    case .nll:
+      let (n, c) = (y.shape[0], y.shape[1])
+      var gradient = [Float](repeating: 0, count: n * c)
+      var total = 0.0
+      for row in 0..<n {
+        let label = Int(t.data[row])
+        total -= Double(y.data[row * c + label])
+        gradient[row * c + label] = Float(-1 / Double(n))
+      }
+      return (total / Double(n), gradient)
+    case .klDivergence:
+      let n = Double(y.shape[0])
+      let value = zip(y.data, t.data).reduce(0.0) { sum, pair in
+        let (logP, target) = (Double(pair.0), Double(pair.1))
+        return target > 0 ? sum + target * (log(target) - logP) : sum
+      }
+      return (value / n, t.data.map { Float(-Double($0) / n) })
+    case .mse, .l1, .bce, .bceWithLogits:
+      // Elementwise: the mean of f(y, t) over every element, and f′(y, t) / count.
+      let count = Double(y.count)
+      var value = 0.0
+      var gradient = [Float](repeating: 0, count: y.count)
+      for i in 0..<y.count {
+        let (p, q) = (Double(y.data[i]), Double(t.data[i]))
+        let (f, slope): (Double, Double)
+        switch l {
+        case .mse: (f, slope) = ((p - q) * (p - q), 2 * (p - q))
+        case .l1: (f, slope) = (abs(p - q), p > q ? 1 : p < q ? -1 : 0)
+        case .bce:
+          f = -(q * max(log(p), -100) + (1 - q) * max(log(1 - p), -100))
+          slope = (p - q) / max(p * (1 - p), 1e-12)
+        default:
+          f = max(p, 0) - p * q + log(1 + exp(-abs(p)))
+          slope = 1 / (1 + exp(-p)) - q
+        }
+        value += f
+        gradient[i] = Float(slope / count)
+      }
+      return (value / count, gradient)
+    }
+  }
+
+  static func crossEntropy(_ logits: Tensor, _ labels: Tensor, _ smoothing: Float) -> (value: Double, gradient: [Float]) {
     let (n, c) = (logits.shape[0], logits.shape[1])
     var loss = 0.0
     var gradient = [Float](repeating: 0, count: n * c)

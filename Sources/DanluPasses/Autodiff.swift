@@ -5,28 +5,31 @@ import DanluIR
 /// computes the loss and every trainable parameter's gradient in one function, which then goes through the same
 /// passes (fusion, memory planning) and code generator as inference.
 ///
-///     inputs:  the model's inputs + `target` (class indices f32[N] for cross_entropy, the prediction's shape for mse)
-///     outputs: `loss` (f32[1]), the model's outputs, then `grad:NAME` for each trainable parameter NAME
+///     inputs:  the model's inputs + `target` (class indices f32[N] for cross_entropy and nll, else the prediction's shape)
+///     outputs: `loss` (f32[1]), the model's outputs, then `grad:NAME` for each trainable parameter NAME, then
+///              `update:NAME` for each batch-norm running statistic (`TrainingMode`)
+///
+/// The forward graph is first put in training mode (`TrainingMode`: batch statistics, dropout masks, which adds the
+/// input `dropout_seed` when the model has dropout).
 ///
 /// The backward walk visits nodes in reverse, only those between a trainable parameter and the loss, applies each
 /// op's rule from `VJPRules`, and sums the gradients of values with several users.
 public enum Autodiff {
-  public enum Loss: Hashable, Sendable {
-    case crossEntropy(labelSmoothing: Float)
-    case mse
-
-    /// `cross_entropy`, `cross_entropy(label_smoothing=0.1)` or `mse`, as the spec's `train.loss` names them.
-    public static let names = ["cross_entropy", "mse"]
-  }
+  public typealias Loss = DanluIR.Loss
 
   public static let gradientPrefix = "grad:"
 
   /// - Parameters:
   ///   - prediction: the output the loss reads (default: the first).
   ///   - frozen: parameters that get no gradient (`trainable: false`, or a frozen body when fine-tuning a head).
-  public static func trainingGraph(_ graph: Graph, prediction: String? = nil, loss: Loss, frozen: Set<String> = [])
-    throws(DiagnosticError) -> Graph
+  public static let updatePrefix = TrainingMode.updatePrefix
+  public static let seedInput = TrainingMode.seedInput
+
+  ///   - batchNormMomentum: momentum per running_mean buffer (PyTorch's 0.1 where absent).
+  public static func trainingGraph(_ inference: Graph, prediction: String? = nil, loss: Loss, frozen: Set<String> = [],
+                                   batchNormMomentum: [String: Float] = [:]) throws(DiagnosticError) -> Graph
   {
+    let (graph, updates) = try TrainingMode.rewrite(inference, momentum: batchNormMomentum)
     guard let predicted = (prediction.map { p in graph.outputs.first { $0.name == p } } ?? graph.outputs.first) else {
       throw DiagnosticError(.badTraining("the model has no output named '\(prediction ?? "")' to train"), at: .unknown)
     }
@@ -36,27 +39,17 @@ public enum Autodiff {
     let location = graph.nodes[y].location
 
     // The loss and its gradient with respect to the prediction: the seed of the backward walk.
-    let targetType: TensorType
-    let lossOp: TrainingOp, seedOp: TrainingOp
-    switch loss {
-    case .crossEntropy(let smoothing):
-      guard yType.rank == 2 else {
-        throw DiagnosticError(.badTraining("cross_entropy needs logits of shape [N, classes]; output '\(predicted.name)' is \(yType)"), at: location)
-      }
-      targetType = TensorType(.f32, [yType.shape[0]])
-      (lossOp, seedOp) = (.crossEntropy(labelSmoothing: smoothing), .crossEntropyGrad(labelSmoothing: smoothing))
-    case .mse:
-      targetType = yType
-      (lossOp, seedOp) = (.mse, .mseGrad)
-    }
+    let targetType = try targetType(of: loss, prediction: yType, named: predicted.name, at: location)
     let target = result.addLeaf(.input("target"), type: targetType, name: "target", location: location)
-    let lossValue = try result.add(.training(lossOp), [y, target], name: "loss", location: location)
-    let seed = try result.add(.training(seedOp), [y, target], name: "loss.grad", location: location)
+    let lossValue = try result.add(.training(.loss(loss)), [y, target], name: "loss", location: location)
+    let seed = try result.add(.training(.lossGrad(loss)), [y, target], name: "loss.grad", location: location)
 
     // Which values lead to a trainable parameter: only their gradients are computed.
     var wanted = Array(repeating: false, count: graph.nodes.count)
     for (index, node) in graph.nodes.enumerated() {
       if case .parameter(let name) = node.op { wanted[index] = !frozen.contains(name) }
+      // A dropout mask is a constant drawn from the seed; it reads its operand only for the shape.
+      else if case .training(.dropoutMask) = node.op { wanted[index] = false }
       else { wanted[index] = node.operands.contains { wanted[$0] } }
     }
     // Which values the loss depends on.
@@ -90,6 +83,18 @@ public enum Autodiff {
       let grad = adjoint[index] ?? result.addLeaf(.fill(0), type: graph.nodes[index].type, name: name + ".grad")
       result.outputs.append(GraphOutput(name: gradientPrefix + name, value: grad))
     }
+    result.outputs += updates
     return result
+  }
+
+  /// Class indices `f32[N]` for cross_entropy and nll (the prediction must be `[N, classes]`), else the prediction's type.
+  public static func targetType(of loss: Loss, prediction: TensorType, named name: String, at location: SourceLocation)
+    throws(DiagnosticError) -> TensorType
+  {
+    guard loss.targetsAreClassIndices else { return prediction }
+    guard prediction.rank == 2 else {
+      throw DiagnosticError(.badTraining("\(loss.name) needs scores of shape [N, classes]; output '\(name)' is \(prediction)"), at: location)
+    }
+    return TensorType(.f32, [prediction.shape[0]])
   }
 }

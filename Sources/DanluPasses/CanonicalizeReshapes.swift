@@ -8,20 +8,11 @@ import DanluIR
 ///     %3 = reshape(%2) : f32[N,8]                  (%3 removed; users of %3 read %2)
 public let canonicalizeReshapes = Pass(name: "canonicalize-reshapes",
                                        summary: "fold reshape chains and drop reshapes that change nothing") { graph in
-  var result = graph
-  var replacement = Array(graph.nodes.indices)
-  var keep = Array(repeating: true, count: graph.nodes.count)
-  for index in result.nodes.indices {
-    result.nodes[index].operands = result.nodes[index].operands.map { replacement[$0] }
-    guard case .reshape = result.nodes[index].op else { continue }
+  bypassing(graph) { result, index in
+    guard case .reshape = result.nodes[index].op else { return nil }
     let source = result.nodes[index].operands[0]
-    if result.nodes[source].type == result.nodes[index].type {
-      replacement[index] = source
-      keep[index] = false
-    } else if case .reshape = result.nodes[source].op {
-      result.nodes[index].operands = result.nodes[source].operands
-    }
+    if result.nodes[source].type == result.nodes[index].type { return source }
+    if case .reshape = result.nodes[source].op { result.nodes[index].operands = result.nodes[source].operands }
+    return nil
   }
-  result.outputs = result.outputs.map { GraphOutput(name: $0.name, value: replacement[$0.value]) }
-  return deadCodeElimination.run(result.keeping(keep))
 }

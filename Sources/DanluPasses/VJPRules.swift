@@ -62,11 +62,22 @@ enum VJPRules {
     case .logSoftmax(let axis):
       return [try add(.training(.softmaxGrad(axis: axis, log: true)), [dy, x[0]])]
 
+    case .dropout:
+      // Training rewrites dropout into a product with its mask first (`TrainingMode`); what remains is the identity.
+      return [dy]
+
     case .reshape:
       return [try graph.reshape(dy, to: shapeOf(x[0]), name: name, location: location)]
 
-    case .batchNorm:
-      throw unsupported("batch norm in training mode (batch statistics, running-stat updates) is not supported yet")
+    case .batchNorm(let eps):
+      // Training mode only (`TrainingMode` gives it the batch's statistics): dx includes the path through them.
+      guard case .training(.batchMean) = graph.nodes[x[3]].op, case .training(.batchVariance) = graph.nodes[x[4]].op else {
+        throw unsupported("batch norm with fixed statistics (running stats) cannot be trained; training mode uses the batch's")
+      }
+      let statistics = [x[0], x[3], x[4]]
+      return [wanted[0] ? try add(.training(.batchNormInputGrad(epsilon: eps)), [dy] + statistics + [x[1]]) : nil,
+              wanted[1] ? try add(.training(.batchNormWeightGrad(epsilon: eps)), [dy] + statistics) : nil,
+              wanted[2] ? try add(.training(.biasGrad(axis: 1)), [dy]) : nil, nil, nil]
     case .concat:
       throw unsupported("concat has no gradient rule yet")
     case .input, .parameter, .buffer, .fill, .fused, .training:

@@ -1,19 +1,36 @@
 import DanluDiagnostics
 import DanluIR
 
-/// A labelled image data set in memory: images `[count, 1, H, W]` scaled to [0, 1] (or normalized), integer labels.
+/// A data set in memory: inputs `[count, …]` (images `[count, 1, H, W]` scaled to [0, 1], or normalized) and targets
+/// `[count]` (class indices, stored as floats) or `[count, …]` (values, for mse, bce and the like).
 public struct Dataset: Sendable {
   public enum Split: String, Sendable { case train, test }
 
   public var images: Tensor
-  public var labels: [Int]
+  public var targets: Tensor
 
-  public var count: Int { labels.count }
+  public var count: Int { images.shape.first ?? 0 }
+  /// The targets as class indices (meaningful when they are `[count]`).
+  public var labels: [Int] { targets.data.map { Int($0) } }
 
   public init(images: Tensor, labels: [Int]) {
-    precondition(images.shape.first == labels.count, "one label per image")
+    self.init(images: images, targets: Tensor(shape: [labels.count], data: labels.map(Float.init)))
+  }
+
+  public init(images: Tensor, targets: Tensor) {
+    precondition(images.shape.first == targets.shape.first, "one target per input")
     self.images = images
-    self.labels = labels
+    self.targets = targets
+  }
+
+  /// A pair of `.npy` files (float32): inputs `[count, …]` and targets `[count]` (class indices) or `[count, …]`.
+  public static func npy(inputs inputPath: String, targets targetPath: String) throws(DiagnosticError) -> Dataset {
+    let inputs = try NPY.read(inputPath), targets = try NPY.read(targetPath)
+    guard inputs.shape.count >= 1, targets.shape.count >= 1, inputs.shape[0] == targets.shape[0], inputs.shape[0] > 0 else {
+      throw DiagnosticError(.badTensorFile(path: targetPath, problem: "\(targets.shape.first.map(String.init) ?? "no") targets for "
+        + "\(inputs.shape.first.map(String.init) ?? "no") inputs in \(inputPath); both need the same first dimension"), at: .unknown)
+    }
+    return Dataset(images: inputs, targets: targets)
   }
 
   /// Fashion-MNIST from the Debian package `dataset-fashion-mnist` (IDX files, gzip-compressed).
@@ -71,12 +88,16 @@ public struct Dataset: Sendable {
     return batches
   }
 
-  /// The images and labels of one batch of indices.
-  public func batch(_ indices: [Int]) -> (images: Tensor, labels: [Int]) {
-    let itemSize = images.count / max(1, count)
+  /// The inputs and targets of one batch of indices.
+  public func batch(_ indices: [Int]) -> (images: Tensor, targets: Tensor) {
+    (Self.rows(images, indices), Self.rows(targets, indices))
+  }
+
+  public static func rows(_ tensor: Tensor, _ indices: [Int]) -> Tensor {
+    let itemSize = tensor.count / max(1, tensor.shape.first ?? 1)
     var data: [Float] = []
     data.reserveCapacity(indices.count * itemSize)
-    for index in indices { data += images.data[(index * itemSize)..<((index + 1) * itemSize)] }
-    return (Tensor(shape: [indices.count] + images.shape.dropFirst(), data: data), indices.map { labels[$0] })
+    for index in indices { data += tensor.data[(index * itemSize)..<((index + 1) * itemSize)] }
+    return Tensor(shape: [indices.count] + tensor.shape.dropFirst(), data: data)
   }
 }

@@ -39,6 +39,10 @@ public final class TrainStep: @unchecked Sendable {
   let outputShapes: [[Int]]
   /// For each parameter, the output holding its gradient (nil when frozen).
   let gradientOutput: [Int?]
+  /// (parameter, output) pairs: batch-norm running statistics the step recomputes (`update:NAME`).
+  let updates: [(parameter: Int, output: Int)]
+  /// Dropout masks are drawn from (seed, step); the input `dropout_seed` carries both when the model has dropout.
+  public var seed: UInt64 = 0
   let arena: UnsafeMutableRawPointer
 
   public init(_ compiled: CompiledModel, weights: [String: Tensor], optimizer: Optimizer) throws(DiagnosticError) {
@@ -71,6 +75,8 @@ public final class TrainStep: @unchecked Sendable {
     outputs = outputShapes.map { buffer($0.reduce(1, *)) }
     let outputNames = compiled.outputNames
     gradientOutput = names.map { outputNames.firstIndex(of: "grad:" + $0) }
+    let parameterNames = names
+    updates = parameterNames.indices.compactMap { p in outputNames.firstIndex(of: "update:" + parameterNames[p]).map { (p, $0) } }
     arena = UnsafeMutableRawPointer.allocate(byteCount: Int(m.arena_floats) * 4 + 64, alignment: 64)
   }
 
@@ -82,6 +88,9 @@ public final class TrainStep: @unchecked Sendable {
   /// The shape the train step expects for an input (`x`, `target`).
   public func inputShape(_ name: String) -> [Int]? { compiled.inputNames.firstIndex(of: name).map { inputShapes[$0] } }
 
+  /// The shape of an output by position (0 is `loss`, 1 the model's first output).
+  public func outputShape(at index: Int) -> [Int]? { outputShapes.indices.contains(index) ? outputShapes[index] : nil }
+
   /// Writes an input before `step`.
   public func setInput(_ name: String, _ fill: (UnsafeMutableBufferPointer<Float>) -> Void) {
     guard let i = compiled.inputNames.firstIndex(of: name) else { preconditionFailure("no input '\(name)'") }
@@ -90,6 +99,10 @@ public final class TrainStep: @unchecked Sendable {
 
   /// Forward, backward and one optimizer update; returns the loss, or nil when it is not finite (no update then).
   public func step() -> Float? {
+    if compiled.inputNames.contains("dropout_seed") {
+      let seedInput = DropoutHash.seedInput(seed: seed, step: steps)
+      setInput("dropout_seed") { buffer in for i in 0..<3 { buffer[i] = seedInput[i] } }
+    }
     run()
     guard let lossIndex = compiled.outputNames.firstIndex(of: "loss") else { preconditionFailure("no loss output") }
     let loss = outputs[lossIndex][0]
@@ -102,6 +115,7 @@ public final class TrainStep: @unchecked Sendable {
       if norm > clip { scale = clip / (norm + 1e-6) }
     }
     steps += 1
+    for (p, o) in updates { params[p].update(from: outputs[o], count: shapes[p].reduce(1, *)) }
     var settings = danlu_optimizer(kind: optimizer.kind, lr: optimizer.lr, weight_decay: optimizer.weightDecay,
                                    momentum: optimizer.momentum, nesterov: optimizer.nesterov ? 1 : 0,
                                    beta1: optimizer.beta1, beta2: optimizer.beta2, eps: optimizer.eps)

@@ -8,7 +8,8 @@ struct Train: ParsableCommand {
     discussion: """
       Prints progress (a redrawn bar on a terminal, plain lines otherwise), test accuracy and loss after every epoch,
       and writes a checkpoint atomically after every epoch: the weights under their state_dict names (danlu run and
-      compiled binaries load it), the optimizer state and the epoch. The last line is accuracy=F loss=L.
+      compiled binaries load it), the optimizer state and the epoch. The last line is accuracy=F loss=L (loss=L alone
+      when the targets are not class indices).
       """)
 
   @OptionGroup var options: ModelOptions
@@ -16,6 +17,8 @@ struct Train: ParsableCommand {
   @Option(help: "Epochs (default: train.epochs).") var epochs: Int?
   @Option(help: "Learning rate (default: the optimizer's lr in train.optimizer).") var lr: Float?
   @Option(help: "Continue from a checkpoint written by danlu train (weights, optimizer state, epoch).") var resume: String?
+  @Option(name: .customLong("init"), help: "Start from the weights of this checkpoint whose names match (default: train.init); the rest start fresh.")
+  var initFrom: String?
   @Option(help: "The checkpoint to write after each epoch (default: MODEL.safetensors).") var out: String?
   @Option(help: "Stop each epoch after this many steps (a quick run).") var stepsPerEpoch: Int?
   @Option(help: "The folder with the data set's IDX files.") var data = "/usr/share/datasets/fashion-mnist"
@@ -28,6 +31,7 @@ struct Train: ParsableCommand {
       train.epochs = epochs
       train.lr = lr
       train.resume = resume
+      train.initFrom = initFrom
       train.out = out
       train.stepsPerEpoch = stepsPerEpoch
       train.dataDirectory = data

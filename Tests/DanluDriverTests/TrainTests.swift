@@ -29,6 +29,11 @@ import Testing
         epochs: 3
       """)
     #expect(c.loss == .crossEntropy(labelSmoothing: 0.1))
+    for name in ["nll", "mse", "l1", "bce", "bce_with_logits", "kl_divergence"] {
+      #expect(try Self.config("train:\n  loss: \(name)\n").loss.name == name)
+    }
+    let files = try Self.config("train:\n  data: npy(train=(\"a.npy\", \"b.npy\"), test=(\"c.npy\", \"d.npy\"))\n  init: body.safetensors\n")
+    #expect(files.data == .files(format: "npy", train: ["a.npy", "b.npy"], test: ["c.npy", "d.npy"]) && files.initFrom == "body.safetensors")
     #expect(c.optimizer.kind == DANLU_SGD && c.optimizer.lr == 0.1 && c.optimizer.momentum == 0.9 && c.optimizer.nesterov)
     #expect(c.optimizer.weightDecay == 5e-4 && c.optimizer.clipNorm == 1.5)
     #expect(c.schedule == .step(size: 2, gamma: 0.5) && c.warmupSteps == 10 && c.batch == 32 && c.epochs == 3)
@@ -50,6 +55,9 @@ import Testing
       ("train:\n  loss: cross_entropy(smoothing=0.1)\n", "cross_entropy takes named arguments label_smoothing", 2, 23),
       ("train:\n  epoch: 5\n", "unknown key 'train.epoch'; did you mean 'epochs'?", 2, 3),
       ("train:\n  batch: 0\n", "train.batch must be an integer ≥ 1", 2, 10),
+      ("train:\n  loss: hinge\n", "unknown loss 'hinge'", 2, 9),
+      ("train:\n  data: npy(train=(\"a.npy\"))\n", "'train' is missing or not a pair", 2, 20),
+      ("train:\n  data: mnist\n", "train.data must be fashion-mnist, npy(", 2, 9),
     ] {
       #expect {
         try Self.config(yaml)
@@ -129,12 +137,21 @@ import Testing
     #expect(report.split(separator: "\n").last?.hasPrefix("bench: median_ms=") == true)
   }
 
+  /// ResNet-18 (batch norm in training mode, residual adds, strided 1×1 downsampling) takes a full train step.
+  @Test func resnetTrainsWithBatchNorm() throws {
+    let report = try Commands.benchTrain(Repository.path("Models/resnet18.yaml"), BuildOptions(batch: 2, bindings: ["H": 32, "W": 32]), runs: 1)
+    #expect(report.split(separator: "\n").last?.hasPrefix("bench: median_ms=") == true)
+  }
+
   @Test func modelsThatCannotTrainSayWhy() throws {
+    let path = Repository.temporaryFolder().appendingPathComponent("cat.yaml").path
+    try "model: cat\ninputs:\n  x: f32[N, 1, 28, 28]\nlayers:\n  - flatten\n  - a: linear(10)\n  - j: concat(., ., dim=1)\n  - fc: linear(10)\n"
+      .write(toFile: path, atomically: true, encoding: .utf8)
     #expect {
-      try Commands.benchTrain(Repository.path("Models/resnet18.yaml"), BuildOptions(batch: 2, bindings: ["H": 32, "W": 32]), runs: 1)
+      try Commands.benchTrain(path, BuildOptions(batch: 2), runs: 1)
     } throws: { error in
       let text = (error as? DriverFailure)?.rendered ?? ""
-      return text.contains("bn2': cannot train through batch_norm: batch norm in training mode") && text.contains("resnet18.yaml:")
+      return text.contains("j': cannot train through concat") && text.contains("cat.yaml:7:8")
     }
   }
 }

@@ -19,8 +19,8 @@ import Testing
     let data = try small(labels: [3, 0, 9])
     #expect(data.images.shape == [3, 1, 2, 2])
     #expect(data.labels == [3, 0, 9])
-    let (images, labels) = data.batch([2, 0])
-    #expect(images.shape == [2, 1, 2, 2] && labels == [9, 3])
+    let (images, targets) = data.batch([2, 0])
+    #expect(images.shape == [2, 1, 2, 2] && targets.data == [9, 3])
     #expect(images.data[0] == Float(80) / 255)
   }
 
@@ -56,5 +56,26 @@ import Testing
     #expect(test.images.shape == [10_000, 1, 28, 28])
     #expect(Array(test.labels.prefix(4)) == [9, 2, 1, 1])
     #expect(Set(test.labels) == Set(0..<10))
+  }
+}
+
+@Suite struct NPYDatasetTests {
+  @Test func readsInputsAndTargetsOfAnyShape() throws {
+    let folder = Repository.temporaryFolder()
+    try NPY.write(Tensor(shape: [3, 2], data: [1, 2, 3, 4, 5, 6]), to: folder.appendingPathComponent("x.npy").path)
+    try NPY.write(Tensor(shape: [3, 1], data: [0.5, 1.5, 2.5]), to: folder.appendingPathComponent("y.npy").path)
+    let data = try Dataset.npy(inputs: folder.appendingPathComponent("x.npy").path, targets: folder.appendingPathComponent("y.npy").path)
+    #expect(data.count == 3)
+    let (inputs, targets) = data.batch([2, 0])
+    #expect(inputs.data == [5, 6, 1, 2] && targets.shape == [2, 1] && targets.data == [2.5, 0.5])
+  }
+
+  @Test func countsMustAgree() throws {
+    let folder = Repository.temporaryFolder()
+    try NPY.write(Tensor(shape: [3, 2], data: [1, 2, 3, 4, 5, 6]), to: folder.appendingPathComponent("x.npy").path)
+    try NPY.write(Tensor(shape: [2], data: [0, 1]), to: folder.appendingPathComponent("y.npy").path)
+    #expect {
+      try Dataset.npy(inputs: folder.appendingPathComponent("x.npy").path, targets: folder.appendingPathComponent("y.npy").path)
+    } throws: { "\($0)".contains("2 targets for 3 inputs") }
   }
 }

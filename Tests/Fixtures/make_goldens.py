@@ -8,13 +8,12 @@ operator definitions, so a misunderstanding shared by Danlu's interpreter and co
 Regenerate:  python3 -m venv .venv && .venv/bin/pip install onnx onnxruntime numpy
              .venv/bin/python Tests/Fixtures/make_goldens.py
 """
-import json
 import math
 import os
 import shutil
-import struct
 
 import numpy as np
+from fixture_io import write_safetensors
 import onnx
 import onnxruntime as ort
 from onnx import TensorProto, helper
@@ -22,19 +21,6 @@ from onnx import TensorProto, helper
 HERE = os.path.dirname(os.path.abspath(__file__))
 OUT = os.path.join(HERE, "goldens")
 rng = np.random.default_rng(20261124)
-
-
-def write_safetensors(path, tensors):
-    header, offset, blobs = {}, 0, []
-    for name, array in tensors.items():
-        data = np.ascontiguousarray(array, dtype=np.float32).tobytes()
-        header[name] = {"dtype": "F32", "shape": list(array.shape), "data_offsets": [offset, offset + len(data)]}
-        offset += len(data)
-        blobs.append(data)
-    text = json.dumps(header).encode()
-    text += b" " * ((8 - len(text) % 8) % 8)
-    with open(path, "wb") as f:
-        f.write(struct.pack("<Q", len(text)) + text + b"".join(blobs))
 
 
 class Graph:

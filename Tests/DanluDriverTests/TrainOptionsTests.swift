@@ -1,0 +1,123 @@
+import DanluDiagnostics
+import DanluDriver
+import DanluIR
+import DanluRuntime
+import DanluTestSupport
+import Foundation
+import Testing
+
+/// Training beyond Fashion-MNIST and cross-entropy: `.npy` data, other losses, batch norm and dropout in training
+/// mode, `trainable=false` and starting from part of a checkpoint (transfer learning).
+@Suite struct TrainOptionsTests {
+  /// 96 training and 32 test points in 4-D whose class (of 3) is the largest of three fixed linear scores.
+  static func writeData(_ folder: URL, regression: Bool = false) throws {
+    for (split, count, seed) in [("train", 96, UInt64(1)), ("test", 32, UInt64(2))] {
+      let x = Tensor.random([count, 4], seed: seed)
+      var scores: [[Float]] = []
+      for r in 0..<count {
+        var row: [Float] = []
+        for k in 0..<3 {
+          var total: Float = 0
+          for i in 0..<4 { total += x.data[r * 4 + i] * Float((k * 4 + i) % 5 - 2) }
+          row.append(total)
+        }
+        scores.append(row)
+      }
+      let y = regression ? Tensor(shape: [count, 3], data: scores.flatMap { $0 })
+        : Tensor(shape: [count], data: scores.map { Float($0.firstIndex(of: $0.max()!)!) })
+      try NPY.write(x, to: folder.appendingPathComponent("\(split)_x.npy").path)
+      try NPY.write(y, to: folder.appendingPathComponent("\(split)_y.npy").path)
+    }
+  }
+
+  static func spec(_ folder: URL, _ name: String, layers: [String], train: [String]) throws -> String {
+    let path = folder.appendingPathComponent("\(name).yaml").path
+    try ("model: \(name)\ninputs:\n  x: f32[N, 4]\nlayers:\n" + layers.map { "  - \($0)\n" }.joined()
+      + "train:\n  data: npy(train=(\"train_x.npy\", \"train_y.npy\"), test=(\"test_x.npy\", \"test_y.npy\"))\n"
+      + train.map { "  \($0)\n" }.joined()).write(toFile: path, atomically: true, encoding: .utf8)
+    return path
+  }
+
+  static func options(_ folder: URL, _ out: String, epochs: Int) -> TrainOptions {
+    var options = TrainOptions()
+    options.epochs = epochs
+    options.out = folder.appendingPathComponent(out).path
+    return options
+  }
+
+  @Test func finetunesANewHeadOnAFrozenBody() throws {
+    let folder = Repository.temporaryFolder()
+    try Self.writeData(folder)
+    let base = try Self.spec(folder, "base", layers: ["body: linear(16)", "relu", "head: linear(3)"],
+                             train: ["optimizer: adam(lr=0.01)", "batch: 16"])
+    _ = try Commands.train(base, Self.options(folder, "base.safetensors", epochs: 3), log: { _ in }, progress: { _ in })
+    let trained = try WeightSet(contentsOf: folder.appendingPathComponent("base.safetensors").path).tensors
+
+    let tuned = try Self.spec(folder, "tuned", layers: ["body: linear(16, trainable=false)", "relu", "new_head: linear(3)"],
+                              train: ["optimizer: adam(lr=0.01)", "batch: 16", "init: base.safetensors"])
+    var lines: [String] = []
+    let result = try Commands.train(tuned, Self.options(folder, "tuned.safetensors", epochs: 3), log: { lines.append($0) }, progress: { _ in })
+    #expect(lines.contains { $0.hasPrefix("init: 2 of 4 tensors from") && $0.contains("fresh: new_head.bias, new_head.weight")
+      && $0.contains("not in the model: head.bias, head.weight") }, "\(lines)")
+    #expect(lines.contains("frozen (trainable=false): 2 parameters"))
+    let after = try WeightSet(contentsOf: folder.appendingPathComponent("tuned.safetensors").path).tensors
+    #expect(after["body.weight"] == trained["body.weight"] && after["body.bias"] == trained["body.bias"], "the body stays bit for bit")
+    #expect(after["optimizer.m.body.weight"] == nil && after["optimizer.m.new_head.weight"] != nil)
+    let accuracy = try #require(Double(result.split(separator: " ")[0].dropFirst("accuracy=".count)))
+    #expect(accuracy > 0.6, "a new head on the trained body: \(result)")
+
+    // A matching name with another shape is an error that names both.
+    let clash = try Self.spec(folder, "clash", layers: ["body: linear(8)", "relu", "head: linear(3)"],
+                              train: ["init: base.safetensors"])
+    #expect {
+      try Commands.train(clash, Self.options(folder, "clash.safetensors", epochs: 1), log: { _ in }, progress: { _ in })
+    } throws: { error in
+      let text = (error as? DriverFailure)?.rendered ?? ""
+      return text.contains("'body.bias' has shape [16], the model expects [8]")
+    }
+  }
+
+  @Test func regressionWithMSEReportsTheLossOnly() throws {
+    let folder = Repository.temporaryFolder()
+    try Self.writeData(folder, regression: true)
+    let path = try Self.spec(folder, "regress", layers: ["a: linear(16)", "tanh", "b: linear(3)"],
+                             train: ["loss: mse", "optimizer: adam(lr=0.01)", "batch: 16"])
+    var lines: [String] = []
+    let result = try Commands.train(path, Self.options(folder, "r.safetensors", epochs: 8), log: { lines.append($0) }, progress: { _ in })
+    #expect(result.hasPrefix("loss=") && !result.contains("accuracy"), "\(result)")
+    let losses = lines.compactMap { line in line.split(separator: " ").first { $0.hasPrefix("test_loss=") }.flatMap { Double($0.dropFirst(10)) } }
+    #expect(losses.count == 8 && losses.last! < losses.first! * 0.7, "\(losses)")
+  }
+
+  @Test func batchNormAndDropoutTrainAndResumeExactly() throws {
+    let folder = Repository.temporaryFolder()
+    try Self.writeData(folder)
+    let layers = ["a: linear(16)", "reshape(N, 4, 2, 2)", "bn: batchnorm2d(momentum=0.2)", "relu", "flatten", "dropout(0.25)",
+                  "b: linear(3)"]
+    let path = try Self.spec(folder, "bn", layers: layers, train: ["optimizer: adam(lr=0.01)", "batch: 16", "seed: 3"])
+    let straight = try Commands.train(path, Self.options(folder, "straight.safetensors", epochs: 2), log: { _ in }, progress: { _ in })
+    _ = try Commands.train(path, Self.options(folder, "half.safetensors", epochs: 1), log: { _ in }, progress: { _ in })
+    var options = Self.options(folder, "half.safetensors", epochs: 2)
+    options.resume = options.out
+    let resumed = try Commands.train(path, options, log: { _ in }, progress: { _ in })
+    #expect(resumed == straight)
+    let a = try WeightSet(contentsOf: folder.appendingPathComponent("straight.safetensors").path).tensors
+    let b = try WeightSet(contentsOf: folder.appendingPathComponent("half.safetensors").path).tensors
+    #expect(a == b, "dropout masks depend on (seed, step) only, so a resumed run matches bit for bit")
+    // The running statistics moved from their initial 0 and 1.
+    #expect(a["bn.running_mean"]!.data.contains { $0 != 0 } && a["bn.running_var"]!.data.contains { $0 != 1 })
+  }
+
+  @Test func dataAndTargetMistakesAreExplained() throws {
+    let folder = Repository.temporaryFolder()
+    try Self.writeData(folder)
+    let tooFewClasses = try Self.spec(folder, "two", layers: ["a: linear(2)"], train: ["batch: 16"])
+    #expect {
+      try Commands.train(tooFewClasses, Self.options(folder, "t.safetensors", epochs: 1), log: { _ in }, progress: { _ in })
+    } throws: { ((($0 as? DriverFailure)?.rendered) ?? "").contains("class indices [count] below 2") }
+    let wrongTarget = try Self.spec(folder, "mse", layers: ["a: linear(3)"], train: ["loss: mse", "batch: 16"])
+    #expect {
+      try Commands.train(wrongTarget, Self.options(folder, "t.safetensors", epochs: 1), log: { _ in }, progress: { _ in })
+    } throws: { ((($0 as? DriverFailure)?.rendered) ?? "").contains("mse compares the prediction [16, 3] with targets of the same shape") }
+  }
+}
