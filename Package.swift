@@ -31,8 +31,9 @@ let package = Package(
 
     // MARK: Runtime
     // The C runtime is the ABI of generated code; its sources are also compiled into every standalone binary.
-    // Optimized even in debug builds: the optimizer update and tensor I/O run from here during in-process training.
-    .target(name: "CDanluRuntime", cSettings: [.unsafeFlags(["-O2"])]),
+    // Optimized even in debug builds: the optimizer update and tensor I/O run from here during in-process training;
+    // without errno from sqrtf the update loop vectorizes (4× faster).
+    .target(name: "CDanluRuntime", cSettings: [.unsafeFlags(["-O2", "-fno-math-errno"])]),
     .target(name: "DanluRuntime", dependencies: ["DanluIR", "CDanluRuntime", "CZlib"]),
 
     // MARK: Driver and command line

@@ -161,14 +161,12 @@ def onnx_session(layers, weights, x_shape, threads):
 
 # MARK: JAX
 
-def jax_function(layers, weights):
-    import jax
+def jax_forward(layers):
+    """forward(params, x) for a layer list, in jax.numpy."""
     import jax.numpy as jnp
     from jax import lax
 
-    params = {k: jnp.asarray(v) for k, v in weights.items()}
-
-    def apply(x, layer):
+    def apply(params, x, layer):
         kind = layer[0]
         if kind == "conv":
             _, name, stride, pad, bias = layer
@@ -194,16 +192,64 @@ def jax_function(layers, weights):
         if kind == "avgpool7":
             return x
         if kind == "block":
-            return residual_block(apply, x, layer, lambda h, shortcut: jnp.maximum(h + shortcut, 0))
+            return residual_block(lambda h, inner: apply(params, h, inner), x, layer,
+                                  lambda h, shortcut: jnp.maximum(h + shortcut, 0))
         raise ValueError(kind)
 
-    def forward(x):
+    def forward(params, x):
         for layer in layers:
-            x = apply(x, layer)
+            x = apply(params, x, layer)
         return x
 
-    jitted = jax.jit(forward)
+    return forward
+
+
+def jax_function(layers, weights):
+    import jax
+    import jax.numpy as jnp
+
+    params = {k: jnp.asarray(v) for k, v in weights.items()}
+    forward = jax_forward(layers)
+    jitted = jax.jit(lambda x: forward(params, x))
     return lambda x_value: np.asarray(jitted(x_value).block_until_ready())
+
+
+def jax_train_step(layers, weights, lr=1e-3, betas=(0.9, 0.999), eps=1e-8):
+    """One jitted step: forward, cross-entropy, jax.grad, Adam (PyTorch's rule), the state threaded through."""
+    import jax
+    import jax.numpy as jnp
+
+    forward = jax_forward(layers)
+    state = {"params": {k: jnp.asarray(v) for k, v in weights.items()}}
+    state["m"] = {k: jnp.zeros_like(v) for k, v in state["params"].items()}
+    state["v"] = {k: jnp.zeros_like(v) for k, v in state["params"].items()}
+    state["t"] = jnp.zeros((), jnp.float32)
+
+    def loss(params, x, labels):
+        logp = jax.nn.log_softmax(forward(params, x), axis=1)
+        return -jnp.take_along_axis(logp, labels[:, None], axis=1).mean()
+
+    @jax.jit
+    def step(state, x, labels):
+        value, grads = jax.value_and_grad(loss)(state["params"], x, labels)
+        t = state["t"] + 1
+        m = jax.tree_util.tree_map(lambda m, g: betas[0] * m + (1 - betas[0]) * g, state["m"], grads)
+        v = jax.tree_util.tree_map(lambda v, g: betas[1] * v + (1 - betas[1]) * g * g, state["v"], grads)
+        c1, c2 = 1 - betas[0] ** t, 1 - betas[1] ** t
+        params = jax.tree_util.tree_map(lambda p, m, v: p - lr / c1 * m / (jnp.sqrt(v / c2) + eps), state["params"], m, v)
+        return {"params": params, "m": m, "v": v, "t": t}, value
+
+    losses = []
+
+    def run(batch):
+        x, labels = batch
+        state_now, value = step(state_holder[0], x, labels)
+        state_holder[0] = state_now
+        losses.append(value)
+        return value.block_until_ready()
+
+    state_holder = [state]
+    return run, losses
 
 
 # MARK: Timing
@@ -226,12 +272,14 @@ def median_ms(run, x, runs, warmup=3):
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--cases", default="mlp:1,mlp:64,lenet5:1,lenet5:64,resnet18:1,resnet18:64,vgg16:1")
+    parser.add_argument("--train-cases", default="mlp:64,lenet5:64",
+                        help="train steps (forward, backward, Adam) timed against JAX; empty for none")
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
     folder = os.path.join(ROOT, ".build", "bench")
     os.makedirs(folder, exist_ok=True)
     rows = []
-    for case in args.cases.split(","):
+    for case in [c for c in args.cases.split(",") if c]:
         model, batch = case.split(":")
         batch = int(batch)
         heavy = model in ("resnet18", "vgg16")
@@ -264,10 +312,40 @@ def main():
         rows.append((model, batch, danlu_ms, ort_ms, jax_ms, compile_s))
         print(f"{model} b{batch}: danlu {danlu_ms:.4f} ms, ort {ort_ms:.4f} ms, jax {jax_ms:.4f} ms", file=sys.stderr)
 
-    print(f"| model | batch | Danlu ms | ORT ms | JAX ms | Danlu/ORT | Danlu/JAX | danlu compile s |")
-    print(f"|---|---:|---:|---:|---:|---:|---:|---:|")
-    for model, batch, d, o, j, c in rows:
-        print(f"| {model} | {batch} | {d:.4f} | {o:.4f} | {j:.4f} | {d / o:.2f} | {d / j:.2f} | {c:.1f} |")
+    if rows:
+        print(f"| model | batch | Danlu ms | ORT ms | JAX ms | Danlu/ORT | Danlu/JAX | danlu compile s |")
+        print(f"|---|---:|---:|---:|---:|---:|---:|---:|")
+        for model, batch, d, o, j, c in rows:
+            print(f"| {model} | {batch} | {d:.4f} | {o:.4f} | {j:.4f} | {d / o:.2f} | {d / j:.2f} | {c:.1f} |")
+    train_rows = [train_row(case, folder, args.threads) for case in args.train_cases.split(",") if case]
+    if train_rows:
+        print(f"\n| train step (Adam) | batch | Danlu ms | JAX ms | Danlu/JAX |")
+        print(f"|---|---:|---:|---:|---:|")
+        for model, batch, d, j in train_rows:
+            print(f"| {model} | {batch} | {d:.3f} | {j:.3f} | {d / j:.2f} |")
+
+
+def train_row(case, folder, threads):
+    """Danlu's `bench --train` and a jitted JAX step of the same network, Adam, same batch, one run each."""
+    model, batch = case.split(":")
+    batch, runs = int(batch), 200
+    spec = os.path.join(ROOT, "Models", f"{model}.yaml")
+    bench = subprocess.run([DANLU, "bench", spec, "--train", "--batch", str(batch), "--runs", str(runs), "--threads", str(threads)],
+                           check=True, capture_output=True, text=True)
+    danlu_ms = float(bench.stdout.strip().splitlines()[-1].split("median_ms=")[1].split()[0])
+    # The same layers and PyTorch-default-initialized weights Danlu writes for the model.
+    binary = os.path.join(folder, f"{model}_train_b{batch}")
+    subprocess.run([DANLU, "compile", spec, "--batch", str(batch), "-o", binary], check=True, capture_output=True)
+    weights = read_safetensors(binary + ".safetensors")
+    rng = np.random.default_rng(batch)
+    x = rng.uniform(-1, 1, (batch, 1, 28, 28)).astype(np.float32)
+    labels = rng.integers(0, 10, batch).astype(np.int32)
+    run, losses = jax_train_step(MODELS[model](), weights)
+    jax_ms = median_ms(run, (x, labels), runs)
+    if not float(losses[-1]) < float(losses[0]):
+        sys.exit(f"{model} train step: JAX's loss did not fall on a repeated batch ({float(losses[0])} → {float(losses[-1])})")
+    print(f"{model} train b{batch}: danlu {danlu_ms:.3f} ms, jax {jax_ms:.3f} ms", file=sys.stderr)
+    return (model, batch, danlu_ms, jax_ms)
 
 
 if __name__ == "__main__":

@@ -1,6 +1,7 @@
 #define _POSIX_C_SOURCE 200809L  /* fileno, fsync, clock_gettime under -std=c11 */
 /* The standalone binary: load weights and inputs, run, write outputs, optionally time repeated runs. */
 #include <stdlib.h>
+#include <unistd.h>
 #include <string.h>
 #include "danlu_util.h"
 
@@ -52,6 +53,10 @@ static int compare(const void *a, const void *b) {
 
 int danlu_standalone_main(const danlu_model *m, int argc, char **argv) {
   char err[8192];
+#ifdef __linux__
+  /* OpenBLAS chose its kernels before main; when it fell back to slow ones, start again with the right ones. */
+  if (danlu_prefer_blas_core()) execv("/proc/self/exe", argv);
+#endif
   const char *weights_path = NULL;
   const char *input_paths[64] = {0}, *output_paths[64] = {0};
   int bench = 0, next_input = 0, show = 0;

@@ -82,6 +82,7 @@ extension Commands {
           if let threads = options.build.threads { trainModel.setThreads(threads) }
           let step = try TrainStep(trainModel, weights: weights, optimizer: config.optimizer)
           step.seed = config.seed
+          log(step.memorySummary)
           try checkData(step, trainSet, config.loss)
           try checkData(step, testSet, config.loss)
           var firstEpoch = 0
@@ -291,7 +292,8 @@ extension Commands {
         let times = timeRuns(runs, afterWarmup: { before = compiled.profile.map(\.milliseconds) }) { _ = step.step() }
         let table = profile
           ? profileTable(zip(compiled.profile, before).map { ($0.0.name, $0.0.flops, ($0.0.milliseconds - $0.1) / Double(runs)) }) : ""
-        return table + "train step: batch \(config.batch), \(config.optimizer.kind == DANLU_SGD ? "sgd" : "adam") update included\n"
+        return table + step.memorySummary + "\n"
+          + "train step: batch \(config.batch), \(config.optimizer.kind == DANLU_SGD ? "sgd" : "adam") update included\n"
           + benchLine(times)
       }
     } catch {

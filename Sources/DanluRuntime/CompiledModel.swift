@@ -8,7 +8,11 @@ public final class CompiledModel: @unchecked Sendable {
   let handle: UnsafeMutableRawPointer
   let model: UnsafePointer<danlu_model>
 
+  /// OpenBLAS chooses its kernels when the first model loads it; make sure it takes the ones this CPU calls for.
+  static let blasCore: Void = { _ = danlu_prefer_blas_core() }()
+
   public init(sharedObject path: String) throws(DiagnosticError) {
+    _ = Self.blasCore
     guard let handle = dlopen(path, RTLD_NOW | RTLD_LOCAL) else {
       throw DiagnosticError(.runtimeFailed("cannot load \(path): \(String(cString: dlerror()))"), at: .unknown)
     }

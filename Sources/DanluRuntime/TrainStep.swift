@@ -25,7 +25,10 @@ public final class TrainStep: @unchecked Sendable {
   }
 
   let compiled: CompiledModel
-  public var optimizer: Optimizer
+  /// The learning rate may change between steps; the kind of state the optimizer keeps may not (it is allocated once).
+  public var optimizer: Optimizer {
+    didSet { precondition(Self.stateTensors(optimizer) <= Self.stateTensors(oldValue), "the optimizer's state is allocated once") }
+  }
   /// Updates taken so far (Adam's bias correction counts from 1).
   public private(set) var steps = 0
   let names: [String]
@@ -67,8 +70,10 @@ public final class TrainStep: @unchecked Sendable {
       weights[name]!.data.withUnsafeBufferPointer { pointer.update(from: $0.baseAddress!, count: $0.count) }
       return pointer
     }
-    firstMoment = shapes.map { buffer($0.reduce(1, *)) }
-    secondMoment = shapes.map { buffer($0.reduce(1, *)) }
+    // Only the state the optimizer keeps: Adam's m and v, SGD's momentum buffer, plain SGD none.
+    let state = Self.stateTensors(optimizer)
+    firstMoment = shapes.map { buffer(state >= 1 ? $0.reduce(1, *) : 0) }
+    secondMoment = shapes.map { buffer(state >= 2 ? $0.reduce(1, *) : 0) }
     inputShapes = (0..<Int(m.num_inputs)).map { CompiledModel.shape(m.inputs[$0]) }
     inputs = inputShapes.map { buffer($0.reduce(1, *)) }
     outputShapes = (0..<Int(m.num_outputs)).map { CompiledModel.shape(m.outputs[$0]) }
@@ -78,6 +83,24 @@ public final class TrainStep: @unchecked Sendable {
     let parameterNames = names
     updates = parameterNames.indices.compactMap { p in outputNames.firstIndex(of: "update:" + parameterNames[p]).map { (p, $0) } }
     arena = UnsafeMutableRawPointer.allocate(byteCount: Int(m.arena_floats) * 4 + 64, alignment: 64)
+  }
+
+  /// How many tensors of state per parameter an optimizer keeps.
+  static func stateTensors(_ o: Optimizer) -> Int { o.kind != DANLU_SGD ? 2 : o.momentum != 0 ? 1 : 0 }
+
+  /// Bytes held for a train step: the arena (activations, gradients while they are live, scratch), the parameters and
+  /// buffers, the outputs copied out of it (loss, prediction, gradients, running statistics) and the optimizer state.
+  public var memory: (arena: Int, weights: Int, outputs: Int, optimizer: Int) {
+    let trainable = zip(shapes, gradientOutput).filter { $0.1 != nil }.reduce(0) { $0 + $1.0.reduce(1, *) }
+    return (Int(compiled.model.pointee.arena_floats) * 4, shapes.reduce(0) { $0 + $1.reduce(1, *) } * 4,
+            outputShapes.reduce(0) { $0 + $1.reduce(1, *) } * 4, trainable * Self.stateTensors(optimizer) * 4)
+  }
+
+  /// `memory: arena=B weights=B outputs=B optimizer=B total=B` (bytes), as `danlu train` and `bench --train` print it.
+  public var memorySummary: String {
+    let m = memory
+    return "train step memory: arena=\(m.arena) weights=\(m.weights) outputs=\(m.outputs) optimizer=\(m.optimizer) "
+      + "total=\(m.arena + m.weights + m.outputs + m.optimizer)"
   }
 
   deinit {
@@ -167,8 +190,9 @@ public final class TrainStep: @unchecked Sendable {
     for (i, name) in names.enumerated() {
       entries.append((name, Self.tensor(params[i], shapes[i])))
       guard gradientOutput[i] != nil else { continue }
-      entries.append(("optimizer.m." + name, Self.tensor(firstMoment[i], shapes[i])))
-      if optimizer.kind != DANLU_SGD { entries.append(("optimizer.v." + name, Self.tensor(secondMoment[i], shapes[i]))) }
+      let state = Self.stateTensors(optimizer)
+      if state >= 1 { entries.append(("optimizer.m." + name, Self.tensor(firstMoment[i], shapes[i]))) }
+      if state >= 2 { entries.append(("optimizer.v." + name, Self.tensor(secondMoment[i], shapes[i]))) }
     }
     // Counts as float32 are exact up to 2²⁴; the step is split so that long runs stay exact.
     entries.append(("trainer.step", Tensor(shape: [2], data: [Float(steps / 1_000_000), Float(steps % 1_000_000)])))
@@ -192,8 +216,9 @@ public final class TrainStep: @unchecked Sendable {
         tensor.data.withUnsafeBufferPointer { pointer.update(from: $0.baseAddress!, count: count) }
       }
       try restore(name, into: params[i], required: true)
-      try restore("optimizer.m." + name, into: firstMoment[i], required: false)
-      try restore("optimizer.v." + name, into: secondMoment[i], required: false)
+      let state = Self.stateTensors(optimizer)
+      if state >= 1 { try restore("optimizer.m." + name, into: firstMoment[i], required: false) }
+      if state >= 2 { try restore("optimizer.v." + name, into: secondMoment[i], required: false) }
     }
     if let step = tensors["trainer.step"], step.count == 2 { steps = Int(step.data[0]) * 1_000_000 + Int(step.data[1]) }
     return tensors["trainer.epoch"].map { Int($0.data[0]) } ?? 0

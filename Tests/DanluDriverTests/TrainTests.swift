@@ -109,7 +109,8 @@ import Testing
     options.out = folder.appendingPathComponent("straight.safetensors").path
     var lines: [String] = []
     let straight = try Commands.train(model, options, log: { lines.append($0) }, progress: { _ in })
-    #expect(lines.count == 2 && lines[0].hasPrefix("epoch 1/2: train_loss=") && lines[1].contains("checkpoint:"))
+    #expect(lines.count == 3 && lines[0].hasPrefix("train step memory: arena=") && lines[0].contains(" optimizer=")
+      && lines[1].hasPrefix("epoch 1/2: train_loss=") && lines[2].contains("checkpoint:"))
     let accuracy = try #require(Double(straight.split(separator: " ")[0].dropFirst("accuracy=".count)))
     #expect(accuracy > 0.5, "80 Adam steps of LeNet-5 should pass 50% on Fashion-MNIST, got \(accuracy)")
 
@@ -120,7 +121,7 @@ import Testing
     options.resume = options.out
     lines = []
     let resumed = try Commands.train(model, options, log: { lines.append($0) }, progress: { _ in })
-    #expect(lines.first?.contains("resumed") == true && lines.count == 2)
+    #expect(lines.contains { $0.contains("resumed") } && lines.filter { $0.hasPrefix("epoch ") }.count == 1)
     #expect(resumed == straight)
     let a = try WeightSet(contentsOf: folder.appendingPathComponent("straight.safetensors").path).tensors
     let b = try WeightSet(contentsOf: options.out!).tensors
@@ -134,6 +135,13 @@ import Testing
   @Test func benchTrainPrintsTheScriptLine() throws {
     let report = try Commands.benchTrain(Repository.path("Models/mlp.yaml"), BuildOptions(batch: 8), runs: 3)
     #expect(report.contains("train step: batch 8"))
+    // Adam keeps two tensors of state per parameter: m and v.
+    let memory = try #require(report.split(separator: "\n").first { $0.hasPrefix("train step memory:") })
+    let fields = Dictionary(uniqueKeysWithValues: memory.split(separator: " ").compactMap { field -> (String, Int)? in
+      let parts = field.split(separator: "=")
+      return parts.count == 2 ? (String(parts[0]), Int(parts[1])!) : nil
+    })
+    #expect(fields["optimizer"] == 2 * fields["weights"]! && fields["arena"]! > 0)
     #expect(report.split(separator: "\n").last?.hasPrefix("bench: median_ms=") == true)
   }
 

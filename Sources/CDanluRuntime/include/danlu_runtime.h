@@ -105,6 +105,12 @@ void danlu_optimizer_step(const danlu_optimizer *o, float *param, const float *g
                           int64_t step, float grad_scale);
 double danlu_sum_squares(const float *x, int64_t n);
 
+/* OpenBLAS's kernels (danlu_blas.c): the core these CPU features call for ("SkylakeX", "Haswell"), or NULL. */
+const char *danlu_blas_core_hint(void);
+/* Sets OPENBLAS_CORETYPE to the hint unless the user set it, or OpenBLAS (when already loaded) chose well by itself.
+ * Returns 1 when it set it: the library must be loaded after this to take it. */
+int danlu_prefer_blas_core(void);
+
 /* The standalone binary's command line: OUT --weights W --input [name=]x.npy --output [name=]y.npy [--bench K]. */
 int danlu_standalone_main(const danlu_model *model, int argc, char **argv);
 

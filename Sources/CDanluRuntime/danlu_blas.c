@@ -1,0 +1,46 @@
+/* Choosing OpenBLAS's kernels. OpenBLAS (DYNAMIC_ARCH builds, as Debian's) picks them from the CPU's model number;
+ * a CPU newer than the library falls back to ancient ones: OpenBLAS 0.3.21 takes an Emerald Rapids Xeon (family 6,
+ * model 207) for a Prescott and runs sgemm at 70 GFLOP/s instead of 290 with its SkylakeX kernels on the same two
+ * cores (Benchmarks/RESULTS.md). OpenBLAS reads OPENBLAS_CORETYPE once, when it is loaded; Danlu sets it from the
+ * CPU's feature flags when the user has not, before the library is loaded (in-process) or by restarting itself once
+ * (the standalone binary, where the library is loaded before main). */
+#define _GNU_SOURCE
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+#include "danlu_runtime.h"
+
+/* Present only where OpenBLAS is linked in (the standalone binary); weak, so the Swift runtime needs no BLAS. */
+extern char *openblas_get_corename(void) __attribute__((weak));
+
+const char *danlu_blas_core_hint(void) {
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+  __builtin_cpu_init();
+  if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl") &&
+      __builtin_cpu_supports("avx512dq"))
+    return "SkylakeX";
+  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return "Haswell";
+#endif
+  return NULL;
+}
+
+/* The cores OpenBLAS falls back to for a model it does not know; on a CPU with AVX2 they leave most of it unused. */
+static int is_fallback(const char *core) {
+  static const char *const fallbacks[] = {"prescott", "core2", "penryn", "dunnington", "nehalem", "atom", "katmai",
+                                          "coppermine", "northwood", "banias", "unknown"};
+  for (size_t i = 0; i < sizeof fallbacks / sizeof *fallbacks; i++)
+    if (strcasecmp(core, fallbacks[i]) == 0) return 1;
+  return 0;
+}
+
+int danlu_prefer_blas_core(void) {
+  if (getenv("OPENBLAS_CORETYPE")) return 0;
+  const char *core = danlu_blas_core_hint();
+  if (!core) return 0;
+  if (openblas_get_corename) {
+    const char *chosen = openblas_get_corename();
+    if (!chosen || !is_fallback(chosen)) return 0;
+  }
+  return setenv("OPENBLAS_CORETYPE", core, 1) == 0;
+}
