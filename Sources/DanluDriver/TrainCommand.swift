@@ -237,7 +237,7 @@ extension Commands {
       guard prediction.shape.count == 2 || !lossKind.targetsAreClassIndices else {
         throw DiagnosticError(.badTraining("evaluation needs a first output of shape [N, classes]"), at: .unknown)
       }
-      loss += TrainingKernels.loss(reported, prediction, targets).value * Double(real.count)
+      loss += Interpreter.loss(reported, prediction, targets).value * Double(real.count)
       if lossKind.targetsAreClassIndices {
         let classes = prediction.shape[1]
         for (row, label) in targets.data.enumerated() {

@@ -8,9 +8,14 @@ public enum Interpreter {
     public var description: String
   }
 
-  /// Runs a graph whose shapes are all static. Inputs and weights are looked up by name.
+  /// Runs a graph whose shapes are all static, in float32. Inputs and weights are looked up by name.
   public static func run(_ graph: Graph, inputs: [String: Tensor], weights: [String: Tensor]) throws -> [String: Tensor] {
-    var values: [Tensor?] = Array(repeating: nil, count: graph.nodes.count)
+    try run(graph, inputs: inputs.mapValues(Values<Float>.init), weights: weights.mapValues(Values<Float>.init)).mapValues(\.tensor)
+  }
+
+  /// Runs a graph in the element type of its arguments: `Values<Double>` for finite differences in float64.
+  public static func run<T>(_ graph: Graph, inputs: [String: Values<T>], weights: [String: Values<T>]) throws -> [String: Values<T>] {
+    var values: [Values<T>?] = Array(repeating: nil, count: graph.nodes.count)
     let users = graph.users()
     var remainingUses = users.map(\.count)
     for output in graph.outputs { remainingUses[output.value] += 1 }
@@ -20,7 +25,7 @@ public enum Interpreter {
         throw Failure(description: "node \(index) ('\(node.name)') has a symbolic shape \(node.type); bind every dimension")
       }
       let operands = node.operands.map { values[$0]! }
-      let result: Tensor
+      let result: Values<T>
       switch node.op {
       case .input(let name):
         guard let tensor = inputs[name] else { throw Failure(description: "missing input '\(name)'") }
@@ -31,7 +36,7 @@ public enum Interpreter {
         guard tensor.shape == shape else { throw Failure(description: "weight '\(name)' has shape \(tensor.shape), expected \(shape)") }
         result = tensor
       default:
-        result = Tensor(shape: shape, data: Kernels.evaluate(node.op, operands, outputShape: shape))
+        result = Values(shape: shape, data: Kernels<T>.evaluate(node.op, operands, outputShape: shape))
       }
       values[index] = result
       // Free what no later node reads, so large models fit.
@@ -40,8 +45,13 @@ public enum Interpreter {
         if remainingUses[operand] == 0 { values[operand] = nil }
       }
     }
-    var outputs: [String: Tensor] = [:]
+    var outputs: [String: Values<T>] = [:]
     for output in graph.outputs { outputs[output.name] = values[output.value] }
     return outputs
+  }
+
+  /// A loss and its gradient with respect to the prediction, from PyTorch's definitions (what `danlu eval` reports).
+  public static func loss(_ l: Loss, _ prediction: Tensor, _ target: Tensor) -> (value: Double, gradient: [Float]) {
+    TrainingKernels<Float>.loss(l, Values(prediction), Values(target))
   }
 }

@@ -1,18 +1,19 @@
 import DanluIR
 import Foundation
 
-/// Naive implementations of every computing op, on row-major `[Float]` buffers.
-enum Kernels {
-  static func evaluate(_ op: Op, _ x: [Tensor], outputShape: [Int]) -> [Float] {
+/// Naive implementations of every computing op, on row-major buffers of float32 (the oracle for generated code) or
+/// float64 (finite differences for the gradient checks); math accumulates in Double either way.
+enum Kernels<T: BinaryFloatingPoint & Sendable> {
+  static func evaluate(_ op: Op, _ x: [Values<T>], outputShape: [Int]) -> [T] {
     switch op {
     case .input, .parameter, .buffer: preconditionFailure("leaves are bound, not evaluated")
-    case .fill(let value): return Array(repeating: value, count: outputShape.reduce(1, *))
+    case .fill(let value): return Array(repeating: T(value), count: outputShape.reduce(1, *))
     case .relu: return x[0].data.map { max($0, 0) }
-    case .leakyRelu(let slope): return x[0].data.map { $0 >= 0 ? $0 : $0 * slope }
-    case .sigmoid: return x[0].data.map { Float(1 / (1 + exp(-Double($0)))) }
-    case .tanh: return x[0].data.map { Float(Foundation.tanh(Double($0))) }
-    case .gelu: return x[0].data.map { Float(0.5 * Double($0) * (1 + erf(Double($0) / 2.0.squareRoot()))) }
-    case .silu: return x[0].data.map { Float(Double($0) / (1 + exp(-Double($0)))) }
+    case .leakyRelu(let slope): return x[0].data.map { $0 >= 0 ? $0 : $0 * T(slope) }
+    case .sigmoid: return x[0].data.map { T(1 / (1 + exp(-Double($0)))) }
+    case .tanh: return x[0].data.map { T(Foundation.tanh(Double($0))) }
+    case .gelu: return x[0].data.map { T(0.5 * Double($0) * (1 + erf(Double($0) / 2.0.squareRoot()))) }
+    case .silu: return x[0].data.map { T(Double($0) / (1 + exp(-Double($0)))) }
     case .add: return broadcast(x[0], x[1], outputShape, +)
     case .mul: return broadcast(x[0], x[1], outputShape, *)
     case .matmul(let transposeB): return matmul(x[0], x[1], transposeB: transposeB)
@@ -27,16 +28,16 @@ enum Kernels {
     case .reshape, .dropout: return x[0].data
     case .concat(let axis): return concat(x, axis: axis, outputShape)
     case .fused(let group): return fused(group, x, outputShape)
-    case .training(let op): return TrainingKernels.evaluate(op, x, outputShape: outputShape)
+    case .training(let op): return TrainingKernels<T>.evaluate(op, x, outputShape: outputShape)
     }
   }
 
   /// A kernel group is its anchor followed by each epilogue step, exactly as if unfused.
-  static func fused(_ group: FusedGroup, _ x: [Tensor], _ outputShape: [Int]) -> [Float] {
-    var value: Tensor
+  static func fused(_ group: FusedGroup, _ x: [Values<T>], _ outputShape: [Int]) -> [T] {
+    var value: Values<T>
     switch group.anchor {
-    case .conv2d(let a): value = Tensor(shape: outputShape, data: conv2d(x[0], x[1], a, outputShape))
-    case .matmul(let t): value = Tensor(shape: outputShape, data: matmul(x[0], x[1], transposeB: t))
+    case .conv2d(let a): value = Values<T>(shape: outputShape, data: conv2d(x[0], x[1], a, outputShape))
+    case .matmul(let t): value = Values<T>(shape: outputShape, data: matmul(x[0], x[1], transposeB: t))
     case .elementwise: value = x[0]
     }
     for step in group.epilogue {
@@ -51,14 +52,14 @@ enum Kernels {
     return strides
   }
 
-  static func broadcast(_ a: Tensor, _ b: Tensor, _ shape: [Int], _ f: (Float, Float) -> Float) -> [Float] {
+  static func broadcast(_ a: Values<T>, _ b: Values<T>, _ shape: [Int], _ f: (T, T) -> T) -> [T] {
     let outStrides = strides(shape)
-    func sourceStrides(_ t: Tensor) -> [Int] {
+    func sourceStrides(_ t: Values<T>) -> [Int] {
       let padded = Array(repeating: 1, count: shape.count - t.shape.count) + t.shape
       return zip(padded, strides(padded)).map { $0.0 == 1 ? 0 : $0.1 }
     }
     let (sa, sb) = (sourceStrides(a), sourceStrides(b))
-    var out = [Float](repeating: 0, count: shape.reduce(1, *))
+    var out = [T](repeating: 0, count: shape.reduce(1, *))
     for i in out.indices {
       var (ia, ib, rest) = (0, 0, i)
       for d in shape.indices {
@@ -72,31 +73,31 @@ enum Kernels {
     return out
   }
 
-  static func matmul(_ a: Tensor, _ b: Tensor, transposeB: Bool) -> [Float] {
+  static func matmul(_ a: Values<T>, _ b: Values<T>, transposeB: Bool) -> [T] {
     let k = a.shape.last!
     let m = a.count / k
     let n = transposeB ? b.shape[0] : b.shape[1]
-    var out = [Float](repeating: 0, count: m * n)
+    var out = [T](repeating: 0, count: m * n)
     for i in 0..<m {
       for j in 0..<n {
         var sum = 0.0
         for p in 0..<k { sum += Double(a.data[i * k + p]) * Double(transposeB ? b.data[j * k + p] : b.data[p * n + j]) }
-        out[i * n + j] = Float(sum)
+        out[i * n + j] = T(sum)
       }
     }
     return out
   }
 
-  static func biasAdd(_ x: Tensor, _ bias: Tensor, axis: Int) -> [Float] {
+  static func biasAdd(_ x: Values<T>, _ bias: Values<T>, axis: Int) -> [T] {
     let inner = x.shape[(axis + 1)...].reduce(1, *)
     let channels = x.shape[axis]
     return x.data.enumerated().map { i, v in v + bias.data[(i / inner) % channels] }
   }
 
-  static func conv2d(_ x: Tensor, _ w: Tensor, _ a: Conv2dAttributes, _ outShape: [Int]) -> [Float] {
+  static func conv2d(_ x: Values<T>, _ w: Values<T>, _ a: Conv2dAttributes, _ outShape: [Int]) -> [T] {
     var out = [Double](repeating: 0, count: outShape.reduce(1, *))
     forEachConvTap(x.shape, w.shape, outShape, a) { xi, wi, yi in out[yi] += Double(x.data[xi]) * Double(w.data[wi]) }
-    return out.map(Float.init)
+    return out.map(T.init)
   }
 
   /// The index relation of a convolution, y[n,o,oy,ox] += x[n,c,iy,ix] · w[o,ic,ky,kx]: `body(xi, wi, yi)` for every
@@ -131,27 +132,27 @@ enum Kernels {
     }
   }
 
-  static func batchNorm(_ operands: [Tensor], epsilon: Float) -> [Float] {
+  static func batchNorm(_ operands: [Values<T>], epsilon: Float) -> [T] {
     let (x, weight, bias, mean, variance) = (operands[0], operands[1], operands[2], operands[3], operands[4])
     let channels = x.shape[1]
     let inner = x.shape[2...].reduce(1, *)
     return x.data.enumerated().map { i, v in
       let ch = (i / inner) % channels
       let normalized = (Double(v) - Double(mean.data[ch])) / (Double(variance.data[ch]) + Double(epsilon)).squareRoot()
-      return Float(normalized * Double(weight.data[ch]) + Double(bias.data[ch]))
+      return T(normalized * Double(weight.data[ch]) + Double(bias.data[ch]))
     }
   }
 
   /// PyTorch's max and average pooling, including its divisor rule for padded average windows.
-  static func pool(_ x: Tensor, _ p: PoolAttributes, _ outShape: [Int], max isMax: Bool) -> [Float] {
+  static func pool(_ x: Values<T>, _ p: PoolAttributes, _ outShape: [Int], max isMax: Bool) -> [T] {
     let (n, c, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
     let (oh, ow) = (outShape[2], outShape[3])
-    var out = [Float](repeating: 0, count: n * c * oh * ow)
+    var out = [T](repeating: 0, count: n * c * oh * ow)
     for plane in 0..<(n * c) {
       for y in 0..<oh {
         for xx in 0..<ow {
           let (y0, x0) = (y * p.stride[0] - p.padding[0], xx * p.stride[1] - p.padding[1])
-          var best = -Float.infinity, sum = 0.0, count = 0
+          var best = -T.infinity, sum = 0.0, count = 0
           for ky in 0..<p.kernel[0] {
             let iy = y0 + ky * p.dilation[0]
             if iy < 0 || iy >= h { continue }
@@ -170,7 +171,7 @@ enum Kernels {
             let windowH = Swift.min(y0 + p.kernel[0], h + p.padding[0]) - y0
             let windowW = Swift.min(x0 + p.kernel[1], w + p.padding[1]) - x0
             let divisor = p.countIncludePad ? windowH * windowW : count
-            out[(plane * oh + y) * ow + xx] = Float(sum / Double(divisor))
+            out[(plane * oh + y) * ow + xx] = T(sum / Double(divisor))
           }
         }
       }
@@ -178,10 +179,10 @@ enum Kernels {
     return out
   }
 
-  static func adaptiveAvgPool(_ x: Tensor, _ outShape: [Int]) -> [Float] {
+  static func adaptiveAvgPool(_ x: Values<T>, _ outShape: [Int]) -> [T] {
     let (n, c, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
     let (oh, ow) = (outShape[2], outShape[3])
-    var out = [Float](repeating: 0, count: n * c * oh * ow)
+    var out = [T](repeating: 0, count: n * c * oh * ow)
     for plane in 0..<(n * c) {
       for y in 0..<oh {
         let (ys, ye) = (y * h / oh, ((y + 1) * h + oh - 1) / oh)
@@ -189,14 +190,14 @@ enum Kernels {
           let (xs, xe) = (xx * w / ow, ((xx + 1) * w + ow - 1) / ow)
           var sum = 0.0
           for iy in ys..<ye { for ix in xs..<xe { sum += Double(x.data[(plane * h + iy) * w + ix]) } }
-          out[(plane * oh + y) * ow + xx] = Float(sum / Double((ye - ys) * (xe - xs)))
+          out[(plane * oh + y) * ow + xx] = T(sum / Double((ye - ys) * (xe - xs)))
         }
       }
     }
     return out
   }
 
-  static func softmax(_ x: Tensor, axis: Int, log: Bool) -> [Float] {
+  static func softmax(_ x: Values<T>, axis: Int, log: Bool) -> [T] {
     let length = x.shape[axis]
     let inner = x.shape[(axis + 1)...].reduce(1, *)
     let outer = x.count / (length * inner)
@@ -210,17 +211,17 @@ enum Kernels {
         for k in 0..<length { total += exp(Double(x.data[base + k * inner]) - peak) }
         for k in 0..<length {
           let shifted = Double(x.data[base + k * inner]) - peak
-          out[base + k * inner] = Float(log ? shifted - Foundation.log(total) : exp(shifted) / total)
+          out[base + k * inner] = T(log ? shifted - Foundation.log(total) : exp(shifted) / total)
         }
       }
     }
     return out
   }
 
-  static func concat(_ xs: [Tensor], axis: Int, _ outShape: [Int]) -> [Float] {
+  static func concat(_ xs: [Values<T>], axis: Int, _ outShape: [Int]) -> [T] {
     let inner = outShape[(axis + 1)...].reduce(1, *)
     let outer = outShape[..<axis].reduce(1, *)
-    var out: [Float] = []
+    var out: [T] = []
     out.reserveCapacity(outShape.reduce(1, *))
     for o in 0..<outer {
       for x in xs {

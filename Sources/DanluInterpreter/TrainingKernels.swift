@@ -3,30 +3,30 @@ import Foundation
 
 /// Naive losses and gradient ops (`TrainingOp`), in Double where they accumulate: the oracle for generated
 /// training code, and what the gradient checks differentiate numerically.
-public enum TrainingKernels {
-  static func evaluate(_ op: TrainingOp, _ x: [Tensor], outputShape: [Int]) -> [Float] {
+enum TrainingKernels<T: BinaryFloatingPoint & Sendable> {
+  static func evaluate(_ op: TrainingOp, _ x: [Values<T>], outputShape: [Int]) -> [T] {
     switch op {
-    case .loss(let l): return [Float(loss(l, x[0], x[1]).value)]
+    case .loss(let l): return [T(loss(l, x[0], x[1]).value)]
     case .lossGrad(let l): return loss(l, x[0], x[1]).gradient
-    case .activationGrad(let f): return zip(x[0].data, x[1].data).map { dy, v in Float(Double(dy) * derivative(f, Double(v))) }
+    case .activationGrad(let f): return zip(x[0].data, x[1].data).map { dy, v in T(Double(dy) * derivative(f, Double(v))) }
     case .matmulTransposeA: return matmulTransposeA(x[0], x[1])
     case .biasGrad(let axis):
       let channels = x[0].shape[axis], inner = x[0].shape[(axis + 1)...].reduce(1, *)
       var sums = [Double](repeating: 0, count: channels)
       for (i, v) in x[0].data.enumerated() { sums[(i / inner) % channels] += Double(v) }
-      return sums.map(Float.init)
+      return sums.map(T.init)
     case .conv2dInputGrad(let a, _): return conv2dGrad(dy: x[0], other: x[1], a, outputShape, input: true)
     case .conv2dWeightGrad(let a, _): return conv2dGrad(dy: x[0], other: x[1], a, outputShape, input: false)
     case .maxPool2dGrad(let p): return poolGrad(x[0], x[1], p, max: true)
     case .avgPool2dGrad(let p): return poolGrad(x[0], x[1], p, max: false)
     case .softmaxGrad(let axis, let log): return softmaxGrad(x[0], x[1], axis: axis, log: log)
     case .batchMean, .batchVariance, .batchNormWeightGrad, .batchNormInputGrad: return batchNormTraining(op, x)
-    case .dropoutMask(let p, let salt): return DropoutHash.mask(seed: x[0].data, salt: salt, p: p, count: x[1].count)
+    case .dropoutMask(let p, let salt): return DropoutHash.mask(seed: x[0].data.map(Float.init), salt: salt, p: p, count: x[1].count).map(T.init)
     }
   }
 
   /// Batch statistics per channel (axis 1) and the gradients of batch norm computed with them, in Double.
-  static func batchNormTraining(_ op: TrainingOp, _ x: [Tensor]) -> [Float] {
+  static func batchNormTraining(_ op: TrainingOp, _ x: [Values<T>]) -> [T] {
     let input = { if case .batchMean = op { x[0] } else if case .batchVariance = op { x[0] } else { x[1] } }()
     let channels = input.shape[1], inner = input.shape[2...].reduce(1, *)
     let count = Double(input.count / channels)
@@ -37,21 +37,21 @@ public enum TrainingKernels {
       return result
     }
     switch op {
-    case .batchMean: return sums { Double(input.data[$0]) }.map { Float($0 / count) }
+    case .batchMean: return sums { Double(input.data[$0]) }.map { T($0 / count) }
     case .batchVariance:
-      return sums { let d = Double(input.data[$0]) - Double(x[1].data[channel($0)]); return d * d }.map { Float($0 / count) }
+      return sums { let d = Double(input.data[$0]) - Double(x[1].data[channel($0)]); return d * d }.map { T($0 / count) }
     case .batchNormWeightGrad(let eps), .batchNormInputGrad(let eps):
       let (dy, mean, variance) = (x[0], x[2], x[3])
       let inverse = variance.data.map { 1 / (Double($0) + Double(eps)).squareRoot() }
       func normalized(_ i: Int) -> Double { (Double(input.data[i]) - Double(mean.data[channel(i)])) * inverse[channel(i)] }
       let dGamma = sums { Double(dy.data[$0]) * normalized($0) }
-      if case .batchNormWeightGrad = op { return dGamma.map { Float($0) } }
+      if case .batchNormWeightGrad = op { return dGamma.map { T($0) } }
       let dBeta = sums { Double(dy.data[$0]) }
       let gamma = x[4]
       return (0..<input.count).map { i in
         let c = channel(i)
         let centered = Double(dy.data[i]) - dBeta[c] / count - normalized(i) * dGamma[c] / count
-        return Float(Double(gamma.data[c]) * inverse[c] * centered)
+        return T(Double(gamma.data[c]) * inverse[c] * centered)
       }
     default: preconditionFailure("not a batch-norm training op")
     }
@@ -77,17 +77,17 @@ public enum TrainingKernels {
   }
 
   /// A loss and its gradient with respect to the prediction, straight from PyTorch's definitions.
-  public static func loss(_ l: Loss, _ y: Tensor, _ t: Tensor) -> (value: Double, gradient: [Float]) {
+  static func loss(_ l: Loss, _ y: Values<T>, _ t: Values<T>) -> (value: Double, gradient: [T]) {
     switch l {
     case .crossEntropy(let smoothing): return crossEntropy(y, t, smoothing)
     case .nll:
       let (n, c) = (y.shape[0], y.shape[1])
-      var gradient = [Float](repeating: 0, count: n * c)
+      var gradient = [T](repeating: 0, count: n * c)
       var total = 0.0
       for row in 0..<n {
         let label = Int(t.data[row])
         total -= Double(y.data[row * c + label])
-        gradient[row * c + label] = Float(-1 / Double(n))
+        gradient[row * c + label] = T(-1 / Double(n))
       }
       return (total / Double(n), gradient)
     case .klDivergence:
@@ -96,12 +96,12 @@ public enum TrainingKernels {
         let (logP, target) = (Double(pair.0), Double(pair.1))
         return target > 0 ? sum + target * (log(target) - logP) : sum
       }
-      return (value / n, t.data.map { Float(-Double($0) / n) })
+      return (value / n, t.data.map { T(-Double($0) / n) })
     case .mse, .l1, .bce, .bceWithLogits:
       // Elementwise: the mean of f(y, t) over every element, and f′(y, t) / count.
       let count = Double(y.count)
       var value = 0.0
-      var gradient = [Float](repeating: 0, count: y.count)
+      var gradient = [T](repeating: 0, count: y.count)
       for i in 0..<y.count {
         let (p, q) = (Double(y.data[i]), Double(t.data[i]))
         let (f, slope): (Double, Double)
@@ -116,16 +116,16 @@ public enum TrainingKernels {
           slope = 1 / (1 + exp(-p)) - q
         }
         value += f
-        gradient[i] = Float(slope / count)
+        gradient[i] = T(slope / count)
       }
       return (value / count, gradient)
     }
   }
 
-  static func crossEntropy(_ logits: Tensor, _ labels: Tensor, _ smoothing: Float) -> (value: Double, gradient: [Float]) {
+  static func crossEntropy(_ logits: Values<T>, _ labels: Values<T>, _ smoothing: Float) -> (value: Double, gradient: [T]) {
     let (n, c) = (logits.shape[0], logits.shape[1])
     var loss = 0.0
-    var gradient = [Float](repeating: 0, count: n * c)
+    var gradient = [T](repeating: 0, count: n * c)
     let eps = Double(smoothing)
     for row in 0..<n {
       let values = (0..<c).map { Double(logits.data[row * c + $0]) }
@@ -135,13 +135,13 @@ public enum TrainingKernels {
       for k in 0..<c {
         let target = (k == label ? 1 - eps : 0) + eps / Double(c)
         loss -= target * (values[k] - logTotal)
-        gradient[row * c + k] = Float((exp(values[k] - logTotal) - target) / Double(n))
+        gradient[row * c + k] = T((exp(values[k] - logTotal) - target) / Double(n))
       }
     }
     return (loss / Double(n), gradient)
   }
 
-  static func matmulTransposeA(_ a: Tensor, _ b: Tensor) -> [Float] {
+  static func matmulTransposeA(_ a: Values<T>, _ b: Values<T>) -> [T] {
     let (m, k) = (a.shape.last!, b.shape.last!)
     let rows = a.count / m
     var out = [Double](repeating: 0, count: m * k)
@@ -152,22 +152,22 @@ public enum TrainingKernels {
         for j in 0..<k { out[i * k + j] += av * Double(b.data[r * k + j]) }
       }
     }
-    return out.map(Float.init)
+    return out.map(T.init)
   }
 
   /// Both convolution gradients walk the forward's index relation backwards.
-  static func conv2dGrad(dy: Tensor, other: Tensor, _ a: Conv2dAttributes, _ outShape: [Int], input: Bool) -> [Float] {
+  static func conv2dGrad(dy: Values<T>, other: Values<T>, _ a: Conv2dAttributes, _ outShape: [Int], input: Bool) -> [T] {
     // For the input gradient `other` is w and outShape is x's; for the weight gradient `other` is x.
     var out = [Double](repeating: 0, count: outShape.reduce(1, *))
     if input {
-      Kernels.forEachConvTap(outShape, other.shape, dy.shape, a) { xi, wi, yi in out[xi] += Double(dy.data[yi]) * Double(other.data[wi]) }
+      Kernels<T>.forEachConvTap(outShape, other.shape, dy.shape, a) { xi, wi, yi in out[xi] += Double(dy.data[yi]) * Double(other.data[wi]) }
     } else {
-      Kernels.forEachConvTap(other.shape, outShape, dy.shape, a) { xi, wi, yi in out[wi] += Double(dy.data[yi]) * Double(other.data[xi]) }
+      Kernels<T>.forEachConvTap(other.shape, outShape, dy.shape, a) { xi, wi, yi in out[wi] += Double(dy.data[yi]) * Double(other.data[xi]) }
     }
-    return out.map(Float.init)
+    return out.map(T.init)
   }
 
-  static func poolGrad(_ dy: Tensor, _ x: Tensor, _ p: PoolAttributes, max isMax: Bool) -> [Float] {
+  static func poolGrad(_ dy: Values<T>, _ x: Values<T>, _ p: PoolAttributes, max isMax: Bool) -> [T] {
     let (h, w) = (x.shape[2], x.shape[3])
     let (oh, ow) = (dy.shape[2], dy.shape[3])
     var out = [Double](repeating: 0, count: x.count)
@@ -198,13 +198,13 @@ public enum TrainingKernels {
         }
       }
     }
-    return out.map(Float.init)
+    return out.map(T.init)
   }
 
-  static func softmaxGrad(_ dy: Tensor, _ x: Tensor, axis: Int, log: Bool) -> [Float] {
-    let y = Kernels.softmax(x, axis: axis, log: false)
+  static func softmaxGrad(_ dy: Values<T>, _ x: Values<T>, axis: Int, log: Bool) -> [T] {
+    let y = Kernels<T>.softmax(x, axis: axis, log: false)
     let length = x.shape[axis], inner = x.shape[(axis + 1)...].reduce(1, *)
-    var out = [Float](repeating: 0, count: x.count)
+    var out = [T](repeating: 0, count: x.count)
     for o in 0..<(x.count / (length * inner)) {
       for i in 0..<inner {
         let base = o * length * inner + i
@@ -215,7 +215,7 @@ public enum TrainingKernels {
         }
         for k in 0..<length {
           let at = base + k * inner
-          out[at] = Float(log ? Double(dy.data[at]) - Double(y[at]) * dot : Double(y[at]) * (Double(dy.data[at]) - dot))
+          out[at] = T(log ? Double(dy.data[at]) - Double(y[at]) * dot : Double(y[at]) * (Double(dy.data[at]) - dot))
         }
       }
     }

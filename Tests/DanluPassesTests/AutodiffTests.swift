@@ -8,7 +8,7 @@ import DanluTestSupport
 import Foundation
 import Testing
 
-/// Gradient checks: every VJP rule against central finite differences of the loss through the interpreter, and the
+/// Gradient checks: every VJP rule against central finite differences of the loss in float64 through the interpreter, and the
 /// generated C of the whole train step (loss and every gradient) against the interpreter.
 @Suite struct AutodiffTests {
   /// Small models, one per rule (or a few rules each); `loss` is what the train step minimizes.
@@ -70,13 +70,14 @@ import Testing
     return (graph, train, inputs, weights)
   }
 
+  /// Central differences in float64 through the interpreter, against the train graph's gradients also run in float64.
   @Test(arguments: cases.indices)
   func gradientsMatchFiniteDifferences(_ index: Int) throws {
-    let (_, train, inputs, weights) = try Self.build(index)
+    let (_, train, floatInputs, floatWeights) = try Self.build(index)
+    let inputs = floatInputs.mapValues(Values<Double>.init), weights = floatWeights.mapValues(Values<Double>.init)
     let analytic = try Interpreter.run(train, inputs: inputs, weights: weights)
-    func loss(_ w: [String: Tensor]) throws -> Double { Double(try Interpreter.run(train, inputs: inputs, weights: w)["loss"]!.data[0]) }
-    // Small enough not to cross relu and max-pool kinks often, large enough for float32 storage of the loss.
-    let h: Float = 2e-3
+    func loss(_ w: [String: Values<Double>]) throws -> Double { try Interpreter.run(train, inputs: inputs, weights: w)["loss"]!.data[0] }
+    let h = 1e-6
     let base = try loss(weights)
     var checked = 0
     for output in train.outputs where output.name.hasPrefix(Autodiff.gradientPrefix) {
@@ -94,15 +95,15 @@ import Testing
         let (up, down) = (try loss(plus), try loss(minus))
         sampled += 1
         // A step that crosses a relu or max-pool kink has one-sided slopes that disagree: not differentiable there.
-        let (left, right) = ((base - down) / Double(h), (up - base) / Double(h))
-        if abs(left - right) > 1e-2 * (abs(left) + abs(right)) + 5e-4 { continue }
-        numeric.append((up - down) / Double(2 * h))
-        exact.append(Double(gradient.data[element]))
+        let (left, right) = ((base - down) / h, (up - base) / h)
+        if abs(left - right) > 1e-4 * (abs(left) + abs(right)) + 1e-7 { continue }
+        numeric.append((up - down) / (2 * h))
+        exact.append(gradient.data[element])
       }
       #expect(numeric.count * 2 >= sampled, "\(Self.cases[index].name) \(name): too many kinks to check")
       let difference = zip(numeric, exact).reduce(0) { $0 + ($1.0 - $1.1) * ($1.0 - $1.1) }.squareRoot()
       let norm = numeric.reduce(0) { $0 + $1 * $1 }.squareRoot()
-      #expect(difference <= 2e-2 * norm + 1e-5, "\(Self.cases[index].name) \(name): analytic \(exact) numeric \(numeric)")
+      #expect(difference <= 1e-6 * norm + 1e-9, "\(Self.cases[index].name) \(name): analytic \(exact) numeric \(numeric)")
       checked += 1
     }
     let trainable = train.nodes.filter { if case .parameter = $0.op { true } else { false } }.count
