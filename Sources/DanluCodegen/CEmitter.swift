@@ -29,7 +29,7 @@ public enum CEmitter {
     }
     for (i, output) in graph.outputs.enumerated() {
       let count = graph.nodes[output.value].type.staticShape!.reduce(1, *)
-      calls.append("  memcpy(outputs[\(i)], \(plan.reference(output.value)), sizeof(float) * \(count));")
+      calls.append("  if (outputs[\(i)]) memcpy(outputs[\(i)], \(plan.reference(output.value)), sizeof(float) * \(count));")
     }
 
     var out = """
@@ -70,7 +70,9 @@ public enum CEmitter {
     out += prepareCalls.map { $0 + "\n" }.joined() + "}\n\n"
     out += "static void forward(const float *const *params, const float *const *inputs, float *const *outputs, float *arena) {\n"
     out += calls.joined(separator: "\n") + "\n}\n\n"
-    out += descriptor(graph, plan, profiled, defaultThreads: defaultThreads)
+    let hasUpdate = graph.outputs.contains { $0.name.hasPrefix(TrainingOutputs.gradientPrefix) }
+    if hasUpdate { out += update(graph, plan) }
+    out += descriptor(graph, plan, profiled, defaultThreads: defaultThreads, hasUpdate: hasUpdate)
     out += """
 
       #ifdef DANLU_STANDALONE
@@ -81,8 +83,43 @@ public enum CEmitter {
     return out
   }
 
-  static func descriptor(_ graph: Graph, _ plan: StoragePlan, _ kernels: [(name: String, flops: Int)], defaultThreads: Int)
-    -> String
+  /// A train step's optimizer entry points: they read each gradient where `forward` left it in the arena (no copy
+  /// out) and update its parameter in place, while the gradient is still in cache.
+  static func update(_ graph: Graph, _ plan: StoragePlan) -> String {
+    let parameterIndex = Dictionary(uniqueKeysWithValues: graph.parameters.enumerated().map { (graph.parameterName($1)!, $0) })
+    var sums = "", updates = ""
+    for output in graph.outputs {
+      let (isGradient, isBuffer) = (output.name.hasPrefix(TrainingOutputs.gradientPrefix), output.name.hasPrefix(TrainingOutputs.updatePrefix))
+      guard isGradient || isBuffer else { continue }
+      let prefix = isGradient ? TrainingOutputs.gradientPrefix : TrainingOutputs.updatePrefix
+      guard let p = parameterIndex[String(output.name.dropFirst(prefix.count))] else { continue }
+      let count = graph.nodes[output.value].type.staticShape!.reduce(1, *)
+      let source = plan.reference(output.value)
+      if isGradient {
+        sums += "  for (long i = 0; i < \(count); i++) { const double g = (\(source))[i]; total += g * g; }\n"
+        updates += "  danlu_optimizer_apply(o, params[\(p)], \(source), m[\(p)], v[\(p)], \(count), step, grad_scale);\n"
+      } else {
+        updates += "  memcpy(params[\(p)], \(source), sizeof(float) * \(count));\n"
+      }
+    }
+    return """
+      /* ==== Optimizer: from the gradients in the arena, after forward ==== */
+
+      static double grad_sum_squares(const float *arena) {
+        double total = 0.0;
+      \(sums)  return total;
+      }
+
+      static void apply_update(float *const *params, float *const *m, float *const *v, const danlu_optimizer *o, int64_t step,
+                               float grad_scale, const float *arena) {
+      \(updates)}
+
+
+      """
+  }
+
+  static func descriptor(_ graph: Graph, _ plan: StoragePlan, _ kernels: [(name: String, flops: Int)], defaultThreads: Int,
+                         hasUpdate: Bool) -> String
   {
     var out = "/* ==== Descriptor ==== */\n\n"
     func table(_ label: String, _ entries: [(String, [Int])]) -> String {
@@ -115,6 +152,7 @@ public enum CEmitter {
         \(graph.outputs.count), output_info,
         \(plan.arenaFloats), prepare, forward,
         set_threads, \(kernels.count), kernel_names, kernel_flops, PROFILE_MS, \(defaultThreads),
+        \(hasUpdate ? "grad_sum_squares, apply_update" : "0, 0"),
       };
       /* The symbol the Swift runtime looks up after dlopen. */
       const danlu_model *const danlu_entry = &danlu_model_\(name);

@@ -248,3 +248,11 @@ public enum Loss: Hashable, Sendable {
     return []
   }
 }
+
+/// How a train-step graph names its extra outputs, for the runtime and the code generator to find them.
+public enum TrainingOutputs {
+  /// `grad:NAME`: the gradient of the trainable parameter NAME.
+  public static let gradientPrefix = "grad:"
+  /// `update:NAME`: the new value of the buffer NAME (a batch-norm running statistic), copied over it after a step.
+  public static let updatePrefix = "update:"
+}

@@ -17,7 +17,7 @@ import DanluIR
 public enum Autodiff {
   public typealias Loss = DanluIR.Loss
 
-  public static let gradientPrefix = "grad:"
+  public static let gradientPrefix = TrainingOutputs.gradientPrefix
 
   /// - Parameters:
   ///   - prediction: the output the loss reads (default: the first).

@@ -16,7 +16,7 @@ import DanluIR
 ///                                                  %7 = mul(%4, %6)
 enum TrainingMode {
   static let seedInput = "dropout_seed"
-  static let updatePrefix = "update:"
+  static let updatePrefix = TrainingOutputs.updatePrefix
 
   /// - Parameter momentum: per running_mean buffer name; PyTorch's 0.1 where absent.
   static func rewrite(_ graph: Graph, momentum: [String: Float]) throws(DiagnosticError) -> (graph: Graph, updates: [GraphOutput]) {

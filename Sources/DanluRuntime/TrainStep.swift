@@ -44,11 +44,18 @@ public final class TrainStep: @unchecked Sendable {
   let gradientOutput: [Int?]
   /// (parameter, output) pairs: batch-norm running statistics the step recomputes (`update:NAME`).
   let updates: [(parameter: Int, output: Int)]
+  let usesGeneratedUpdate: Bool
+  /// Outputs `forward` need not copy out because the generated update reads them in the arena.
+  let skippedOutputs: Set<Int>
   /// Dropout masks are drawn from (seed, step); the input `dropout_seed` carries both when the model has dropout.
   public var seed: UInt64 = 0
   let arena: UnsafeMutableRawPointer
 
-  public init(_ compiled: CompiledModel, weights: [String: Tensor], optimizer: Optimizer) throws(DiagnosticError) {
+  /// - Parameter generatedUpdate: update in the generated code where the model has it (false: in the C runtime, from
+  ///   gradients copied out of the arena; tests compare the two).
+  public init(_ compiled: CompiledModel, weights: [String: Tensor], optimizer: Optimizer, generatedUpdate: Bool = true)
+    throws(DiagnosticError)
+  {
     self.compiled = compiled
     self.optimizer = optimizer
     let m = compiled.model.pointee
@@ -77,11 +84,13 @@ public final class TrainStep: @unchecked Sendable {
     inputShapes = (0..<Int(m.num_inputs)).map { CompiledModel.shape(m.inputs[$0]) }
     inputs = inputShapes.map { buffer($0.reduce(1, *)) }
     outputShapes = (0..<Int(m.num_outputs)).map { CompiledModel.shape(m.outputs[$0]) }
-    outputs = outputShapes.map { buffer($0.reduce(1, *)) }
     let outputNames = compiled.outputNames
-    gradientOutput = names.map { outputNames.firstIndex(of: "grad:" + $0) }
-    let parameterNames = names
-    updates = parameterNames.indices.compactMap { p in outputNames.firstIndex(of: "update:" + parameterNames[p]).map { (p, $0) } }
+    let gradients = names.map { outputNames.firstIndex(of: TrainingOutputs.gradientPrefix + $0) }
+    let updated = names.indices.compactMap { [names] p in outputNames.firstIndex(of: TrainingOutputs.updatePrefix + names[p]).map { (p, $0) } }
+    usesGeneratedUpdate = generatedUpdate && m.apply_update != nil
+    let skipped = usesGeneratedUpdate ? Set(gradients.compactMap { $0 } + updated.map(\.1)) : []
+    (gradientOutput, updates, skippedOutputs) = (gradients, updated, skipped)
+    outputs = outputShapes.indices.map { [outputShapes] in buffer(skipped.contains($0) ? 0 : outputShapes[$0].reduce(1, *)) }
     arena = UnsafeMutableRawPointer.allocate(byteCount: Int(m.arena_floats) * 4 + 64, alignment: 64)
   }
 
@@ -93,7 +102,8 @@ public final class TrainStep: @unchecked Sendable {
   public var memory: (arena: Int, weights: Int, outputs: Int, optimizer: Int) {
     let trainable = zip(shapes, gradientOutput).filter { $0.1 != nil }.reduce(0) { $0 + $1.0.reduce(1, *) }
     return (Int(compiled.model.pointee.arena_floats) * 4, shapes.reduce(0) { $0 + $1.reduce(1, *) } * 4,
-            outputShapes.reduce(0) { $0 + $1.reduce(1, *) } * 4, trainable * Self.stateTensors(optimizer) * 4)
+            outputShapes.indices.filter { !skippedOutputs.contains($0) }.reduce(0) { $0 + outputShapes[$1].reduce(1, *) } * 4,
+            trainable * Self.stateTensors(optimizer) * 4)
   }
 
   /// `memory: arena=B weights=B outputs=B optimizer=B total=B` (bytes), as `danlu train` and `bench --train` print it.
@@ -130,18 +140,36 @@ public final class TrainStep: @unchecked Sendable {
     guard let lossIndex = compiled.outputNames.firstIndex(of: "loss") else { preconditionFailure("no loss output") }
     let loss = outputs[lossIndex][0]
     guard loss.isFinite else { return nil }
+    let m = compiled.model.pointee
+    let arenaFloats = UnsafePointer(arena.assumingMemoryBound(to: Float.self))
     var scale: Float = 1
     if let clip = optimizer.clipNorm {
       var total = 0.0
-      for (p, g) in gradientOutput.enumerated() { if let g { total += danlu_sum_squares(outputs[g], Int64(shapes[p].reduce(1, *))) } }
+      if usesGeneratedUpdate, let sumSquares = m.grad_sum_squares {
+        total = sumSquares(arenaFloats)
+      } else {
+        for (p, g) in gradientOutput.enumerated() { if let g { total += danlu_sum_squares(outputs[g], Int64(shapes[p].reduce(1, *))) } }
+      }
       let norm = Float(total.squareRoot())
       if norm > clip { scale = clip / (norm + 1e-6) }
     }
     steps += 1
-    for (p, o) in updates { params[p].update(from: outputs[o], count: shapes[p].reduce(1, *)) }
     var settings = danlu_optimizer(kind: optimizer.kind, lr: optimizer.lr, weight_decay: optimizer.weightDecay,
                                    momentum: optimizer.momentum, nesterov: optimizer.nesterov ? 1 : 0,
                                    beta1: optimizer.beta1, beta2: optimizer.beta2, eps: optimizer.eps)
+    if usesGeneratedUpdate, let update = m.apply_update {
+      // Generated code updates every parameter from its gradient where forward left it (and copies the running
+      // statistics): no copy of the gradients out of the arena.
+      params.map { Optional($0) }.withUnsafeBufferPointer { p in
+        firstMoment.map { Optional($0) }.withUnsafeBufferPointer { first in
+          secondMoment.map { Optional($0) }.withUnsafeBufferPointer { second in
+            update(p.baseAddress, first.baseAddress, second.baseAddress, &settings, Int64(steps), scale, arenaFloats)
+          }
+        }
+      }
+      return loss
+    }
+    for (p, o) in updates { params[p].update(from: outputs[o], count: shapes[p].reduce(1, *)) }
     for (p, g) in gradientOutput.enumerated() {
       guard let g else { continue }
       danlu_optimizer_step(&settings, params[p], outputs[g], firstMoment[p], secondMoment[p], Int64(shapes[p].reduce(1, *)),
@@ -155,7 +183,8 @@ public final class TrainStep: @unchecked Sendable {
     let m = compiled.model.pointee
     let paramPointers = params.map { Optional(UnsafePointer($0)) }
     let inputPointers = inputs.map { Optional(UnsafePointer($0)) }
-    let outputPointers = outputs.map { Optional($0) }
+    // With a generated update, gradients and running statistics stay in the arena (NULL: not copied out).
+    let outputPointers = outputs.indices.map { skippedOutputs.contains($0) ? nil : Optional(outputs[$0]) }
     let floats = arena.assumingMemoryBound(to: Float.self)
     paramPointers.withUnsafeBufferPointer { p in
       // Parameters change every step: what is computed from them alone is recomputed too.
@@ -166,9 +195,9 @@ public final class TrainStep: @unchecked Sendable {
     }
   }
 
-  /// An output of the last run (the model's prediction, for accuracy).
+  /// An output of the last run (the model's prediction, for accuracy); nil for gradients the update read in place.
   public func output(_ name: String) -> Tensor? {
-    guard let i = compiled.outputNames.firstIndex(of: name) else { return nil }
+    guard let i = compiled.outputNames.firstIndex(of: name), !skippedOutputs.contains(i) else { return nil }
     return Self.tensor(outputs[i], outputShapes[i])
   }
 

@@ -1,3 +1,5 @@
+import CDanluRuntime
+import DanluCodegen
 import DanluDiagnostics
 import DanluDriver
 import DanluIR
@@ -152,5 +154,50 @@ import Testing
     // A late step, past 2²⁴: the seed input keeps it exact.
     let late = DropoutHash.seedInput(seed: 7, step: (1 << 24) + 5)
     #expect(late[1] == 1 && late[2] == 5)
+  }
+}
+
+/// The optimizer update generated into the train step (gradients read in the arena) against the C runtime's update
+/// from gradients copied out, for each optimizer, with clipping and a batch-norm running statistic.
+@Suite struct GeneratedUpdateTests {
+  static let optimizers: [(String, TrainStep.Optimizer)] = {
+    var sgd = TrainStep.Optimizer(kind: DANLU_SGD, lr: 0.1)
+    (sgd.momentum, sgd.nesterov, sgd.weightDecay) = (0.9, true, 0.01)
+    var adam = TrainStep.Optimizer(kind: DANLU_ADAM, lr: 0.01)
+    adam.weightDecay = 0.001
+    var adamw = TrainStep.Optimizer(kind: DANLU_ADAMW, lr: 0.01)
+    (adamw.weightDecay, adamw.clipNorm) = (0.01, 0.05)
+    return [("sgd", sgd), ("adam", adam), ("adamw_clipped", adamw)]
+  }()
+
+  @Test(arguments: optimizers.indices)
+  func matchesTheRuntimeUpdate(_ index: Int) throws {
+    let path = Repository.temporaryFolder().appendingPathComponent("u.yaml").path
+    try "model: u\ninputs:\n  x: f32[4, 2, 4, 4]\nlayers:\n  - c: conv2d(3, kernel=3, padding=1)\n  - bn: batchnorm2d\n  - relu\n  - flatten\n  - fc: linear(5)\n"
+      .write(toFile: path, atomically: true, encoding: .utf8)
+    let (model, graph) = try Oracle.graph(path, BuildOptions())
+    let train = Pipeline.optimize(try Autodiff.trainingGraph(graph, loss: .crossEntropy(labelSmoothing: 0)), passes: try Pipeline.passes(nil))
+    let source = CEmitter.emit(train, source: "test")
+    #expect(source.contains("static void apply_update("))
+    let weights = graph.initialWeights(model.initializers, seed: 4)
+    let x = Tensor.random([4, 2, 4, 4], seed: 5)
+    let result = try Commands.inProcess(source, "u") { (compiled) throws(DiagnosticError) in
+      var finals: [[String: Tensor]] = []
+      for generated in [true, false] {
+        let step = try TrainStep(compiled, weights: weights, optimizer: Self.optimizers[index].1, generatedUpdate: generated)
+        step.setInput("x") { buffer in for i in buffer.indices { buffer[i] = x.data[i] } }
+        step.setInput("target") { buffer in for i in buffer.indices { buffer[i] = Float(i % 5) } }
+        for _ in 0..<3 { _ = step.step() }
+        finals.append(step.weights)
+      }
+      return finals
+    }
+    let (generated, runtime) = (result[0], result[1])
+    #expect(generated.keys.sorted() == runtime.keys.sorted())
+    for (name, tensor) in runtime {
+      #expect(generated[name]!.relativeError(to: tensor) < 1e-5, "\(Self.optimizers[index].0) \(name): \(generated[name]!.relativeError(to: tensor))")
+    }
+    #expect(generated["bn.running_mean"]! != weights["bn.running_mean"]!, "running statistics are updated")
+    #expect(generated["fc.weight"]! != weights["fc.weight"]!)
   }
 }

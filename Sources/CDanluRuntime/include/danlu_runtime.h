@@ -3,6 +3,7 @@
 #ifndef DANLU_RUNTIME_H
 #define DANLU_RUNTIME_H
 
+#include <math.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -10,7 +11,7 @@
 extern "C" {
 #endif
 
-#define DANLU_ABI_VERSION 3
+#define DANLU_ABI_VERSION 4
 #define DANLU_MAX_RANK 8
 
 /* ==== What generated code exports ==== */
@@ -24,6 +25,8 @@ typedef struct {
 /* Runs the model: params in `params` order, inputs and outputs in declaration order, arena of arena_floats. */
 typedef void (*danlu_forward_fn)(const float *const *params, const float *const *inputs, float *const *outputs,
                                  float *arena);
+
+struct danlu_optimizer_settings;
 
 /* Computes what depends only on the weights (folded batch norm, …) into the arena; call after binding weights and
  * before the first forward, and again whenever the weights change. */
@@ -50,6 +53,13 @@ typedef struct {
   double *profile_ms;
   /* Threads set before the first run unless --threads says otherwise (0: the BLAS library's default). */
   int default_threads;
+  /* Train steps only (NULL otherwise), called after forward while the arena holds its results: the sum of squares of
+   * every gradient (for clipping), and the optimizer update of every trainable parameter from its gradient in the
+   * arena, with batch-norm running statistics copied over their buffers. forward then needs no output buffer for
+   * gradients and statistics (pass NULL). m and v are per parameter, like params. */
+  double (*grad_sum_squares)(const float *arena);
+  void (*apply_update)(float *const *params, float *const *m, float *const *v, const struct danlu_optimizer_settings *o,
+                       int64_t step, float grad_scale, const float *arena);
 } danlu_model;
 
 /* ==== Tensors in files ==== */
@@ -93,12 +103,54 @@ double danlu_now_ms(void);
 
 /* ==== Training ==== */
 typedef enum { DANLU_SGD = 0, DANLU_ADAM, DANLU_ADAMW } danlu_optimizer_kind;
-typedef struct {
+typedef struct danlu_optimizer_settings {
   danlu_optimizer_kind kind;
   float lr, weight_decay;
   float momentum; int nesterov;      /* SGD */
   float beta1, beta2, eps;           /* Adam, AdamW */
 } danlu_optimizer;
+
+/* The update loops, inline so that generated train steps compile them with their own flags (-O3 -march=native:
+ * AVX-512 where the machine has it) on gradients still in cache; danlu_optimizer_step wraps the same code. One
+ * branch-free loop over restrict pointers each, so that the compiler vectorizes it (square roots and divisions too,
+ * given -fno-math-errno or a vector sqrt instruction). */
+static inline void danlu_adam_loop(float *restrict param, const float *restrict grad, float *restrict m,
+                                   float *restrict v, int64_t n, float l2, float decay, float beta1, float beta2,
+                                   float step_size, float root_c2, float eps, float grad_scale) {
+  for (int64_t i = 0; i < n; i++) {
+    const float g = grad[i] * grad_scale + l2 * param[i];
+    const float mi = beta1 * m[i] + (1.0f - beta1) * g, vi = beta2 * v[i] + (1.0f - beta2) * g * g;
+    m[i] = mi;
+    v[i] = vi;
+    param[i] = param[i] * decay - step_size * mi / (sqrtf(vi) / root_c2 + eps);
+  }
+}
+
+static inline void danlu_optimizer_apply(const danlu_optimizer *o, float *param, const float *grad, float *m, float *v,
+                                         int64_t n, int64_t step, float grad_scale) {
+  const float lr = o->lr, wd = o->weight_decay;
+  switch (o->kind) {
+  case DANLU_SGD:
+    for (int64_t i = 0; i < n; i++) {
+      float g = grad[i] * grad_scale + wd * param[i];
+      if (o->momentum != 0.0f) {
+        m[i] = step == 1 ? g : o->momentum * m[i] + g;  /* PyTorch's buffer starts at the first gradient */
+        g = o->nesterov ? g + o->momentum * m[i] : m[i];
+      }
+      param[i] -= lr * g;
+    }
+    break;
+  case DANLU_ADAM:
+  case DANLU_ADAMW: {
+    const double c1 = 1.0 - pow(o->beta1, (double)step), c2 = 1.0 - pow(o->beta2, (double)step);
+    /* Adam adds the weight decay to the gradient (L2); AdamW shrinks the parameter instead (decoupled). */
+    const int decoupled = o->kind == DANLU_ADAMW;
+    danlu_adam_loop(param, grad, m, v, n, decoupled ? 0.0f : wd, decoupled ? 1.0f - lr * wd : 1.0f, o->beta1, o->beta2,
+                    (float)(lr / c1), (float)sqrt(c2), o->eps, grad_scale);
+    break;
+  }
+  }
+}
 /* One update of `n` parameters from their gradient times grad_scale (1, or the clipping factor). m holds SGD's
  * momentum buffer or Adam's first moment, v Adam's second; step counts from 1. */
 void danlu_optimizer_step(const danlu_optimizer *o, float *param, const float *grad, float *m, float *v, int64_t n,
