@@ -3,7 +3,6 @@ import DanluCodegen
 import DanluDiagnostics
 import DanluFrontend
 import DanluIR
-import DanluInterpreter
 import DanluPasses
 import DanluRuntime
 import Foundation
@@ -90,9 +89,9 @@ extension Commands {
             firstEpoch = try step.loadCheckpoint(try WeightSet(contentsOf: resume).tensors)
             log("resumed from \(resume): \(firstEpoch) epoch(s) done, \(step.steps) steps")
           }
-          var last: (accuracy: Double?, loss: Double) = (nil, 0)
+          var last = Evaluation()
           if firstEpoch >= config.epochs {
-            last = try evaluate(evalModel, WeightSet(step.weights.map { ($0.key, $0.value) }), testSet, batch: config.batch, loss: config.loss)
+            last = try evaluate(evalModel, WeightSet(step.weights.map { ($0.key, $0.value) }), testSet, batch: config.batch, config)
           }
           for epoch in firstEpoch..<max(firstEpoch, config.epochs) {
             var batches = trainSet.batchIndices(size: config.batch, seed: config.seed &+ UInt64(epoch) &* 0x9E37, dropLast: true)
@@ -122,14 +121,14 @@ extension Commands {
               }
             }
             let weights = WeightSet(step.weights.sorted { $0.key < $1.key }.map { ($0.key, $0.value) })
-            last = try evaluate(evalModel, weights, testSet, batch: config.batch, loss: config.loss)
+            last = try evaluate(evalModel, weights, testSet, batch: config.batch, config)
             try step.saveCheckpoint(to: out, epoch: epoch + 1)
             let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
             log("epoch \(epoch + 1)/\(config.epochs): train_loss=" + String(format: "%.4f", total / Double(max(1, batches.count)))
-              + (last.accuracy.map { " test_accuracy=" + String(format: "%.4f", $0) } ?? "") + " test_loss=" + String(format: "%.4f", last.loss)
+              + last.values.map { " test_\($0.name)=" + String(format: "%.4f", $0.value) }.joined()
               + " (" + String(format: "%.1f", seconds) + " s) checkpoint: \(out)")
           }
-          return summaryLine(last)
+          return last.summaryLine
         }
       }
     } catch {
@@ -201,55 +200,6 @@ extension Commands {
     }
   }
 
-  static func summaryLine(_ result: (accuracy: Double?, loss: Double)) -> String {
-    (result.accuracy.map { "accuracy=" + String(format: "%.4f", $0) + " " } ?? "") + "loss=" + String(format: "%.4f", result.loss) + "\n"
-  }
-
-  /// The loss (the training loss, or cross-entropy) of the first output on a data set and, for class-index targets,
-  /// the accuracy (a fraction), in batches of the compiled size; the last batch is padded and its padding ignored.
-  static func evaluate(_ compiled: CompiledModel, _ weights: WeightSet, _ data: Dataset, batch: Int,
-                       loss lossKind: Autodiff.Loss = .crossEntropy(labelSmoothing: 0))
-    throws(DiagnosticError) -> (accuracy: Double?, loss: Double)
-  {
-    var correct = 0, loss = 0.0
-    let inputName = compiled.inputNames[0]
-    var session: Session?
-    // Label smoothing shapes training only; the reported loss is the plain cross-entropy, as PyTorch's eval scripts.
-    let reported = { if case .crossEntropy = lossKind { Autodiff.Loss.crossEntropy(labelSmoothing: 0) } else { lossKind } }()
-    for start in stride(from: 0, to: data.count, by: batch) {
-      let real = Array(start..<min(start + batch, data.count))
-      var (images, targets) = data.batch(real)
-      if real.count < batch {
-        images = Tensor(shape: [batch] + images.shape.dropFirst(), data: images.data + Array(repeating: 0, count: (batch - real.count) * (images.count / real.count)))
-      }
-      // Weights bound and buffers allocated once; each batch only replaces the input.
-      let active: Session
-      if let session {
-        try session.setInput(inputName, images)
-        active = session
-      } else {
-        active = try Session(compiled, inputs: [inputName: images], weights: weights)
-        session = active
-      }
-      active.forward()
-      guard let output = active.outputs[compiled.outputNames[0]] else { preconditionFailure("no first output") }
-      let prediction = Dataset.rows(output, real.indices.map { $0 })
-      guard prediction.shape.count == 2 || !lossKind.targetsAreClassIndices else {
-        throw DiagnosticError(.badTraining("evaluation needs a first output of shape [N, classes]"), at: .unknown)
-      }
-      loss += Interpreter.loss(reported, prediction, targets).value * Double(real.count)
-      if lossKind.targetsAreClassIndices {
-        let classes = prediction.shape[1]
-        for (row, label) in targets.data.enumerated() {
-          let scores = prediction.data[(row * classes)..<((row + 1) * classes)]
-          if scores.firstIndex(of: scores.max()!)! - row * classes == Int(label) { correct += 1 }
-        }
-      }
-    }
-    let count = Double(max(1, data.count))
-    return (lossKind.targetsAreClassIndices ? Double(correct) / count : nil, loss / count)
-  }
-
   /// `danlu eval`: test-split accuracy and loss of a checkpoint; the last line is `accuracy=F loss=L`.
   public static func eval(_ path: String, weights file: String, _ options: BuildOptions, batch: Int,
                           dataDirectory: String = "/usr/share/datasets/fashion-mnist") throws(DriverFailure) -> String {
@@ -261,9 +211,10 @@ extension Commands {
       let config = try TrainConfig(model.train)
       let data = try loadData(config, .test, specPath: path, directory: dataDirectory)
       let result = try inProcess(source, graph.name) { (compiled) throws(DiagnosticError) in
-        try evaluate(compiled, weights, data, batch: batch, loss: config.loss)
+        try evaluate(compiled, weights, data, batch: batch, config)
       }
-      return "test: \(data.count) examples\n" + summaryLine(result)
+      return "test: \(data.count) examples\n" + result.values.map { "\($0.name)=" + String(format: "%.4f", $0.value) }.joined(separator: " ")
+        + "\n" + result.summaryLine
     } catch {
       throw DriverFailure(loader.renderer.render(error))
     }

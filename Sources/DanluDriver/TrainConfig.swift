@@ -18,6 +18,7 @@ import Foundation
 ///       normalize: (0.2860, 0.3530)    # mean, std of the pixels in [0, 1]
 ///       batch: 64
 ///       epochs: 5
+///       metrics: (accuracy, top_k(k=5), loss)   # reported on the test split; mae, rmse for value targets
 ///       seed: 0
 public struct TrainConfig: Sendable {
   public enum Schedule: Sendable, Equatable {
@@ -43,10 +44,12 @@ public struct TrainConfig: Sendable {
   public var batch = 64
   public var epochs = 1
   public var seed: UInt64 = 0
+  /// Nil: accuracy and loss for class indices, loss otherwise.
+  public var metrics: [Metric]?
 
   public init() {}
 
-  static let keys = ["data", "init", "loss", "optimizer", "schedule", "warmup", "clip_grad_norm", "normalize", "batch", "epochs", "seed"]
+  static let keys = ["data", "init", "metrics", "loss", "optimizer", "schedule", "warmup", "clip_grad_norm", "normalize", "batch", "epochs", "seed"]
 
   /// Reads a `train:` mapping; every problem names its line and column.
   public init(_ node: YAMLNode?) throws(DiagnosticError) {
@@ -84,11 +87,14 @@ public struct TrainConfig: Sendable {
       case "batch": batch = try Self.int(expr, "train.batch")
       case "epochs": epochs = try Self.int(expr, "train.epochs")
       case "seed": seed = UInt64(try Self.int(expr, "train.seed", minimum: 0))
+      case "metrics": metrics = try Self.metrics(expr)
       default:
         throw DiagnosticError(.badTraining("unknown key 'train.\(key)'\(DiagnosticMessage.suggest(closestMatch(to: key, in: Self.keys))) "
           + "(the keys are \(Self.keys.joined(separator: ", ")))"), at: pair.key.location)
       }
     }
+    let metricsLocation = pairs.first { $0.key.scalar == "metrics" }?.value.location ?? .unknown
+    try checkMetrics(at: metricsLocation)
   }
 
   /// The learning rate at a global step: warm-up from lr/warmup to lr, then the schedule over epochs.
@@ -216,6 +222,39 @@ public struct TrainConfig: Sendable {
       return paths
     }
     return .files(format: format, train: try pair("train"), test: try pair("test"))
+  }
+
+  static func metrics(_ expr: Expr) throws(DiagnosticError) -> [Metric] {
+    let items: [Expr] = { if case .tuple(let items) = expr.kind { items } else { [expr] } }()
+    var result: [Metric] = []
+    for item in items {
+      guard let (name, args) = call(item) else {
+        throw DiagnosticError(.badTraining("train.metrics lists metrics: (accuracy, top_k(k=5), loss), mae, rmse; got '\(item)'"), at: item.location)
+      }
+      switch name {
+      case "accuracy": result.append(.accuracy)
+      case "loss": result.append(.loss)
+      case "mae": result.append(.mae)
+      case "rmse": result.append(.rmse)
+      case "top_k":
+        let values = try arguments(args, allowed: ["k"], of: "top_k")
+        guard let k = values["k"] else { throw DiagnosticError(.badTraining("top_k needs k: top_k(k=5)"), at: item.location) }
+        result.append(.topK(try int(k, "k")))
+      default:
+        throw DiagnosticError(.badTraining("unknown metric '\(name)'\(DiagnosticMessage.suggest(closestMatch(to: name, in: Metric.names))) "
+          + "(the metrics are \(Metric.names.joined(separator: ", ")))"), at: item.location)
+      }
+    }
+    return result
+  }
+
+  /// Metrics that need class indices against a loss that does not take them, or the other way round.
+  func checkMetrics(at location: SourceLocation) throws(DiagnosticError) {
+    for metric in metrics ?? [] {
+      guard let needsClasses = metric.needsClassIndices, needsClasses != loss.targetsAreClassIndices else { continue }
+      throw DiagnosticError(.badTraining("the metric \(metric.name) needs \(needsClasses ? "class-index" : "value") targets, but "
+        + "\(loss.name) trains on \(loss.targetsAreClassIndices ? "class indices" : "values")"), at: location)
+    }
   }
 
   static func schedule(_ expr: Expr) throws(DiagnosticError) -> Schedule {

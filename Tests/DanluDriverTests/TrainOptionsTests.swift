@@ -54,7 +54,8 @@ import Testing
     let trained = try WeightSet(contentsOf: folder.appendingPathComponent("base.safetensors").path).tensors
 
     let tuned = try Self.spec(folder, "tuned", layers: ["body: linear(16, trainable=false)", "relu", "new_head: linear(3)"],
-                              train: ["optimizer: adam(lr=0.01)", "batch: 16", "init: base.safetensors"])
+                              train: ["optimizer: adam(lr=0.01)", "batch: 16", "init: base.safetensors",
+                                      "metrics: (accuracy, top_k(k=3), loss)"])
     var lines: [String] = []
     let result = try Commands.train(tuned, Self.options(folder, "tuned.safetensors", epochs: 3), log: { lines.append($0) }, progress: { _ in })
     #expect(lines.contains { $0.hasPrefix("init: 2 of 4 tensors from") && $0.contains("fresh: new_head.bias, new_head.weight")
@@ -65,6 +66,10 @@ import Testing
     #expect(after["optimizer.m.body.weight"] == nil && after["optimizer.m.new_head.weight"] != nil)
     let accuracy = try #require(Double(result.split(separator: " ")[0].dropFirst("accuracy=".count)))
     #expect(accuracy > 0.6, "a new head on the trained body: \(result)")
+    // top-3 of 3 classes is every example; top-1 is the accuracy.
+    let evaluated = try Commands.eval(tuned, weights: folder.appendingPathComponent("tuned.safetensors").path, BuildOptions(), batch: 10)
+    #expect(evaluated.hasSuffix(result), "\(evaluated)")
+    #expect(evaluated.contains("top3_accuracy=1.0000"), "\(evaluated)")
 
     // A matching name with another shape is an error that names both.
     let clash = try Self.spec(folder, "clash", layers: ["body: linear(8)", "relu", "head: linear(3)"],
@@ -81,12 +86,13 @@ import Testing
     let folder = Repository.temporaryFolder()
     try Self.writeData(folder, regression: true)
     let path = try Self.spec(folder, "regress", layers: ["a: linear(16)", "tanh", "b: linear(3)"],
-                             train: ["loss: mse", "optimizer: adam(lr=0.01)", "batch: 16"])
+                             train: ["loss: mse", "optimizer: adam(lr=0.01)", "batch: 16", "metrics: (loss, mae, rmse)"])
     var lines: [String] = []
     let result = try Commands.train(path, Self.options(folder, "r.safetensors", epochs: 8), log: { lines.append($0) }, progress: { _ in })
     #expect(result.hasPrefix("loss=") && !result.contains("accuracy"), "\(result)")
     let losses = lines.compactMap { line in line.split(separator: " ").first { $0.hasPrefix("test_loss=") }.flatMap { Double($0.dropFirst(10)) } }
     #expect(losses.count == 8 && losses.last! < losses.first! * 0.7, "\(losses)")
+    #expect(lines.last { $0.hasPrefix("epoch") }?.contains(" test_mae=") == true && lines.last!.contains(" test_rmse="))
   }
 
   @Test func batchNormAndDropoutTrainAndResumeExactly() throws {

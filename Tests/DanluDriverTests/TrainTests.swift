@@ -33,6 +33,9 @@ import Testing
       #expect(try Self.config("train:\n  loss: \(name)\n").loss.name == name)
     }
     let files = try Self.config("train:\n  data: npy(train=(\"a.npy\", \"b.npy\"), test=(\"c.npy\", \"d.npy\"))\n  init: body.safetensors\n")
+    let metrics = try Self.config("train:\n  metrics: (accuracy, top_k(k=3), loss)\n")
+    #expect(metrics.metrics == [.accuracy, .topK(3), .loss])
+    #expect(try Self.config("train:\n  loss: mse\n  metrics: (mae, rmse)\n").metrics == [.mae, .rmse])
     #expect(files.data == .files(format: "npy", train: ["a.npy", "b.npy"], test: ["c.npy", "d.npy"]) && files.initFrom == "body.safetensors")
     #expect(c.optimizer.kind == DANLU_SGD && c.optimizer.lr == 0.1 && c.optimizer.momentum == 0.9 && c.optimizer.nesterov)
     #expect(c.optimizer.weightDecay == 5e-4 && c.optimizer.clipNorm == 1.5)
@@ -58,6 +61,8 @@ import Testing
       ("train:\n  loss: hinge\n", "unknown loss 'hinge'", 2, 9),
       ("train:\n  data: npy(train=(\"a.npy\"))\n", "'train' is missing or not a pair", 2, 20),
       ("train:\n  data: mnist\n", "train.data must be fashion-mnist, npy(", 2, 9),
+      ("train:\n  metrics: (accuracy, acuracy)\n", "unknown metric 'acuracy'; did you mean 'accuracy'?", 2, 23),
+      ("train:\n  loss: mse\n  metrics: accuracy\n", "the metric accuracy needs class-index targets, but mse trains on values", 3, 12),
     ] {
       #expect {
         try Self.config(yaml)
