@@ -49,6 +49,25 @@ enum KernelEmitter {
 
         """
 
+    case .layerNorm(let eps):
+      // One pass over each row for its mean and variance (Welford, in double), one to normalize.
+      let length = out.last!
+      return "  const float *x = \(x(0)), *w = \(x(1)), *b = \(x(2));\n" + y + """
+          for (long r = 0; r < \(count / max(1, length)); r++) {
+            const float *row = x + r * \(length);
+            double mean = 0.0, m2 = 0.0;
+            for (long k = 0; k < \(length); k++) {
+              const double d = row[k] - mean;
+              mean += d / (double)(k + 1);
+              m2 += d * (row[k] - mean);
+            }
+            const float inv = (float)(1.0 / sqrt(m2 / \(length).0 + \(Double(eps)))), mu = (float)mean;
+            float *out = y + r * \(length);
+            for (long k = 0; k < \(length); k++) out[k] = (row[k] - mu) * inv * w[k] + b[k];
+          }
+
+        """
+
     case .maxPool2d(let p), .avgPool2d(let p):
       return pool(x(0), shape(0), out, p, y, isMax: { if case .maxPool2d = node.op { true } else { false } }())
 

@@ -40,6 +40,44 @@ enum TrainingKernelEmitter {
       return poolGrad(x(0), x(1), shape(0), shape(1), p, y, isMax: { if case .maxPool2dGrad = op { true } else { false } }())
     case .batchMean, .batchVariance, .batchNormWeightGrad, .batchNormInputGrad:
       return batchNormTraining(op, context)
+    case .layerNormInputGrad(let eps), .layerNormWeightGrad(let eps):
+      // Rows of x (the weight gradient's own count is one row).
+      let length = shape(1).last!, rows = shape(1).reduce(1, *) / max(1, length)
+      let isInput = { if case .layerNormInputGrad = op { true } else { false } }()
+      var body = "  const float *dy = \(x(0)), *x = \(x(1));\n" + (isInput ? "  const float *gamma = \(x(2));\n" : "") + y
+      if !isInput { body += "  for (long k = 0; k < \(length); k++) y[k] = 0.0f;\n" }
+      body += """
+          for (long r = 0; r < \(rows); r++) {
+            const float *row = x + r * \(length), *d = dy + r * \(length);
+            double mean = 0.0, m2 = 0.0;
+            for (long k = 0; k < \(length); k++) {
+              const double delta = row[k] - mean;
+              mean += delta / (double)(k + 1);
+              m2 += delta * (row[k] - mean);
+            }
+            const double inv = 1.0 / sqrt(m2 / \(length).0 + \(Double(eps)));
+
+        """
+      if isInput {
+        body += """
+                double mean_g = 0.0, mean_gx = 0.0;
+                for (long k = 0; k < \(length); k++) {
+                  const double g = (double)d[k] * gamma[k];
+                  mean_g += g;
+                  mean_gx += g * (row[k] - mean) * inv;
+                }
+                mean_g /= \(length).0;
+                mean_gx /= \(length).0;
+                float *out = y + r * \(length);
+                for (long k = 0; k < \(length); k++)
+                  out[k] = (float)(inv * ((double)d[k] * gamma[k] - mean_g - (row[k] - mean) * inv * mean_gx));
+              }
+
+            """
+      } else {
+        body += "    for (long k = 0; k < \(length); k++) y[k] += (float)((double)d[k] * (row[k] - mean) * inv);\n  }\n"
+      }
+      return body
     case .dropoutMask(let p, let salt):
       return y + "  danlu_dropout_mask(\(x(0)), \(salt), \(DropoutHash.threshold(p: p)), \(KernelEmitter.literal(1 / (1 - p))), y, \(count));\n"
     case .softmaxGrad(let axis, let log):

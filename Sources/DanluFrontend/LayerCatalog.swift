@@ -78,6 +78,25 @@ enum LayerCatalog {
       }
       return try c.node(.batchNorm(epsilon: a.float("eps")), [x[0]] + stats)
     },
+    // nn.LayerNorm(D) over the last axis; normalized_shape is inferred from the input, or checked when given.
+    LayerDefinition(name: "layer_norm", parameters: [
+      .optional("normalized_shape", .int), .optional("eps", .float, .float(1e-5)),
+      .optional("elementwise_affine", .bool, .bool(true)),
+    ]) { (c, x, a) throws(DiagnosticError) in
+      guard let lastDim = c.type(x[0]).shape.last else { throw c.fail("layer_norm", "the input must have rank ≥ 1", x) }
+      let last = try c.staticDim(lastDim, of: x[0], what: "layer_norm")
+      if a.has("normalized_shape"), a.int("normalized_shape") != last {
+        throw c.fail("layer_norm", "normalized_shape=\(a.int("normalized_shape")) but the last axis has \(last) elements", x)
+      }
+      guard a.float("eps") > 0 else { throw c.fail("layer_norm", "eps=\(a.float("eps")) must be positive", x) }
+      var affine: [Int] = []
+      for (name, value) in [("weight", Float(1)), ("bias", 0)] {
+        affine.append(a.bool("elementwise_affine")
+          ? try c.parameter(name, [last], .constant(value))
+          : c.graph.addLeaf(.fill(value), type: TensorType(.f32, [.int(last)]), name: c.path, location: c.location))
+      }
+      return try c.node(.layerNorm(epsilon: a.float("eps")), [x[0]] + affine)
+    },
   ]
 
   // MARK: Activations

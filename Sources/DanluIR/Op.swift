@@ -35,6 +35,8 @@ public indirect enum Op: Hashable, Sendable {
   // MARK: Normalization
   /// Inference batch norm on axis 1: operands x, weight, bias, running_mean, running_var.
   case batchNorm(epsilon: Float)
+  /// Layer norm over the last axis: operands x, weight, bias (each the size of that axis); PyTorch's `nn.LayerNorm(D)`.
+  case layerNorm(epsilon: Float)
 
   // MARK: Pooling
   case maxPool2d(PoolAttributes)

@@ -37,6 +37,7 @@ extension Op {
     case .biasAdd: return "bias_add"
     case .conv2d: return "conv2d"
     case .batchNorm: return "batch_norm"
+    case .layerNorm: return "layer_norm"
     case .maxPool2d: return "max_pool2d"
     case .avgPool2d: return "avg_pool2d"
     case .adaptiveAvgPool2d: return "adaptive_avg_pool2d"
@@ -63,7 +64,7 @@ extension Op {
       return (a.algorithm == .gemm ? [] : [("algorithm", AttributeValue.string(a.algorithm.rawValue))])
         + [("dilation", .ints(a.dilation)), ("groups", .int(a.groups)), ("padding", .ints(a.padding)),
            ("stride", .ints(a.stride))]
-    case .batchNorm(let eps): return [("epsilon", .float(eps))]
+    case .batchNorm(let eps), .layerNorm(let eps): return [("epsilon", .float(eps))]
     case .maxPool2d(let p):
       return [("ceil_mode", .bool(p.ceilMode)), ("dilation", .ints(p.dilation)), ("kernel", .ints(p.kernel)),
               ("padding", .ints(p.padding)), ("stride", .ints(p.stride))]
@@ -125,6 +126,7 @@ extension Op {
       }
       self = .conv2d(conv)
     case "batch_norm": guard let e = float("epsilon") else { return nil }; self = .batchNorm(epsilon: e)
+    case "layer_norm": guard let e = float("epsilon") else { return nil }; self = .layerNorm(epsilon: e)
     case "max_pool2d", "avg_pool2d":
       guard let k = ints("kernel"), let s = ints("stride"), let p = ints("padding"), let c = bool("ceil_mode") else {
         return nil

@@ -75,6 +75,14 @@ public enum ShapeInference {
       }
       return x
 
+    case .layerNorm:
+      let x = operands[0]
+      guard x.rank >= 1, let last = x.shape.last else { throw fail("the input must have rank ≥ 1") }
+      for p in operands.dropFirst() where p.shape != [last] {
+        throw fail("weight and bias must have the size of the last axis, \(last); got \(p)")
+      }
+      return x
+
     case .maxPool2d(let p), .avgPool2d(let p):
       let x = operands[0]
       try requireRank(x, 4, "the input (N, C, H, W)")

@@ -36,6 +36,12 @@ public enum TrainingOp: Hashable, Sendable {
   /// (dy, x, mean, var) → dγ = Σ dy · x̂ per channel.
   case batchNormWeightGrad(epsilon: Float)
 
+  // MARK: Layer norm (over the last axis)
+  /// (dy, x, γ) → dx = (γ·dy − mean(γ·dy) − x̂ · mean(γ·dy · x̂)) / σ per row.
+  case layerNormInputGrad(epsilon: Float)
+  /// (dy, x) → dγ = Σ over rows of dy · x̂ (dβ is `bias_grad` on the last axis).
+  case layerNormWeightGrad(epsilon: Float)
+
   // MARK: Dropout
   /// (seed, x) → a mask of x's shape, 0 with probability p and 1/(1 − p) elsewhere, from a counter-based hash of
   /// (seed, step, salt, element): `seed` is f32[3] = (seed, step ÷ 2²⁴, step mod 2²⁴), `salt` tells one graph's
@@ -59,6 +65,8 @@ public enum TrainingOp: Hashable, Sendable {
     case .batchNormInputGrad: return "batch_norm_input_grad"
     case .batchNormWeightGrad: return "batch_norm_weight_grad"
     case .dropoutMask: return "dropout_mask"
+    case .layerNormInputGrad: return "layer_norm_input_grad"
+    case .layerNormWeightGrad: return "layer_norm_weight_grad"
     }
   }
 
@@ -66,13 +74,15 @@ public enum TrainingOp: Hashable, Sendable {
     "activation_grad", "matmul_ta", "bias_grad",
     "conv2d_input_grad", "conv2d_weight_grad", "max_pool2d_grad", "avg_pool2d_grad", "softmax_grad",
     "batch_mean", "batch_variance", "batch_norm_input_grad", "batch_norm_weight_grad", "dropout_mask",
+    "layer_norm_input_grad", "layer_norm_weight_grad",
   ])
 
   public var attributes: [(String, AttributeValue)] {
     switch self {
     case .loss(let l), .lossGrad(let l): return l.attributes
     case .matmulTransposeA, .batchMean, .batchVariance: return []
-    case .batchNormInputGrad(let eps), .batchNormWeightGrad(let eps): return [("epsilon", .float(eps))]
+    case .batchNormInputGrad(let eps), .batchNormWeightGrad(let eps), .layerNormInputGrad(let eps), .layerNormWeightGrad(let eps):
+      return [("epsilon", .float(eps))]
     case .dropoutMask(let p, let salt): return [("p", .float(p)), ("salt", .int(salt))]
     case .activationGrad(let op): return (op.attributes + [("of", .string(op.mnemonic))]).sorted { $0.0 < $1.0 }
     case .biasGrad(let axis): return [("axis", .int(axis))]
@@ -108,6 +118,8 @@ public enum TrainingOp: Hashable, Sendable {
     case "batch_variance": self = .batchVariance
     case "batch_norm_input_grad": guard let e = float("epsilon") else { return nil }; self = .batchNormInputGrad(epsilon: e)
     case "batch_norm_weight_grad": guard let e = float("epsilon") else { return nil }; self = .batchNormWeightGrad(epsilon: e)
+    case "layer_norm_input_grad": guard let e = float("epsilon") else { return nil }; self = .layerNormInputGrad(epsilon: e)
+    case "layer_norm_weight_grad": guard let e = float("epsilon") else { return nil }; self = .layerNormWeightGrad(epsilon: e)
     case "dropout_mask":
       guard let p = float("p"), case .int(let salt)? = attributes["salt"] else { return nil }
       self = .dropoutMask(p: p, salt: salt)
@@ -135,6 +147,7 @@ public enum TrainingOp: Hashable, Sendable {
     case .biasGrad, .batchMean: return 1
     case .batchNormWeightGrad: return 4
     case .batchNormInputGrad: return 5
+    case .layerNormInputGrad: return 3
     default: return 2
     }
   }
@@ -174,8 +187,13 @@ public enum TrainingOp: Hashable, Sendable {
         throw fail("the batch statistics of \(x) are [\(x.shape[1])] each, got \(statistics.map(\.description))")
       }
       return TensorType(x.dtype, [x.shape[1]])
-    case .batchNormInputGrad:
+    case .batchNormInputGrad, .layerNormInputGrad:
       return operands[1]
+    case .layerNormWeightGrad:
+      guard let last = operands[1].shape.last, operands[0].shape == operands[1].shape else {
+        throw fail("layer_norm_weight_grad takes dy and x of one shape, got \(operands[0]) and \(operands[1])")
+      }
+      return TensorType(operands[1].dtype, [last])
     case .dropoutMask:
       guard first.shape == [.int(3)] else { throw fail("dropout_mask takes a seed f32[3], got \(first)") }
       return operands[1]

@@ -56,6 +56,7 @@ public enum Verifier {
          .adaptiveAvgPool2d, .dropout: return 1
     case .add, .mul, .matmul, .biasAdd, .conv2d: return 2
     case .batchNorm: return 5
+    case .layerNorm: return 3
     case .concat, .fused: return nil
     case .training(let t): return t.arity
     }

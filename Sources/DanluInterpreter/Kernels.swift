@@ -20,6 +20,7 @@ enum Kernels<T: BinaryFloatingPoint & Sendable> {
     case .biasAdd(let axis): return biasAdd(x[0], x[1], axis: axis)
     case .conv2d(let a): return conv2d(x[0], x[1], a, outputShape)
     case .batchNorm(let eps): return batchNorm(x, epsilon: eps)
+    case .layerNorm(let eps): return layerNorm(x, epsilon: eps)
     case .maxPool2d(let p): return pool(x[0], p, outputShape, max: true)
     case .avgPool2d(let p): return pool(x[0], p, outputShape, max: false)
     case .adaptiveAvgPool2d: return adaptiveAvgPool(x[0], outputShape)
@@ -141,6 +142,23 @@ enum Kernels<T: BinaryFloatingPoint & Sendable> {
       let normalized = (Double(v) - Double(mean.data[ch])) / (Double(variance.data[ch]) + Double(epsilon)).squareRoot()
       return T(normalized * Double(weight.data[ch]) + Double(bias.data[ch]))
     }
+  }
+
+  /// Each row (the last axis) normalized by its own mean and biased variance, then scaled and shifted.
+  static func layerNorm(_ operands: [Values<T>], epsilon: Float) -> [T] {
+    let (x, weight, bias) = (operands[0], operands[1], operands[2])
+    let length = x.shape.last!
+    var out = [T](repeating: 0, count: x.count)
+    for row in 0..<(x.count / max(1, length)) {
+      let values = (0..<length).map { Double(x.data[row * length + $0]) }
+      let mean = values.reduce(0, +) / Double(length)
+      let variance = values.reduce(0) { $0 + ($1 - mean) * ($1 - mean) } / Double(length)
+      let inverse = 1 / (variance + Double(epsilon)).squareRoot()
+      for k in 0..<length {
+        out[row * length + k] = T((values[k] - mean) * inverse * Double(weight.data[k]) + Double(bias.data[k]))
+      }
+    }
+    return out
   }
 
   /// PyTorch's max and average pooling, including its divisor rule for padded average windows.

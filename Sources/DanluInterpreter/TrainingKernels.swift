@@ -21,8 +21,32 @@ enum TrainingKernels<T: BinaryFloatingPoint & Sendable> {
     case .avgPool2dGrad(let p): return poolGrad(x[0], x[1], p, max: false)
     case .softmaxGrad(let axis, let log): return softmaxGrad(x[0], x[1], axis: axis, log: log)
     case .batchMean, .batchVariance, .batchNormWeightGrad, .batchNormInputGrad: return batchNormTraining(op, x)
+    case .layerNormInputGrad(let eps), .layerNormWeightGrad(let eps): return layerNormGrad(op, x, epsilon: eps)
     case .dropoutMask(let p, let salt): return DropoutHash.mask(seed: x[0].data.map(Float.init), salt: salt, p: p, count: x[1].count).map(T.init)
     }
+  }
+
+  /// Layer-norm gradients per row of the last axis, in Double.
+  static func layerNormGrad(_ op: TrainingOp, _ x: [Values<T>], epsilon: Float) -> [T] {
+    let (dy, input) = (x[0], x[1])
+    let length = input.shape.last!
+    var dx = [Double](repeating: 0, count: input.count), dGamma = [Double](repeating: 0, count: length)
+    for row in 0..<(input.count / max(1, length)) {
+      let values = (0..<length).map { Double(input.data[row * length + $0]) }
+      let mean = values.reduce(0, +) / Double(length)
+      let inverse = 1 / (values.reduce(0) { $0 + ($1 - mean) * ($1 - mean) } / Double(length) + Double(epsilon)).squareRoot()
+      let normalized = values.map { ($0 - mean) * inverse }
+      let d = (0..<length).map { Double(dy.data[row * length + $0]) }
+      for k in 0..<length { dGamma[k] += d[k] * normalized[k] }
+      if case .layerNormInputGrad = op {
+        let g = (0..<length).map { d[$0] * Double(x[2].data[$0]) }
+        let meanG = g.reduce(0, +) / Double(length)
+        let meanGX = zip(g, normalized).reduce(0) { $0 + $1.0 * $1.1 } / Double(length)
+        for k in 0..<length { dx[row * length + k] = inverse * (g[k] - meanG - normalized[k] * meanGX) }
+      }
+    }
+    if case .layerNormWeightGrad = op { return dGamma.map { T($0) } }
+    return dx.map { T($0) }
   }
 
   /// Batch statistics per channel (axis 1) and the gradients of batch norm computed with them, in Double.

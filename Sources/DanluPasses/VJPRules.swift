@@ -62,6 +62,11 @@ enum VJPRules {
     case .logSoftmax(let axis):
       return [try add(.training(.softmaxGrad(axis: axis, log: true)), [dy, x[0]])]
 
+    case .layerNorm(let eps):
+      return [wanted[0] ? try add(.training(.layerNormInputGrad(epsilon: eps)), [dy, x[0], x[1]]) : nil,
+              wanted[1] ? try add(.training(.layerNormWeightGrad(epsilon: eps)), [dy, x[0]]) : nil,
+              wanted[2] ? try add(.training(.biasGrad(axis: node.type.rank - 1)), [dy]) : nil]
+
     case .dropout:
       // Training rewrites dropout into a product with its mask first (`TrainingMode`); what remains is the identity.
       return [dy]

@@ -35,6 +35,8 @@ import Testing
     ("bce_losses", "f32[4, 3]", ["a: linear(4)", "tanh", "b: linear(2)", "sigmoid"], .bce),
     ("bce_logits_kl", "f32[4, 3]", ["a: linear(4)", "gelu", "b: linear(3)"], .bceWithLogits),
     ("kl_divergence", "f32[3, 4]", ["a: linear(5)", "silu", "b: linear(4)", "log_softmax(dim=1)"], .klDivergence),
+    ("layer_norm", "f32[2, 3, 6]", ["a: linear(6)", "ln: layer_norm", "gelu", "b: linear(4)",
+                                    "ln2: layer_norm(eps=1e-3, elementwise_affine=false)"], .mse),
   ]
 
   static func build(_ index: Int) throws -> (Graph, Graph, [String: Tensor], [String: Tensor]) {

@@ -67,6 +67,11 @@ class Graph:
         return self.op("BatchNormalization", [x] + [f"{name}.{k}" for k in ("weight", "bias", "running_mean", "running_var")],
                        epsilon=1e-5)
 
+    def layernorm(self, x, name, d, eps=1e-5):
+        self.weights[f"{name}.weight"] = rng.uniform(0.5, 1.5, d).astype(np.float32)
+        self.weights[f"{name}.bias"] = rng.uniform(-0.5, 0.5, d).astype(np.float32)
+        return self.op("LayerNormalization", [x, f"{name}.weight", f"{name}.bias"], axis=-1, epsilon=eps)
+
     def run(self, output, x):
         graph = helper.make_graph(
             self.nodes, "golden", [helper.make_tensor_value_info("x", TensorProto.FLOAT, list(x.shape))],
@@ -218,6 +223,10 @@ def main():
     # A conv with its own bias before batch norm: what `fold-batchnorm` folds into new weights and bias.
     case("conv_bias_batchnorm", (2, 3, 6, 6), ["c: conv2d(4, kernel=3, padding=1)", "bn: batchnorm2d", "relu"],
          lambda g, x: g.op("Relu", [g.batchnorm(g.conv(x, "c", 3, 4, 3, pad=1), "bn", 4)]))
+
+    # Layer norm over the last axis (ONNX LayerNormalization, opset 17), as a Transformer block uses it.
+    case("layer_norm", (2, 3, 8), ["ln: layer_norm(8)", "l: linear(5)", "ln2: layer_norm(eps=1e-3)"],
+         lambda g, x: g.layernorm(g.linear(g.layernorm(x, "ln", 8), "l", 8, 5), "ln2", 5, eps=1e-3))
 
     print(f"wrote {len(os.listdir(OUT))} cases to {OUT}")
 

@@ -62,6 +62,14 @@ def batchnorm(name, channels, momentum=0.1, eps=1e-5):
     return (line, forward, {f"{name}.weight": (channels,), f"{name}.bias": (channels,)})
 
 
+def layernorm(name, d, eps=1e-5):
+    def forward(p, x, state):
+        mean = x.mean(axis=-1, keepdims=True)
+        var = ((x - mean) ** 2).mean(axis=-1, keepdims=True)
+        return (x - mean) / jnp.sqrt(var + eps) * p[f"{name}.weight"] + p[f"{name}.bias"]
+    return (f"{name}: layer_norm", forward, {f"{name}.weight": (d,), f"{name}.bias": (d,)})
+
+
 def unary(line, f):
     return (line, lambda p, x, state: f(x), {})
 
@@ -123,6 +131,8 @@ CASES = {
     "batchnorm_train": ("f32[4, 2, 5, 5]", [conv("c1", 2, 3, 3, pad=1), batchnorm("bn1", 3), relu,
                                             conv("c2", 3, 4, 3, stride=2), batchnorm("bn2", 4, momentum=0.3), tanh,
                                             flatten, linear("fc", 16, 3)], "cross_entropy(label_smoothing=0.1)"),
+    "layer_norm": ("f32[2, 3, 6]", [linear("a", 6, 6), layernorm("ln", 6), unary("gelu", lambda x: jax.nn.gelu(x, approximate=False)),
+                                    linear("b", 6, 3)], "mse"),
 }
 
 
