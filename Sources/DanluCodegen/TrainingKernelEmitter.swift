@@ -78,6 +78,30 @@ enum TrainingKernelEmitter {
         body += "    for (long k = 0; k < \(length); k++) y[k] += (float)((double)d[k] * (row[k] - mean) * inv);\n  }\n"
       }
       return body
+    case .sumToShape:
+      // Every element of dy added into the element of y it was broadcast from: dims and strides as constant tables.
+      let (source, target) = (shape(0), shape(1))
+      let padded = Array(repeating: 1, count: source.count - target.count) + target
+      var strides = Array(repeating: 1, count: padded.count)
+      for d in stride(from: padded.count - 2, through: 0, by: -1) { strides[d] = strides[d + 1] * padded[d + 1] }
+      let step = strides.indices.map { padded[$0] == 1 ? 0 : strides[$0] }
+      let list = { (values: [Int]) in values.map(String.init).joined(separator: ", ") }
+      return "  const float *dy = \(x(0));\n" + y + """
+          static const long dims[] = {\(list(source))}, steps[] = {\(list(step))};
+          memset(y, 0, sizeof(float) * \(count));
+          for (long i = 0; i < \(source.reduce(1, *)); i++) {
+            long rest = i, at = 0;
+            for (int d = \(source.count - 1); d >= 0; d--) { at += (rest % dims[d]) * steps[d]; rest /= dims[d]; }
+            y[at] += dy[i];
+          }
+
+        """
+    case .sliceAxis(let axis, let start):
+      let (source, target) = (shape(0), shape(1))
+      let inner = target[(axis + 1)...].reduce(1, *), outer = target[..<axis].reduce(1, *)
+      let (chunk, total) = (target[axis] * inner, source[axis] * inner)
+      return "  const float *dy = \(x(0));\n" + y
+        + "  for (long o = 0; o < \(outer); o++) memcpy(y + o * \(chunk), dy + o * \(total) + \(start * inner), sizeof(float) * \(chunk));\n"
     case .dropoutMask(let p, let salt):
       return y + "  danlu_dropout_mask(\(x(0)), \(salt), \(DropoutHash.threshold(p: p)), \(KernelEmitter.literal(1 / (1 - p))), y, \(count));\n"
     case .softmaxGrad(let axis, let log):

@@ -25,6 +25,12 @@ public enum TrainingOp: Hashable, Sendable {
   /// (dy, x) → dx for softmax (`log: false`) or log-softmax, from the forward's output recomputed from x.
   case softmaxGrad(axis: Int, log: Bool)
 
+  // MARK: Shapes
+  /// (dy, like) → dy summed over the axes NumPy broadcasting stretched `like` along: a broadcast operand's gradient.
+  case sumToShape
+  /// (dy, like) → the part of dy along `axis` from `start`, as long as like's: a concatenated operand's gradient.
+  case sliceAxis(axis: Int, start: Int)
+
   // MARK: Batch norm in training mode (statistics over every axis but 1, the channels)
   /// (x) → the batch mean per channel.
   case batchMean
@@ -66,6 +72,8 @@ public enum TrainingOp: Hashable, Sendable {
     case .batchNormWeightGrad: return "batch_norm_weight_grad"
     case .dropoutMask: return "dropout_mask"
     case .layerNormInputGrad: return "layer_norm_input_grad"
+    case .sumToShape: return "sum_to_shape"
+    case .sliceAxis: return "slice_axis"
     case .layerNormWeightGrad: return "layer_norm_weight_grad"
     }
   }
@@ -74,13 +82,14 @@ public enum TrainingOp: Hashable, Sendable {
     "activation_grad", "matmul_ta", "bias_grad",
     "conv2d_input_grad", "conv2d_weight_grad", "max_pool2d_grad", "avg_pool2d_grad", "softmax_grad",
     "batch_mean", "batch_variance", "batch_norm_input_grad", "batch_norm_weight_grad", "dropout_mask",
-    "layer_norm_input_grad", "layer_norm_weight_grad",
+    "layer_norm_input_grad", "layer_norm_weight_grad", "sum_to_shape", "slice_axis",
   ])
 
   public var attributes: [(String, AttributeValue)] {
     switch self {
     case .loss(let l), .lossGrad(let l): return l.attributes
-    case .matmulTransposeA, .batchMean, .batchVariance: return []
+    case .matmulTransposeA, .batchMean, .batchVariance, .sumToShape: return []
+    case .sliceAxis(let axis, let start): return [("axis", .int(axis)), ("start", .int(start))]
     case .batchNormInputGrad(let eps), .batchNormWeightGrad(let eps), .layerNormInputGrad(let eps), .layerNormWeightGrad(let eps):
       return [("epsilon", .float(eps))]
     case .dropoutMask(let p, let salt): return [("p", .float(p)), ("salt", .int(salt))]
@@ -115,6 +124,10 @@ public enum TrainingOp: Hashable, Sendable {
     switch mnemonic {
     case "matmul_ta": self = .matmulTransposeA
     case "batch_mean": self = .batchMean
+    case "sum_to_shape": self = .sumToShape
+    case "slice_axis":
+      guard case .int(let axis)? = attributes["axis"], case .int(let start)? = attributes["start"] else { return nil }
+      self = .sliceAxis(axis: axis, start: start)
     case "batch_variance": self = .batchVariance
     case "batch_norm_input_grad": guard let e = float("epsilon") else { return nil }; self = .batchNormInputGrad(epsilon: e)
     case "batch_norm_weight_grad": guard let e = float("epsilon") else { return nil }; self = .batchNormWeightGrad(epsilon: e)
@@ -189,6 +202,19 @@ public enum TrainingOp: Hashable, Sendable {
       return TensorType(x.dtype, [x.shape[1]])
     case .batchNormInputGrad, .layerNormInputGrad:
       return operands[1]
+    case .sumToShape:
+      let (dy, like) = (operands[0], operands[1])
+      guard like.rank <= dy.rank, zip(like.shape.reversed(), dy.shape.reversed()).allSatisfy({ $0 == $1 || $0 == .int(1) }) else {
+        throw fail("sum_to_shape: \(like) does not broadcast to \(dy)")
+      }
+      return like
+    case .sliceAxis(let axis, let start):
+      let (dy, like) = (operands[0], operands[1])
+      guard dy.rank == like.rank, (0..<dy.rank).contains(axis), let length = like.shape[axis].staticValue,
+            let total = dy.shape[axis].staticValue, start >= 0, start + length <= total else {
+        throw fail("slice_axis: \(like) is not a part of \(dy) along axis \(axis) from \(start)")
+      }
+      return like
     case .layerNormWeightGrad:
       guard let last = operands[1].shape.last, operands[0].shape == operands[1].shape else {
         throw fail("layer_norm_weight_grad takes dy and x of one shape, got \(operands[0]) and \(operands[1])")

@@ -22,8 +22,40 @@ enum TrainingKernels<T: BinaryFloatingPoint & Sendable> {
     case .softmaxGrad(let axis, let log): return softmaxGrad(x[0], x[1], axis: axis, log: log)
     case .batchMean, .batchVariance, .batchNormWeightGrad, .batchNormInputGrad: return batchNormTraining(op, x)
     case .layerNormInputGrad(let eps), .layerNormWeightGrad(let eps): return layerNormGrad(op, x, epsilon: eps)
+    case .sumToShape: return sumToShape(x[0], x[1].shape)
+    case .sliceAxis(let axis, let start): return slice(x[0], like: x[1].shape, axis: axis, start: start)
     case .dropoutMask(let p, let salt): return DropoutHash.mask(seed: x[0].data.map(Float.init), salt: salt, p: p, count: x[1].count).map(T.init)
     }
+  }
+
+  /// The part of dy along `axis` from `start` with the shape `like`.
+  static func slice(_ dy: Values<T>, like shape: [Int], axis: Int, start: Int) -> [T] {
+    let inner = shape[(axis + 1)...].reduce(1, *), outer = shape[..<axis].reduce(1, *)
+    let chunk = shape[axis] * inner, total = dy.shape[axis] * inner
+    var out: [T] = []
+    out.reserveCapacity(outer * chunk)
+    for o in 0..<outer {
+      let first = o * total + start * inner
+      out += dy.data[first..<(first + chunk)]
+    }
+    return out
+  }
+
+  /// dy summed into `shape`, aligned from the right as NumPy broadcasts.
+  static func sumToShape(_ dy: Values<T>, _ shape: [Int]) -> [T] {
+    let padded = Array(repeating: 1, count: dy.shape.count - shape.count) + shape
+    let targetStrides = Kernels<T>.strides(padded), sourceStrides = Kernels<T>.strides(dy.shape)
+    var out = [Double](repeating: 0, count: shape.reduce(1, *))
+    for i in 0..<dy.count {
+      var (target, rest) = (0, i)
+      for d in dy.shape.indices {
+        let coordinate = rest / sourceStrides[d]
+        rest %= sourceStrides[d]
+        if padded[d] != 1 { target += coordinate * targetStrides[d] }
+      }
+      out[target] += Double(dy.data[i])
+    }
+    return out.map { T($0) }
   }
 
   /// Layer-norm gradients per row of the last axis, in Double.

@@ -22,12 +22,16 @@ enum VJPRules {
       return [try add(.training(.activationGrad(node.op)), [dy, x[0]])]
 
     case .add, .mul:
-      guard shapeOf(x[0]) == node.type.shape, shapeOf(x[1]) == node.type.shape else {
-        throw unsupported("operands of shapes \(graph.nodes[x[0]].type) and \(graph.nodes[x[1]].type) broadcast; "
-          + "gradients of broadcasting add/mul are not supported yet")
+      // The product rule, then each gradient summed back over the axes broadcasting stretched its operand along.
+      var grads: [Int?] = []
+      for (i, operand) in x.enumerated() {
+        guard wanted[i] else { grads.append(nil); continue }
+        var grad = dy
+        if case .mul = node.op { grad = try add(.mul, [dy, x[1 - i]]) }
+        if shapeOf(operand) != node.type.shape { grad = try add(.training(.sumToShape), [grad, operand]) }
+        grads.append(grad)
       }
-      if case .add = node.op { return [dy, dy] }
-      return [wanted[0] ? try add(.mul, [dy, x[1]]) : nil, wanted[1] ? try add(.mul, [dy, x[0]]) : nil]
+      return grads
 
     case .matmul(let transposeB):
       let da = wanted[0] ? try add(.matmul(transposeB: !transposeB), [dy, x[1]]) : nil
@@ -83,8 +87,15 @@ enum VJPRules {
       return [wanted[0] ? try add(.training(.batchNormInputGrad(epsilon: eps)), [dy] + statistics + [x[1]]) : nil,
               wanted[1] ? try add(.training(.batchNormWeightGrad(epsilon: eps)), [dy] + statistics) : nil,
               wanted[2] ? try add(.training(.biasGrad(axis: 1)), [dy]) : nil, nil, nil]
-    case .concat:
-      throw unsupported("concat has no gradient rule yet")
+    case .concat(let axis):
+      // Each operand's gradient is its own stretch of dy along the axis.
+      var (grads, start): ([Int?], Int) = ([], 0)
+      for (i, operand) in x.enumerated() {
+        guard let length = graph.nodes[operand].type.shape[axis].staticValue else { throw unsupported("bind every dimension before training") }
+        grads.append(wanted[i] ? try add(.training(.sliceAxis(axis: axis, start: start)), [dy, operand]) : nil)
+        start += length
+      }
+      return grads
     case .input, .parameter, .buffer, .fill, .fused, .training:
       throw unsupported("no gradient rule")
     }

@@ -35,6 +35,9 @@ import Testing
     ("bce_losses", "f32[4, 3]", ["a: linear(4)", "tanh", "b: linear(2)", "sigmoid"], .bce),
     ("bce_logits_kl", "f32[4, 3]", ["a: linear(4)", "gelu", "b: linear(3)"], .bceWithLogits),
     ("kl_divergence", "f32[3, 4]", ["a: linear(5)", "silu", "b: linear(4)", "log_softmax(dim=1)"], .klDivergence),
+    ("broadcast_concat", "f32[2, 2, 4, 4]", ["c: conv2d(3, kernel=3, padding=1)", "s: adaptive_avgpool2d(1)", "m: mul(c, s)",
+                                             "a: add(m, s)", "j: concat(a, c, dim=1)", "tanh", "flatten", "fc: linear(3)"],
+     .crossEntropy(labelSmoothing: 0)),
     ("layer_norm", "f32[2, 3, 6]", ["a: linear(6)", "ln: layer_norm", "gelu", "b: linear(4)",
                                     "ln2: layer_norm(eps=1e-3, elementwise_affine=false)"], .mse),
   ]
@@ -128,16 +131,16 @@ import Testing
     }
   }
 
-  @Test func unsupportedOpsNameTheLayer() throws {
-    let path = Repository.temporaryFolder().appendingPathComponent("cat.yaml").path
-    try "model: cat\ninputs:\n  x: f32[2, 3]\nlayers:\n  - a: linear(2)\n  - j: concat(., x, dim=1)\n  - fc: linear(2)\n"
+  @Test func unsupportedShapesNameTheLayer() throws {
+    let path = Repository.temporaryFolder().appendingPathComponent("pool.yaml").path
+    try "model: pool\ninputs:\n  x: f32[2, 3, 4, 4]\nlayers:\n  - c: conv2d(3, kernel=1)\n  - p: adaptive_avgpool2d(3)\n  - flatten\n  - fc: linear(2)\n"
       .write(toFile: path, atomically: true, encoding: .utf8)
     let (_, graph) = try Oracle.graph(path, BuildOptions())
     #expect {
       try Autodiff.trainingGraph(graph, loss: .crossEntropy(labelSmoothing: 0))
     } throws: { error in
       let text = "\(error)"
-      return text.contains("layer 'j'") && text.contains("concat")
+      return text.contains("layer 'p'") && text.contains("only output sizes that divide the input evenly")
     }
   }
 

@@ -70,6 +70,19 @@ def layernorm(name, d, eps=1e-5):
     return (f"{name}: layer_norm", forward, {f"{name}.weight": (d,), f"{name}.bias": (d,)})
 
 
+def squeeze_excite_concat(name, cin, c):
+    """A DAG: c = conv(x); s = mean of c per channel; a = c·s + s (both broadcast); concat(a, c) on channels."""
+    _, conv_forward, shapes = conv(name, cin, c, 3, pad=1)
+
+    def forward(p, x, state):
+        y = conv_forward(p, x, state)
+        s = y.mean(axis=(2, 3), keepdims=True)
+        return jnp.concatenate([y * s + s, y], axis=1)
+    lines = [f"{name}: conv2d({c}, kernel=3, padding=1)", "s: adaptive_avgpool2d(1)", f"m: mul({name}, s)", "a: add(m, s)",
+             f"j: concat(a, {name}, dim=1)"]
+    return ("\n  - ".join(lines), forward, shapes)
+
+
 def unary(line, f):
     return (line, lambda p, x, state: f(x), {})
 
@@ -131,6 +144,8 @@ CASES = {
     "batchnorm_train": ("f32[4, 2, 5, 5]", [conv("c1", 2, 3, 3, pad=1), batchnorm("bn1", 3), relu,
                                             conv("c2", 3, 4, 3, stride=2), batchnorm("bn2", 4, momentum=0.3), tanh,
                                             flatten, linear("fc", 16, 3)], "cross_entropy(label_smoothing=0.1)"),
+    "broadcast_concat": ("f32[2, 2, 4, 4]", [squeeze_excite_concat("c", 2, 3), tanh, flatten, linear("fc", 96, 3)],
+                         "cross_entropy(label_smoothing=0.1)"),
     "layer_norm": ("f32[2, 3, 6]", [linear("a", 6, 6), layernorm("ln", 6), unary("gelu", lambda x: jax.nn.gelu(x, approximate=False)),
                                     linear("b", 6, 3)], "mse"),
 }
