@@ -49,6 +49,18 @@ enum KernelEmitter {
 
         """
 
+    case .embedding:
+      let (rows, width) = (shape(1)[0], shape(1)[1])
+      return "  const float *ids = \(x(0)), *table = \(x(1));\n" + y + """
+          for (long i = 0; i < \(shape(0).reduce(1, *)); i++) {
+            const float id = ids[i];
+            float *out = y + i * \(width);
+            if (id >= 0.0f && id < \(rows).0f && id == (float)(long)id) memcpy(out, table + (long)id * \(width), sizeof(float) * \(width));
+            else for (long k = 0; k < \(width); k++) out[k] = NAN;  /* PyTorch raises; never another row */
+          }
+
+        """
+
     case .layerNorm(let eps):
       // One pass over each row for its mean and variance (Welford, in double), one to normalize.
       let length = out.last!

@@ -78,6 +78,18 @@ enum TrainingKernelEmitter {
         body += "    for (long k = 0; k < \(length); k++) y[k] += (float)((double)d[k] * (row[k] - mean) * inv);\n  }\n"
       }
       return body
+    case .embeddingGrad(let rows):
+      let width = shape(0).last!
+      return "  const float *dy = \(x(0)), *ids = \(x(1));\n" + y + """
+          memset(y, 0, sizeof(float) * \(rows * width));
+          for (long i = 0; i < \(shape(1).reduce(1, *)); i++) {
+            const float id = ids[i];
+            if (!(id >= 0.0f && id < \(rows).0f && id == (float)(long)id)) continue;
+            float *row = y + (long)id * \(width);
+            for (long k = 0; k < \(width); k++) row[k] += dy[i * \(width) + k];
+          }
+
+        """
     case .sumToShape:
       // Every element of dy added into the element of y it was broadcast from: dims and strides as constant tables.
       let (source, target) = (shape(0), shape(1))

@@ -78,6 +78,12 @@ enum LayerCatalog {
       }
       return try c.node(.batchNorm(epsilon: a.float("eps")), [x[0]] + stats)
     },
+    // nn.Embedding(V, D): indices (integers stored as f32) of any shape → that shape + [D]; weight N(0, 1).
+    LayerDefinition(name: "embedding", parameters: [.required("num_embeddings", .int), .required("embedding_dim", .int)]) {
+      (c, x, a) throws(DiagnosticError) in
+      let table = try c.parameter("weight", [a.int("num_embeddings"), a.int("embedding_dim")], .normal(std: 1))
+      return try c.node(.embedding, [x[0], table])
+    },
     // nn.LayerNorm(D) over the last axis; normalized_shape is inferred from the input, or checked when given.
     LayerDefinition(name: "layer_norm", parameters: [
       .optional("normalized_shape", .int), .optional("eps", .float, .float(1e-5)),

@@ -1,9 +1,13 @@
+import Foundation
+
 /// How a parameter is filled when no checkpoint is given: PyTorch's defaults, so a fresh Danlu model and a fresh
 /// PyTorch model are drawn from the same distributions.
 public enum Initializer: Hashable, Sendable {
   /// U(-bound, bound): `nn.Linear`/`nn.Conv2d` weights (kaiming_uniform with a=√5) and biases, bound = 1/√fan_in.
   case uniform(bound: Float)
   case constant(Float)
+  /// N(0, std²): `nn.Embedding` weights (std 1).
+  case normal(std: Float)
 }
 
 /// A deterministic generator (SplitMix64), so seeded initial weights are identical on every machine.
@@ -29,6 +33,12 @@ extension Initializer {
     switch self {
     case .constant(let value): return Array(repeating: value, count: count)
     case .uniform(let bound): return (0..<count).map { _ in generator.nextSymmetric() * bound }
+    case .normal(let std):
+      // Box–Muller from two uniforms in (0, 1].
+      return (0..<count).map { _ in
+        let u1 = (Double(generator.next() >> 11) + 1) / 9_007_199_254_740_992, u2 = Double(generator.next() >> 11) / 9_007_199_254_740_992
+        return Float((-2 * Foundation.log(u1)).squareRoot() * Foundation.cos(2 * Double.pi * u2)) * std
+      }
     }
   }
 }

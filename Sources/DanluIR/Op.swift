@@ -47,6 +47,11 @@ public indirect enum Op: Hashable, Sendable {
   case softmax(axis: Int)
   case logSoftmax(axis: Int)
 
+  // MARK: Lookup
+  /// Rows of a table: operands indices (integers stored as f32, any shape) and weight [V, D] → indices.shape + [D],
+  /// PyTorch's `nn.Embedding`. An index outside [0, V) gives a row of NaN, never another row.
+  case embedding
+
   // MARK: Regularization
   /// Zeroes each element with probability p and scales the rest by 1/(1 − p) in training; the identity at inference
   /// (`strip-dropout` removes it there). Training rewrites it into a product with a seeded mask.

@@ -46,6 +46,7 @@ extension Op {
     case .reshape: return "reshape"
     case .concat: return "concat"
     case .dropout: return "dropout"
+    case .embedding: return "embedding"
     case .fused: return "fused"
     case .training(let t): return t.mnemonic
     }
@@ -73,7 +74,7 @@ extension Op {
               ("kernel", .ints(p.kernel)), ("padding", .ints(p.padding)), ("stride", .ints(p.stride))]
     case .adaptiveAvgPool2d(let size): return [("output_size", .ints(size))]
     case .dropout(let p): return [("p", .float(p))]
-    case .relu, .sigmoid, .tanh, .gelu, .silu, .add, .mul, .reshape: return []
+    case .relu, .sigmoid, .tanh, .gelu, .silu, .add, .mul, .reshape, .embedding: return []
     case .training(let t): return t.attributes
     case .fused(let group):
       var anchor: [(String, AttributeValue)]
@@ -144,6 +145,7 @@ extension Op {
     case "reshape": self = .reshape
     case "concat": guard let a = int("axis") else { return nil }; self = .concat(axis: a)
     case "dropout": guard let p = float("p") else { return nil }; self = .dropout(p: p)
+    case "embedding": self = .embedding
     case "fused":
       guard let text = string("epilogue"), let epilogue = FusedGroup.parseEpilogue(text) else { return nil }
       let anchor: FusedGroup.Anchor

@@ -75,6 +75,11 @@ public enum ShapeInference {
       }
       return x
 
+    case .embedding:
+      let (indices, weight) = (operands[0], operands[1])
+      try requireRank(weight, 2, "the weight (num_embeddings, embedding_dim)")
+      return TensorType(weight.dtype, indices.shape + [weight.shape[1]])
+
     case .layerNorm:
       let x = operands[0]
       guard x.rank >= 1, let last = x.shape.last else { throw fail("the input must have rank ≥ 1") }

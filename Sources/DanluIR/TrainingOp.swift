@@ -25,6 +25,10 @@ public enum TrainingOp: Hashable, Sendable {
   /// (dy, x) → dx for softmax (`log: false`) or log-softmax, from the forward's output recomputed from x.
   case softmaxGrad(axis: Int, log: Bool)
 
+  // MARK: Lookup
+  /// (dy, indices) → the gradient of an embedding table [rows, D]: each dy row added into the row it was read from.
+  case embeddingGrad(rows: Int)
+
   // MARK: Shapes
   /// (dy, like) → dy summed over the axes NumPy broadcasting stretched `like` along: a broadcast operand's gradient.
   case sumToShape
@@ -73,6 +77,7 @@ public enum TrainingOp: Hashable, Sendable {
     case .dropoutMask: return "dropout_mask"
     case .layerNormInputGrad: return "layer_norm_input_grad"
     case .sumToShape: return "sum_to_shape"
+    case .embeddingGrad: return "embedding_grad"
     case .sliceAxis: return "slice_axis"
     case .layerNormWeightGrad: return "layer_norm_weight_grad"
     }
@@ -82,7 +87,7 @@ public enum TrainingOp: Hashable, Sendable {
     "activation_grad", "matmul_ta", "bias_grad",
     "conv2d_input_grad", "conv2d_weight_grad", "max_pool2d_grad", "avg_pool2d_grad", "softmax_grad",
     "batch_mean", "batch_variance", "batch_norm_input_grad", "batch_norm_weight_grad", "dropout_mask",
-    "layer_norm_input_grad", "layer_norm_weight_grad", "sum_to_shape", "slice_axis",
+    "layer_norm_input_grad", "layer_norm_weight_grad", "sum_to_shape", "slice_axis", "embedding_grad",
   ])
 
   public var attributes: [(String, AttributeValue)] {
@@ -90,6 +95,7 @@ public enum TrainingOp: Hashable, Sendable {
     case .loss(let l), .lossGrad(let l): return l.attributes
     case .matmulTransposeA, .batchMean, .batchVariance, .sumToShape: return []
     case .sliceAxis(let axis, let start): return [("axis", .int(axis)), ("start", .int(start))]
+    case .embeddingGrad(let rows): return [("rows", .int(rows))]
     case .batchNormInputGrad(let eps), .batchNormWeightGrad(let eps), .layerNormInputGrad(let eps), .layerNormWeightGrad(let eps):
       return [("epsilon", .float(eps))]
     case .dropoutMask(let p, let salt): return [("p", .float(p)), ("salt", .int(salt))]
@@ -125,6 +131,7 @@ public enum TrainingOp: Hashable, Sendable {
     case "matmul_ta": self = .matmulTransposeA
     case "batch_mean": self = .batchMean
     case "sum_to_shape": self = .sumToShape
+    case "embedding_grad": guard case .int(let rows)? = attributes["rows"] else { return nil }; self = .embeddingGrad(rows: rows)
     case "slice_axis":
       guard case .int(let axis)? = attributes["axis"], case .int(let start)? = attributes["start"] else { return nil }
       self = .sliceAxis(axis: axis, start: start)
@@ -202,6 +209,12 @@ public enum TrainingOp: Hashable, Sendable {
       return TensorType(x.dtype, [x.shape[1]])
     case .batchNormInputGrad, .layerNormInputGrad:
       return operands[1]
+    case .embeddingGrad(let rows):
+      let (dy, indices) = (operands[0], operands[1])
+      guard dy.rank == indices.rank + 1, Array(dy.shape.dropLast()) == indices.shape else {
+        throw fail("embedding_grad takes dy of shape indices + [D], got \(dy) and \(indices)")
+      }
+      return TensorType(dy.dtype, [.int(rows), dy.shape[dy.rank - 1]])
     case .sumToShape:
       let (dy, like) = (operands[0], operands[1])
       guard like.rank <= dy.rank, zip(like.shape.reversed(), dy.shape.reversed()).allSatisfy({ $0 == $1 || $0 == .int(1) }) else {

@@ -54,7 +54,7 @@ public enum Verifier {
     case .input, .parameter, .buffer, .fill: return 0
     case .relu, .leakyRelu, .sigmoid, .tanh, .gelu, .silu, .softmax, .logSoftmax, .reshape, .maxPool2d, .avgPool2d,
          .adaptiveAvgPool2d, .dropout: return 1
-    case .add, .mul, .matmul, .biasAdd, .conv2d: return 2
+    case .add, .mul, .matmul, .biasAdd, .conv2d, .embedding: return 2
     case .batchNorm: return 5
     case .layerNorm: return 3
     case .concat, .fused: return nil

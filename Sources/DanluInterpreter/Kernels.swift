@@ -21,6 +21,13 @@ enum Kernels<T: BinaryFloatingPoint & Sendable> {
     case .conv2d(let a): return conv2d(x[0], x[1], a, outputShape)
     case .batchNorm(let eps): return batchNorm(x, epsilon: eps)
     case .layerNorm(let eps): return layerNorm(x, epsilon: eps)
+    case .embedding:
+      let (table, width) = (x[1], x[1].shape[1])
+      return x[0].data.flatMap { index -> ArraySlice<T> in
+        let row = Int(exactly: Double(index)) ?? -1
+        guard (0..<table.shape[0]).contains(row) else { return ArraySlice(repeating: T.nan, count: width) }
+        return table.data[(row * width)..<((row + 1) * width)]
+      }
     case .maxPool2d(let p): return pool(x[0], p, outputShape, max: true)
     case .avgPool2d(let p): return pool(x[0], p, outputShape, max: false)
     case .adaptiveAvgPool2d: return adaptiveAvgPool(x[0], outputShape)

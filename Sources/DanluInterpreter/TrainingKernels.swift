@@ -23,6 +23,14 @@ enum TrainingKernels<T: BinaryFloatingPoint & Sendable> {
     case .batchMean, .batchVariance, .batchNormWeightGrad, .batchNormInputGrad: return batchNormTraining(op, x)
     case .layerNormInputGrad(let eps), .layerNormWeightGrad(let eps): return layerNormGrad(op, x, epsilon: eps)
     case .sumToShape: return sumToShape(x[0], x[1].shape)
+    case .embeddingGrad(let rows):
+      let width = x[0].shape.last!
+      var out = [Double](repeating: 0, count: rows * width)
+      for (i, index) in x[1].data.enumerated() {
+        guard let row = Int(exactly: Double(index)), (0..<rows).contains(row) else { continue }
+        for k in 0..<width { out[row * width + k] += Double(x[0].data[i * width + k]) }
+      }
+      return out.map { T($0) }
     case .sliceAxis(let axis, let start): return slice(x[0], like: x[1].shape, axis: axis, start: start)
     case .dropoutMask(let p, let salt): return DropoutHash.mask(seed: x[0].data.map(Float.init), salt: salt, p: p, count: x[1].count).map(T.init)
     }

@@ -66,6 +66,11 @@ enum VJPRules {
     case .logSoftmax(let axis):
       return [try add(.training(.softmaxGrad(axis: axis, log: true)), [dy, x[0]])]
 
+    case .embedding:
+      // Indices are data, never differentiated; the table's gradient scatters dy back into the rows read.
+      guard let rows = graph.nodes[x[1]].type.shape[0].staticValue else { throw unsupported("bind every dimension before training") }
+      return [nil, wanted[1] ? try add(.training(.embeddingGrad(rows: rows)), [dy, x[0]]) : nil]
+
     case .layerNorm(let eps):
       return [wanted[0] ? try add(.training(.layerNormInputGrad(epsilon: eps)), [dy, x[0], x[1]]) : nil,
               wanted[1] ? try add(.training(.layerNormWeightGrad(epsilon: eps)), [dy, x[0]]) : nil,

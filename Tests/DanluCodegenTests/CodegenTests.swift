@@ -100,3 +100,23 @@ import Testing
     #expect(source.contains("const danlu_model danlu_model_resnet18 = {"))
   }
 }
+
+/// An embedding index outside the table (or not an integer) gives a row of NaN in both the interpreter and generated
+/// C, never a neighbouring row or memory outside the table.
+@Suite struct EmbeddingBoundsTests {
+  @Test func badIndicesGiveNaNRows() throws {
+    let path = Repository.temporaryFolder().appendingPathComponent("emb.yaml").path
+    try "model: emb\ninputs:\n  x: f32[5]\nlayers:\n  - e: embedding(4, 2)\n".write(toFile: path, atomically: true, encoding: .utf8)
+    let (model, graph) = try Oracle.graph(path, BuildOptions())
+    let weights = graph.initialWeights(model.initializers, seed: 3)
+    let x = Tensor(shape: [5], data: [3, 7, -1, 1.5, 0])
+    let table = weights["e.weight"]!.data
+    let interpreted = try #require(try Oracle.interpret(graph, ["x": x], weights).values.first)
+    let compiled = try #require(try Oracle.compiled(graph, ["x": x], WeightSet(weights.map { ($0.key, $0.value) })).values.first)
+    for output in [interpreted, compiled] {
+      #expect(output.shape == [5, 2])
+      #expect(Array(output.data[0..<2]) == Array(table[6..<8]) && Array(output.data[8..<10]) == Array(table[0..<2]))
+      #expect(output.data[2..<8].allSatisfy { $0.isNaN })
+    }
+  }
+}

@@ -38,6 +38,7 @@ import Testing
     ("broadcast_concat", "f32[2, 2, 4, 4]", ["c: conv2d(3, kernel=3, padding=1)", "s: adaptive_avgpool2d(1)", "m: mul(c, s)",
                                              "a: add(m, s)", "j: concat(a, c, dim=1)", "tanh", "flatten", "fc: linear(3)"],
      .crossEntropy(labelSmoothing: 0)),
+    ("embedding", "f32[3, 4]", ["e: embedding(7, 5)", "ln: layer_norm", "flatten", "fc: linear(3)"], .crossEntropy(labelSmoothing: 0)),
     ("layer_norm", "f32[2, 3, 6]", ["a: linear(6)", "ln: layer_norm", "gelu", "b: linear(4)",
                                     "ln2: layer_norm(eps=1e-3, elementwise_affine=false)"], .mse),
   ]
@@ -52,6 +53,11 @@ import Testing
     let seed = UInt64(100 + index)
     let weights = graph.initialWeights(model.initializers, seed: seed)
     var inputs = Oracle.randomInputs(graph, seed: seed)
+    if c.name == "embedding" {
+      // Token indices, one of them repeated so that two rows of dy add into one row of the table's gradient.
+      inputs["x"] = Tensor(shape: [3, 4], data: (0..<12).map { Float(($0 * 5 + 2) % 7) })
+      inputs["x"]!.data[11] = inputs["x"]!.data[0]
+    }
     let targetShape = train.nodes[train.inputs.first { train.inputName($0) == "target" }!].type.staticShape!
     let classes = graph.nodes[graph.outputs[0].value].type.staticShape!.last!
     switch c.loss {

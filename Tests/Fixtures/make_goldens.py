@@ -228,6 +228,13 @@ def main():
     case("layer_norm", (2, 3, 8), ["ln: layer_norm(8)", "l: linear(5)", "ln2: layer_norm(eps=1e-3)"],
          lambda g, x: g.layernorm(g.linear(g.layernorm(x, "ln", 8), "l", 8, 5), "ln2", 5, eps=1e-3))
 
+    # Embedding lookup: ONNX Gather on the table, the f32 indices cast to int64 first.
+    g = Graph()
+    g.weights["e.weight"] = rng.normal(size=(7, 4)).astype(np.float32)
+    x = rng.integers(0, 7, size=(2, 5)).astype(np.float32)
+    y = g.run(g.op("Gather", ["e.weight", g.op("Cast", ["x"], to=TensorProto.INT64)], axis=0), x)
+    save("embedding", spec("embedding", (2, 5), ["e: embedding(7, 4)"]), x, y, g.weights)
+
     print(f"wrote {len(os.listdir(OUT))} cases to {OUT}")
 
 

@@ -83,6 +83,12 @@ def squeeze_excite_concat(name, cin, c):
     return ("\n  - ".join(lines), forward, shapes)
 
 
+def embedding(name, rows, width):
+    def forward(p, x, state):
+        return p[f"{name}.weight"][x.astype(int)]
+    return (f"{name}: embedding({rows}, {width})", forward, {f"{name}.weight": (rows, width)})
+
+
 def unary(line, f):
     return (line, lambda p, x, state: f(x), {})
 
@@ -146,6 +152,7 @@ CASES = {
                                             flatten, linear("fc", 16, 3)], "cross_entropy(label_smoothing=0.1)"),
     "broadcast_concat": ("f32[2, 2, 4, 4]", [squeeze_excite_concat("c", 2, 3), tanh, flatten, linear("fc", 96, 3)],
                          "cross_entropy(label_smoothing=0.1)"),
+    "embedding": ("f32[3, 4]", [embedding("e", 6, 5), flatten, linear("fc", 20, 3)], "cross_entropy(label_smoothing=0.1)"),
     "layer_norm": ("f32[2, 3, 6]", [linear("a", 6, 6), layernorm("ln", 6), unary("gelu", lambda x: jax.nn.gelu(x, approximate=False)),
                                     linear("b", 6, 3)], "mse"),
 }
@@ -163,7 +170,10 @@ def main():
             for pname, pshape in shapes.items():
                 fan_in = int(np.prod(pshape[1:])) if len(pshape) > 1 else pshape[0]
                 params[pname] = f32(rng.uniform(-1, 1, size=pshape) / np.sqrt(fan_in))
-        x = f32(rng.normal(size=shape))
+        # Token indices for a model that starts with an embedding (index 5 twice: its gradient rows add up).
+        x = f32(rng.integers(0, 5, size=shape)) if name == "embedding" else f32(rng.normal(size=shape))
+        if name == "embedding":
+            x[0, 0] = x[1, 1] = 5
 
         def model(p, x):
             state = {}
