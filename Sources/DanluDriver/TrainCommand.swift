@@ -84,6 +84,10 @@ extension Commands {
           log(step.memorySummary)
           try checkData(step, trainSet, config.loss)
           try checkData(step, testSet, config.loss)
+          guard trainSet.count >= config.batch else {
+            throw DiagnosticError(.badTraining("the training split has \(trainSet.count) examples, fewer than one batch of "
+              + "\(config.batch) (partial batches are dropped); use a smaller batch"), at: .unknown)
+          }
           var firstEpoch = 0
           if let resume = options.resume {
             firstEpoch = try step.loadCheckpoint(try WeightSet(contentsOf: resume).tensors)

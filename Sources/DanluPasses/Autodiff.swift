@@ -18,13 +18,12 @@ public enum Autodiff {
   public typealias Loss = DanluIR.Loss
 
   public static let gradientPrefix = TrainingOutputs.gradientPrefix
-
-  /// - Parameters:
-  ///   - prediction: the output the loss reads (default: the first).
-  ///   - frozen: parameters that get no gradient (`trainable: false`, or a frozen body when fine-tuning a head).
   public static let updatePrefix = TrainingMode.updatePrefix
   public static let seedInput = TrainingMode.seedInput
 
+  /// - Parameters:
+  ///   - prediction: the output the loss reads (default: the first).
+  ///   - frozen: parameters that get no gradient (`trainable=false`, or a frozen body when fine-tuning a head).
   ///   - batchNormMomentum: momentum per running_mean buffer (PyTorch's 0.1 where absent).
   public static func trainingGraph(_ inference: Graph, prediction: String? = nil, loss: Loss, frozen: Set<String> = [],
                                    batchNormMomentum: [String: Float] = [:]) throws(DiagnosticError) -> Graph

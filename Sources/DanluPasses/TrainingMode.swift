@@ -29,19 +29,24 @@ enum TrainingMode {
       let operands = node.operands.map { map[$0] }
       let (name, location) = (node.name, node.location)
       switch node.op {
-      case .batchNorm:
+      case .batchNorm(let epsilon):
         guard let runningMean = graph.parameterName(node.operands[3]), let runningVar = graph.parameterName(node.operands[4]),
               let count = graph.nodes[node.operands[0]].type.staticShape.map({ $0.reduce(1, *) / $0[1] }) else {
           throw DiagnosticError(.noGradient(layer: name, op: "batch_norm", detail: "training needs running statistics stored "
             + "as buffers and every dimension bound"), at: location)
         }
+        // PyTorch refuses too: one value per channel has no variance to normalize by.
+        guard count > 1 else {
+          throw DiagnosticError(.noGradient(layer: name, op: "batch_norm", detail: "training needs more than one value per "
+            + "channel, got \(graph.nodes[node.operands[0]].type); use a larger batch"), at: location)
+        }
         let mean = try result.add(.training(.batchMean), [operands[0]], name: name, location: location)
         let variance = try result.add(.training(.batchVariance), [operands[0], mean], name: name, location: location)
-        map[index] = try result.add(.batchNorm(epsilon: { if case .batchNorm(let e) = node.op { e } else { 0 } }()),
-                                    [operands[0], operands[1], operands[2], mean, variance], name: name, location: location)
+        map[index] = try result.add(.batchNorm(epsilon: epsilon), [operands[0], operands[1], operands[2], mean, variance],
+                                    name: name, location: location)
         let m = momentum[runningMean] ?? 0.1
-        // PyTorch updates running_var with the unbiased variance; a single element per channel leaves it as is.
-        let unbias = count > 1 ? Float(count) / Float(count - 1) : 1
+        // PyTorch updates running_var with the unbiased variance.
+        let unbias = Float(count) / Float(count - 1)
         for (buffer, statistic, factor) in [(runningMean, mean, Float(1)), (runningVar, variance, unbias)] {
           let old = operands[buffer == runningMean ? 3 : 4]
           let type = result.nodes[old].type

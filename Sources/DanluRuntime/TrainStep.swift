@@ -98,7 +98,8 @@ public final class TrainStep: @unchecked Sendable {
   static func stateTensors(_ o: Optimizer) -> Int { o.kind != DANLU_SGD ? 2 : o.momentum != 0 ? 1 : 0 }
 
   /// Bytes held for a train step: the arena (activations, gradients while they are live, scratch), the parameters and
-  /// buffers, the outputs copied out of it (loss, prediction, gradients, running statistics) and the optimizer state.
+  /// buffers, the outputs copied out of it (loss and prediction; gradients and running statistics too when the update
+  /// runs in the C runtime) and the optimizer state.
   public var memory: (arena: Int, weights: Int, outputs: Int, optimizer: Int) {
     let trainable = zip(shapes, gradientOutput).filter { $0.1 != nil }.reduce(0) { $0 + $1.0.reduce(1, *) }
     return (Int(compiled.model.pointee.arena_floats) * 4, shapes.reduce(0) { $0 + $1.reduce(1, *) } * 4,
@@ -106,7 +107,8 @@ public final class TrainStep: @unchecked Sendable {
             trainable * Self.stateTensors(optimizer) * 4)
   }
 
-  /// `memory: arena=B weights=B outputs=B optimizer=B total=B` (bytes), as `danlu train` and `bench --train` print it.
+  /// `train step memory: arena=B weights=B outputs=B optimizer=B total=B` (bytes), as `danlu train` and
+  /// `bench --train` print it.
   public var memorySummary: String {
     let m = memory
     return "train step memory: arena=\(m.arena) weights=\(m.weights) outputs=\(m.outputs) optimizer=\(m.optimizer) "

@@ -121,6 +121,10 @@ import Testing
     #expect {
       try Commands.train(tooFewClasses, Self.options(folder, "t.safetensors", epochs: 1), log: { _ in }, progress: { _ in })
     } throws: { ((($0 as? DriverFailure)?.rendered) ?? "").contains("class indices [count] below 2") }
+    let tooBig = try Self.spec(folder, "big", layers: ["a: linear(3)"], train: ["batch: 128"])
+    #expect {
+      try Commands.train(tooBig, Self.options(folder, "t.safetensors", epochs: 1), log: { _ in }, progress: { _ in })
+    } throws: { ((($0 as? DriverFailure)?.rendered) ?? "").contains("the training split has 96 examples, fewer than one batch of 128") }
     let wrongTarget = try Self.spec(folder, "mse", layers: ["a: linear(3)"], train: ["loss: mse", "batch: 16"])
     #expect {
       try Commands.train(wrongTarget, Self.options(folder, "t.safetensors", epochs: 1), log: { _ in }, progress: { _ in })

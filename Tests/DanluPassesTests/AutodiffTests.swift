@@ -148,6 +148,14 @@ import Testing
       let text = "\(error)"
       return text.contains("layer 'p'") && text.contains("only output sizes that divide the input evenly")
     }
+    // PyTorch refuses batch norm in training on one value per channel; so does Danlu, naming the layer.
+    let single = Repository.temporaryFolder().appendingPathComponent("bn1.yaml").path
+    try "model: bn1\ninputs:\n  x: f32[1, 3]\nlayers:\n  - reshape(1, 3, 1, 1)\n  - bn: batchnorm2d\n  - flatten\n  - fc: linear(2)\n"
+      .write(toFile: single, atomically: true, encoding: .utf8)
+    let (_, bnGraph) = try Oracle.graph(single, BuildOptions())
+    #expect {
+      try Autodiff.trainingGraph(bnGraph, loss: .crossEntropy(labelSmoothing: 0))
+    } throws: { "\($0)".contains("layer 'bn'") && "\($0)".contains("more than one value per channel") }
   }
 
   /// Dropout masks: the kept fraction is 1 − p, kept values are scaled by 1/(1 − p), another step draws another mask,
