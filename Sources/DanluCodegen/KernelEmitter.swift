@@ -117,6 +117,17 @@ enum KernelEmitter {
 
         """
 
+    case .recurrent(let r):
+      return RecurrentEmitter.kernel(r, context, scratch: plan.scratchReference(index))
+
+    case .slice(let axis, let start, _):
+      let s = shape(0)
+      let inner = out[(axis + 1)...].reduce(1, *), outer = out[..<axis].reduce(1, *)
+      let (chunk, total) = (out[axis] * inner, s[axis] * inner)
+      let first = (start < 0 ? s[axis] + start : start) * inner
+      return "  const float *x = \(x(0));\n" + y
+        + "  for (long o = 0; o < \(outer); o++) memcpy(y + o * \(chunk), x + o * \(total) + \(first), sizeof(float) * \(chunk));\n"
+
     case .dropout:
       return "  const float *x = \(x(0));\n" + y + "  memcpy(y, x, sizeof(float) * \(count));\n"
 

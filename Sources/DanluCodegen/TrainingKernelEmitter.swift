@@ -90,6 +90,12 @@ enum TrainingKernelEmitter {
           }
 
         """
+    case .padAxis(let axis, let start):
+      let (source, target) = (shape(0), shape(1))
+      let inner = target[(axis + 1)...].reduce(1, *), outer = target[..<axis].reduce(1, *)
+      let (chunk, total) = (source[axis] * inner, target[axis] * inner)
+      return "  const float *dy = \(x(0));\n" + y + "  memset(y, 0, sizeof(float) * \(count));\n"
+        + "  for (long o = 0; o < \(outer); o++) memcpy(y + o * \(total) + \(start * inner), dy + o * \(chunk), sizeof(float) * \(chunk));\n"
     case .sumToShape:
       // Every element of dy added into the element of y it was broadcast from: dims and strides as constant tables.
       let (source, target) = (shape(0), shape(1))

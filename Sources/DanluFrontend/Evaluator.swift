@@ -17,8 +17,19 @@ extension Walker {
       var values: [Value] = []
       for item in items { values.append(try eval(item, scope, path: path)) }
       return .tuple(values)
-    case .subscript:
-      throw DiagnosticError(.notALayer(expr.description), at: at)
+    case .subscript(let base, let items):
+      // `rnn[1]`: one of the results of a layer that has several (an LSTM's output, h_n, c_n).
+      guard case .tensor(let tensor) = try eval(base, scope, path: path), items.count == 1,
+            case .int(let index) = try eval(items[0], scope, path: path) else {
+        throw DiagnosticError(.notALayer(expr.description), at: at)
+      }
+      guard let results = layerResults[tensor], (0..<results.count).contains(index) else {
+        let count = layerResults[tensor]?.count ?? 1
+        throw DiagnosticError(.badArgument(layer: path, op: "\(base)[…]", argument: "index", expected:
+          count == 1 ? "no index: '\(base)' has one result (rnn, lstm and gru layers have several)" : "0 to \(count - 1)",
+          found: "\(index)"), at: items[0].location)
+      }
+      return .tensor(results[index])
     case .unary(let op, let operand):
       let value = try eval(operand, scope, path: path)
       switch (op, value) {
@@ -252,7 +263,7 @@ extension Walker {
                                          found: "\(bad)"), at: location)
     }
     switch (parameter.kind, value) {
-    case (.int, .int), (.bool, .bool), (.float, .float), (.pair, .int): return value
+    case (.int, .int), (.bool, .bool), (.float, .float), (.pair, .int), (.string, .string): return value
     case (.float, .int(let v)): return .float(Double(v))
     case (.pair, .tuple(let items)) where items.count == 2 && items.allSatisfy({ if case .int = $0 { true } else { false } }):
       return value
@@ -316,7 +327,10 @@ extension Walker {
       }
       context.path = path
       context.location = location
-      return try definition.lower(&context, inputs, Arguments(values: layer.arguments))
+      context.results = []
+      let output = try definition.lower(&context, inputs, Arguments(values: layer.arguments))
+      if !context.results.isEmpty { layerResults[output] = context.results }
+      return output
     case .repeatLayer(let count, let body):
       var x = inputs[0]
       for i in 0..<count { x = try apply(body.layer, [x], path: "\(path).\(i)", at: location) }

@@ -48,6 +48,8 @@ struct Walker {
   /// Every symbolic dimension seen so far: bound ones map to constants.
   var dims: [String: Dim] = [:]
   var expanding: [String] = []
+  /// The results of layers with several (by their first result, the value a name binds): `name[i]` reads them.
+  var layerResults: [Int: [Int]] = [:]
   /// Names defined later in the lists being walked: using one is a forward reference, which would be a cycle.
   var laterNames: [String: SourceLocation] = [:]
 
@@ -65,9 +67,13 @@ struct Walker {
     }
     var bound = Dictionary(spec.dimDefaults.map { ($0.name, $0.value) }, uniquingKeysWith: { $1 })
     bound.merge(bindings) { $1 }
-    if let batch, let first = spec.inputs.first, case .subscript(_, let shape) = first.type.kind,
-       case .name(let symbol)? = shape.first?.kind {
-      bound[symbol] = batch
+    // The batch is the dimension named N where the first input has one (sequence-first inputs are [T, N, …]), else
+    // its first dimension.
+    if let batch, let first = spec.inputs.first, case .subscript(_, let shape) = first.type.kind {
+      let symbols = shape.compactMap { if case .name(let symbol) = $0.kind { symbol } else { nil } }
+      if let symbol = symbols.contains("N") ? "N" : (shape.first.flatMap { if case .name(let s) = $0.kind { s } else { nil } }) {
+        bound[symbol] = bindings[symbol] ?? batch
+      }
     }
     for (name, value) in bound { dims[name] = .int(value) }
 

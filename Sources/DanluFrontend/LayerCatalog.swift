@@ -4,7 +4,7 @@ import DanluIR
 /// Every friendly layer the spec language knows, by name.
 enum LayerCatalog {
   static let all: [String: LayerDefinition] = Dictionary(
-    uniqueKeysWithValues: (linearAlgebra + normalization + activations + pooling + shape + combining).map { ($0.name, $0) })
+    uniqueKeysWithValues: (linearAlgebra + normalization + activations + pooling + shape + combining + RecurrentLayers.all).map { ($0.name, $0) })
 
   // MARK: Linear algebra
 
@@ -220,6 +220,11 @@ enum LayerCatalog {
     LayerDefinition(name: "concat", parameters: [.optional("dim", .int, .int(1), minimum: nil)], inputs: .many) {
       (c, x, a) throws(DiagnosticError) in
       try c.node(.concat(axis: try axis(a.int("dim"), c, x[0], "concat")), x)
+    },
+    // torch.narrow(x, dim, start, length); a negative start counts from the end (the last time step: -1, 1).
+    LayerDefinition(name: "narrow", parameters: [.required("dim", .int, minimum: nil), .required("start", .int, minimum: nil),
+                                                 .required("length", .int)]) { (c, x, a) throws(DiagnosticError) in
+      try c.node(.slice(axis: try axis(a.int("dim"), c, x[0], "narrow"), start: a.int("start"), length: a.int("length")), x)
     },
   ]
 }

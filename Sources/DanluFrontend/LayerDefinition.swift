@@ -5,7 +5,7 @@ import DanluIR
 /// defaults, how many tensors it takes, and how it lowers onto the closed IR op set.
 struct LayerDefinition: Sendable {
   enum Kind: Sendable {
-    case int, pair, float, bool
+    case int, pair, float, bool, string
     /// The remaining positional arguments, as dimensions (`reshape(N, 400)`).
     case dims
 
@@ -15,6 +15,7 @@ struct LayerDefinition: Sendable {
       case .pair: return "an integer or a pair (h, w)"
       case .float: return "a number"
       case .bool: return "true or false"
+      case .string: return "a quoted string"
       case .dims: return "dimensions"
       }
     }
@@ -78,6 +79,7 @@ struct Arguments {
     }
   }
   func bool(_ name: String) -> Bool { if case .bool(let v)? = values[name] { return v }; preconditionFailure(name) }
+  func string(_ name: String) -> String { if case .string(let v)? = values[name] { return v }; preconditionFailure(name) }
   func pair(_ name: String) -> [Int] {
     switch values[name] {
     case .int(let v)?: return [v, v]
@@ -97,6 +99,8 @@ struct LoweringContext {
   var initializers: [String: Initializer]
   /// Parameters of layers declared `trainable=false`.
   var frozen: Set<String> = []
+  /// A layer with several results (`lstm`: output, h_n, c_n) lists them here; `name[i]` reads them in the spec.
+  var results: [Int] = []
   /// Batch-norm momentum per running_mean buffer, where it is not PyTorch's 0.1.
   var batchNormMomentum: [String: Float] = [:]
   var path: String

@@ -43,6 +43,11 @@ public struct Cost: Hashable, Sendable {
         let a = graph.nodes[node.operands[0]].type.shape.compactMap { $0.evaluate(bindings) }
         let channelAxis = { if case .training(.conv2dWeightGrad) = node.op { 1 } else { a.count - 1 } }()
         cost.macs = a.count > channelAxis ? outputCount * (a.reduce(1, *) / max(1, a[channelAxis])) : 0
+      case .recurrent(let r):
+        // Every step: the gate rows times the input (projected all at once) and the previous state.
+        let x = graph.nodes[node.operands[0]].type.shape.compactMap { $0.evaluate(bindings) }
+        cost.macs = x.count == 3 ? x[0] * x[1] * r.gates * r.hidden * (x[2] + r.hidden) : 0
+        cost.flops = outputCount * 8
       case .maxPool2d(let p), .avgPool2d(let p):
         cost.flops = outputCount * p.kernel[0] * p.kernel[1]
       default:

@@ -67,6 +67,10 @@ extension Graph {
   /// Floats of im2col scratch a convolution needs: one image and one group at a time; none for a 1×1 convolution.
   /// (Batching several images into one GEMM measured within noise here: 2–3% on resnet18 at batch 64.)
   public func scratchFloats(_ index: Int) -> Int {
+    // A recurrence keeps the input projection of every step and one step's hidden projection.
+    if case .recurrent(let r) = nodes[index].op, let x = nodes[nodes[index].operands[0]].type.staticShape {
+      return (x[0] * x[1] + (r.batchFirst ? x[0] : x[1])) * r.gates * r.hidden
+    }
     guard let (a, w, y) = convShapes(index), !a.isPointwise(kernel: [w[2], w[3]]) else { return 0 }
     if a.algorithm == .winograd {
       // Transformed weights U[16][O][I], input tiles V[16][I][T] and products M[16][O][T] for one image.

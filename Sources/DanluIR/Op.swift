@@ -47,6 +47,10 @@ public indirect enum Op: Hashable, Sendable {
   case softmax(axis: Int)
   case logSoftmax(axis: Int)
 
+  // MARK: Recurrence
+  /// One layer and direction of an RNN, LSTM or GRU over a whole sequence (`RecurrentAttributes`).
+  case recurrent(RecurrentAttributes)
+
   // MARK: Lookup
   /// Rows of a table: operands indices (integers stored as f32, any shape) and weight [V, D] → indices.shape + [D],
   /// PyTorch's `nn.Embedding`. An index outside [0, V) gives a row of NaN, never another row.
@@ -61,6 +65,9 @@ public indirect enum Op: Hashable, Sendable {
   /// Reinterprets the elements in row-major order with the node's result shape.
   case reshape
   case concat(axis: Int)
+  /// `length` elements along `axis` from `start`; a negative start counts from the end (−1: the last), so the last
+  /// time step of a symbolic sequence length is `start=-1, length=1`.
+  case slice(axis: Int, start: Int, length: Int)
 
   // MARK: Kernel groups (made by the fuse pass)
   case fused(FusedGroup)

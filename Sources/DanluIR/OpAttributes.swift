@@ -47,6 +47,8 @@ extension Op {
     case .concat: return "concat"
     case .dropout: return "dropout"
     case .embedding: return "embedding"
+    case .recurrent: return "recurrent"
+    case .slice: return "slice"
     case .fused: return "fused"
     case .training(let t): return t.mnemonic
     }
@@ -74,6 +76,9 @@ extension Op {
               ("kernel", .ints(p.kernel)), ("padding", .ints(p.padding)), ("stride", .ints(p.stride))]
     case .adaptiveAvgPool2d(let size): return [("output_size", .ints(size))]
     case .dropout(let p): return [("p", .float(p))]
+    case .recurrent(let r):
+      return [("batch_first", .bool(r.batchFirst)), ("cell", .string(r.cell.rawValue)), ("hidden", .int(r.hidden)), ("reverse", .bool(r.reverse))]
+    case .slice(let axis, let start, let length): return [("axis", .int(axis)), ("length", .int(length)), ("start", .int(start))]
     case .relu, .sigmoid, .tanh, .gelu, .silu, .add, .mul, .reshape, .embedding: return []
     case .training(let t): return t.attributes
     case .fused(let group):
@@ -146,6 +151,13 @@ extension Op {
     case "concat": guard let a = int("axis") else { return nil }; self = .concat(axis: a)
     case "dropout": guard let p = float("p") else { return nil }; self = .dropout(p: p)
     case "embedding": self = .embedding
+    case "recurrent":
+      guard case .string(let c)? = attributes["cell"], let cell = RecurrentAttributes.Cell(rawValue: c), let hidden = int("hidden"),
+            case .bool(let reverse)? = attributes["reverse"], case .bool(let batchFirst)? = attributes["batch_first"] else { return nil }
+      self = .recurrent(RecurrentAttributes(cell: cell, hidden: hidden, reverse: reverse, batchFirst: batchFirst))
+    case "slice":
+      guard let axis = int("axis"), let start = int("start"), let length = int("length") else { return nil }
+      self = .slice(axis: axis, start: start, length: length)
     case "fused":
       guard let text = string("epilogue"), let epilogue = FusedGroup.parseEpilogue(text) else { return nil }
       let anchor: FusedGroup.Anchor

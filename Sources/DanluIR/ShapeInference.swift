@@ -75,6 +75,35 @@ public enum ShapeInference {
       }
       return x
 
+    case .recurrent(let r):
+      let x = operands[0]
+      try requireRank(x, 3, r.batchFirst ? "the input (N, T, features)" : "the input (T, N, features)")
+      let (batch, features) = (x.shape[r.batchFirst ? 0 : 1], x.shape[2])
+      let rows = Dim.int(r.gates * r.hidden), hidden = Dim.int(r.hidden)
+      let expected: [(String, [Dim])] = [("weight_ih", [rows, features]), ("weight_hh", [rows, hidden]), ("bias_ih", [rows]),
+                                          ("bias_hh", [rows]), ("h0", [batch, hidden]), ("c0", [batch, hidden])]
+      guard operands.count == r.operandCount else { throw fail("\(r.cell.rawValue) takes \(r.operandCount) operands, got \(operands.count)") }
+      for (operand, (name, shape)) in zip(operands.dropFirst(), expected) where operand.shape != shape {
+        throw fail("\(name) should be \(TensorType(x.dtype, shape)) for \(r.cell.rawValue)(\(r.hidden)) on \(x), got \(operand)")
+      }
+      var shape = x.shape
+      shape[2] = .int(r.stateWidth)
+      return TensorType(x.dtype, shape)
+
+    case .slice(let axis, let start, let length):
+      let x = operands[0]
+      guard (0..<x.rank).contains(axis), length >= 1 else { throw fail("slice: axis \(axis) of \(x), length \(length)") }
+      if let size = x.shape[axis].staticValue {
+        let first = start < 0 ? size + start : start
+        guard first >= 0, first + length <= size else { throw fail("slice [\(start), +\(length)) is outside axis \(axis) of \(x)") }
+      } else if start >= 0 && start + length > 1 {
+        // Only the first element is known to exist on an axis of unknown size; count from the end instead.
+        throw fail("a slice of the symbolic axis \(axis) of \(x) past its first element counts from its end (a negative start)")
+      }
+      var shape = x.shape
+      shape[axis] = .int(length)
+      return TensorType(x.dtype, shape)
+
     case .embedding:
       let (indices, weight) = (operands[0], operands[1])
       try requireRank(weight, 2, "the weight (num_embeddings, embedding_dim)")

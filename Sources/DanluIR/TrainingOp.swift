@@ -34,6 +34,8 @@ public enum TrainingOp: Hashable, Sendable {
   case sumToShape
   /// (dy, like) → the part of dy along `axis` from `start`, as long as like's: a concatenated operand's gradient.
   case sliceAxis(axis: Int, start: Int)
+  /// (dy, like) → zeros of like's shape with dy placed along `axis` from `start`: a slice's gradient.
+  case padAxis(axis: Int, start: Int)
 
   // MARK: Batch norm in training mode (statistics over every axis but 1, the channels)
   /// (x) → the batch mean per channel.
@@ -79,6 +81,7 @@ public enum TrainingOp: Hashable, Sendable {
     case .sumToShape: return "sum_to_shape"
     case .embeddingGrad: return "embedding_grad"
     case .sliceAxis: return "slice_axis"
+    case .padAxis: return "pad_axis"
     case .layerNormWeightGrad: return "layer_norm_weight_grad"
     }
   }
@@ -87,14 +90,14 @@ public enum TrainingOp: Hashable, Sendable {
     "activation_grad", "matmul_ta", "bias_grad",
     "conv2d_input_grad", "conv2d_weight_grad", "max_pool2d_grad", "avg_pool2d_grad", "softmax_grad",
     "batch_mean", "batch_variance", "batch_norm_input_grad", "batch_norm_weight_grad", "dropout_mask",
-    "layer_norm_input_grad", "layer_norm_weight_grad", "sum_to_shape", "slice_axis", "embedding_grad",
+    "layer_norm_input_grad", "layer_norm_weight_grad", "sum_to_shape", "slice_axis", "pad_axis", "embedding_grad",
   ])
 
   public var attributes: [(String, AttributeValue)] {
     switch self {
     case .loss(let l), .lossGrad(let l): return l.attributes
     case .matmulTransposeA, .batchMean, .batchVariance, .sumToShape: return []
-    case .sliceAxis(let axis, let start): return [("axis", .int(axis)), ("start", .int(start))]
+    case .sliceAxis(let axis, let start), .padAxis(let axis, let start): return [("axis", .int(axis)), ("start", .int(start))]
     case .embeddingGrad(let rows): return [("rows", .int(rows))]
     case .batchNormInputGrad(let eps), .batchNormWeightGrad(let eps), .layerNormInputGrad(let eps), .layerNormWeightGrad(let eps):
       return [("epsilon", .float(eps))]
@@ -135,6 +138,9 @@ public enum TrainingOp: Hashable, Sendable {
     case "slice_axis":
       guard case .int(let axis)? = attributes["axis"], case .int(let start)? = attributes["start"] else { return nil }
       self = .sliceAxis(axis: axis, start: start)
+    case "pad_axis":
+      guard case .int(let axis)? = attributes["axis"], case .int(let start)? = attributes["start"] else { return nil }
+      self = .padAxis(axis: axis, start: start)
     case "batch_variance": self = .batchVariance
     case "batch_norm_input_grad": guard let e = float("epsilon") else { return nil }; self = .batchNormInputGrad(epsilon: e)
     case "batch_norm_weight_grad": guard let e = float("epsilon") else { return nil }; self = .batchNormWeightGrad(epsilon: e)
@@ -209,6 +215,13 @@ public enum TrainingOp: Hashable, Sendable {
       return TensorType(x.dtype, [x.shape[1]])
     case .batchNormInputGrad, .layerNormInputGrad:
       return operands[1]
+    case .padAxis(let axis, let start):
+      let (dy, like) = (operands[0], operands[1])
+      guard dy.rank == like.rank, (0..<dy.rank).contains(axis), let length = dy.shape[axis].staticValue,
+            let total = like.shape[axis].staticValue, start >= 0, start + length <= total else {
+        throw fail("pad_axis: \(dy) does not fit in \(like) along axis \(axis) from \(start)")
+      }
+      return like
     case .embeddingGrad(let rows):
       let (dy, indices) = (operands[0], operands[1])
       guard dy.rank == indices.rank + 1, Array(dy.shape.dropLast()) == indices.shape else {

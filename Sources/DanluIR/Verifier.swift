@@ -53,7 +53,8 @@ public enum Verifier {
     switch op {
     case .input, .parameter, .buffer, .fill: return 0
     case .relu, .leakyRelu, .sigmoid, .tanh, .gelu, .silu, .softmax, .logSoftmax, .reshape, .maxPool2d, .avgPool2d,
-         .adaptiveAvgPool2d, .dropout: return 1
+         .adaptiveAvgPool2d, .dropout, .slice: return 1
+    case .recurrent(let r): return r.operandCount
     case .add, .mul, .matmul, .biasAdd, .conv2d, .embedding: return 2
     case .batchNorm: return 5
     case .layerNorm: return 3

@@ -35,6 +35,9 @@ enum Kernels<T: BinaryFloatingPoint & Sendable> {
     case .logSoftmax(let axis): return softmax(x[0], axis: axis, log: true)
     case .reshape, .dropout: return x[0].data
     case .concat(let axis): return concat(x, axis: axis, outputShape)
+    case .slice(let axis, let start, _):
+      return TrainingKernels<T>.slice(x[0], like: outputShape, axis: axis, start: start < 0 ? x[0].shape[axis] + start : start)
+    case .recurrent(let r): return RecurrentKernels<T>.forward(r, x)
     case .fused(let group): return fused(group, x, outputShape)
     case .training(let op): return TrainingKernels<T>.evaluate(op, x, outputShape: outputShape)
     }

@@ -32,6 +32,13 @@ enum TrainingKernels<T: BinaryFloatingPoint & Sendable> {
       }
       return out.map { T($0) }
     case .sliceAxis(let axis, let start): return slice(x[0], like: x[1].shape, axis: axis, start: start)
+    case .padAxis(let axis, let start):
+      let (dy, shape) = (x[0], x[1].shape)
+      let inner = shape[(axis + 1)...].reduce(1, *), outer = shape[..<axis].reduce(1, *)
+      let (chunk, total) = (dy.shape[axis] * inner, shape[axis] * inner)
+      var out = [T](repeating: 0, count: shape.reduce(1, *))
+      for o in 0..<outer { for k in 0..<chunk { out[o * total + start * inner + k] = dy.data[o * chunk + k] } }
+      return out
     case .dropoutMask(let p, let salt): return DropoutHash.mask(seed: x[0].data.map(Float.init), salt: salt, p: p, count: x[1].count).map(T.init)
     }
   }

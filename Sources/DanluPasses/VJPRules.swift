@@ -66,6 +66,13 @@ enum VJPRules {
     case .logSoftmax(let axis):
       return [try add(.training(.softmaxGrad(axis: axis, log: true)), [dy, x[0]])]
 
+    case .slice(let axis, let start, _):
+      guard let size = graph.nodes[x[0]].type.shape[axis].staticValue else { throw unsupported("bind every dimension before training") }
+      return [try add(.training(.padAxis(axis: axis, start: start < 0 ? size + start : start)), [dy, x[0]])]
+
+    case .recurrent(let r):
+      throw unsupported("training through \(r.cell.rawValue) layers (backpropagation through time) is not supported yet")
+
     case .embedding:
       // Indices are data, never differentiated; the table's gradient scatters dy back into the rows read.
       guard let rows = graph.nodes[x[1]].type.shape[0].staticValue else { throw unsupported("bind every dimension before training") }

@@ -34,7 +34,9 @@ import Testing
   /// Spatial sizes are bound small so the naive interpreter stays quick in debug builds.
   @Test(arguments: Repository.models)
   func agreesWithTheInterpreter(_ name: String) throws {
-    let options = BuildOptions(batch: name == "vgg16" ? 1 : 2, bindings: ["H": 32, "W": 32].filter { _ in name.hasPrefix("resnet") || name == "vgg16" })
+    let spatial = ["H": 32, "W": 32].filter { _ in name.hasPrefix("resnet") || name == "vgg16" }
+    // Sequence models at 6 time steps.
+    let options = BuildOptions(batch: name == "vgg16" ? 1 : 2, bindings: ["lstm", "gru", "rnn"].contains(name) ? ["T": 6] : spatial)
     let (model, graph) = try Oracle.graph(Repository.path("Models/\(name).yaml"), options)
     let seed = UInt64.random(in: 1...1_000_000)
     let weights = graph.initialWeights(model.initializers, seed: seed)

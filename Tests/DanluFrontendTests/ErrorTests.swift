@@ -73,6 +73,14 @@ import Testing
          fragments: ["cannot be a layer name"]),
     Case(name: "model name with a space", yaml: "model: 1️⃣my model\ninputs:\n  x: f32[1]\nlayers:\n  - relu\n", id: "bad-name",
          fragments: ["'my model' cannot be the model name"]),
+    Case(name: "recurrent nonlinearity", yaml: "model: m\ninputs:\n  x: f32[T, N, 4]\nlayers:\n  - r: 1️⃣rnn(8, nonlinearity='sigmoid')\n",
+         id: "shape-mismatch", fragments: ["layer 'r' (rnn)", "nonlinearity must be 'tanh' or 'relu', got 'sigmoid'"]),
+    Case(name: "recurrent initial state shape",
+         yaml: "model: m\ninputs:\n  x: f32[T, N, 4]\n  h0: f32[1, N, 5]\nlayers:\n  - r: 1️⃣gru(8)(x, h0)\n", id: "shape-mismatch",
+         fragments: ["layer 'r' (gru)", "initial states must be f32[1,N,8]"]),
+    Case(name: "result index out of range",
+         yaml: "model: m\ninputs:\n  x: f32[T, N, 4]\nlayers:\n  - r: gru(8)\noutputs:\n  y: r[1️⃣2]\n", id: "bad-argument",
+         fragments: ["index", "0 to 1", "got 2"]),
   ]
 
   @Test(arguments: cases)
