@@ -39,6 +39,7 @@ import Testing
                                              "a: add(m, s)", "j: concat(a, c, dim=1)", "tanh", "flatten", "fc: linear(3)"],
      .crossEntropy(labelSmoothing: 0)),
     ("embedding", "f32[3, 4]", ["e: embedding(7, 5)", "ln: layer_norm", "flatten", "fc: linear(3)"], .crossEntropy(labelSmoothing: 0)),
+    ("narrow", "f32[2, 5, 3]", ["a: linear(4)", "tanh", "narrow(1, -2, 2)", "flatten", "fc: linear(3)"], .crossEntropy(labelSmoothing: 0)),
     ("layer_norm", "f32[2, 3, 6]", ["a: linear(6)", "ln: layer_norm", "gelu", "b: linear(4)",
                                     "ln2: layer_norm(eps=1e-3, elementwise_affine=false)"], .mse),
   ]
