@@ -69,4 +69,103 @@ enum RecurrentEmitter {
         """
     }
   }
+
+  /// Backpropagation through time: per step (last first) the gate gradients from the saved states, one GEMM for
+  /// weight_hh's gradient and one for the state gradient carried back; the input side for all steps at the end.
+  static func backward(_ r: RecurrentAttributes, _ context: KernelContext, scratch: String) -> String {
+    let s = context.shape(1)
+    let (steps, batch, features) = r.batchFirst ? (s[1], s[0], s[2]) : (s[0], s[1], s[2])
+    let (h, width) = (r.hidden, r.stateWidth)
+    let gh = r.gates * h, rows = steps * batch
+    let row = r.batchFirst ? "(n * \(steps) + t)" : "(t * \(batch) + n)"
+    let batchStride = r.batchFirst ? steps * width : width
+    let lstm = r.cell == .lstm
+    var body = "  const float *dres = \(context.x(0)), *x = \(context.x(1)), *wih = \(context.x(2)), *whh = \(context.x(3)), "
+      + "*bih = \(context.x(4)), *bhh = \(context.x(5)), *h0 = \(context.x(6)), *res = \(context.x(r.operandCount + 1));\n"
+    body += lstm ? "  const float *c0 = \(context.x(7));\n" : ""
+    body += context.y
+    body += """
+        float *dx = y, *dwih = dx + \(rows * features), *dwhh = dwih + \(gh * features), *dbih = dwhh + \(gh * h);
+        float *dbhh = dbih + \(gh), *dh0 = dbhh + \(gh)\(lstm ? ", *dc0 = dh0 + \(batch * h)" : "");
+        float *proj = \(scratch), *hid = proj + \(rows * gh), *dax = hid + \(batch * gh), *dah = dax + \(rows * gh);
+        float *carry_h = dah + \(batch * gh), *next_h = carry_h + \(batch * h), *carry_c = next_h + \(batch * h), *next_c = carry_c + \(batch * h);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, \(rows), \(gh), \(features), 1.0f, x, \(features), wih, \(features), 0.0f, proj, \(gh));
+        for (long i = 0; i < \(rows); i++)
+          for (long k = 0; k < \(gh); k++) proj[i * \(gh) + k] += \(r.cell == .gru ? "bih[k]" : "bih[k] + bhh[k]");
+        memset(dwhh, 0, sizeof(float) * \(gh * h));
+        memset(dbhh, 0, sizeof(float) * \(gh));
+        memset(carry_h, 0, sizeof(float) * \(batch * h));
+        memset(carry_c, 0, sizeof(float) * \(batch * h));
+        for (long step = \(steps - 1); step >= 0; step--) {
+          const long t = \(r.reverse ? "\(steps - 1) - step" : "step");
+          const long before = \(r.reverse ? "t + 1" : "t - 1");
+          const float *hp = h0;
+          long ld = \(h);
+          if (step > 0) {
+            hp = res + before * \(r.batchFirst ? width : batch * width);
+            ld = \(batchStride);
+          }
+          cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, \(batch), \(gh), \(h), 1.0f, hp, ld, whh, \(h), 0.0f, hid, \(gh));
+          memset(next_h, 0, sizeof(float) * \(batch * h));
+          for (long n = 0; n < \(batch); n++) {
+            const float *p = proj + \(row) * \(gh), *q = hid + n * \(gh), *hprev = hp + n * ld, *out = res + \(row) * \(width);
+            const float *dout = dres + \(row) * \(width);
+            float *ax = dax + \(row) * \(gh), *ah = dah + n * \(gh);
+      \(lstm ? "      const float *cprev = step > 0 ? hprev + \(h) : c0 + n * \(h);\n" : "")\
+            for (long j = 0; j < \(h); j++) {
+              const float dh = dout[j] + carry_h[n * \(h) + j];
+      \(gateGradient(r))
+            }
+          }
+          cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, \(gh), \(h), \(batch), 1.0f, dah, \(gh), hp, ld, 1.0f, dwhh, \(h));
+          for (long n = 0; n < \(batch); n++)
+            for (long k = 0; k < \(gh); k++) dbhh[k] += dah[n * \(gh) + k];
+          cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, \(batch), \(h), \(gh), 1.0f, dah, \(gh), whh, \(h), 1.0f, next_h, \(h));
+          memcpy(carry_h, next_h, sizeof(float) * \(batch * h));
+      \(lstm ? "    memcpy(carry_c, next_c, sizeof(float) * \(batch * h));\n" : "")\
+        }
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, \(rows), \(features), \(gh), 1.0f, dax, \(gh), wih, \(features), 0.0f, dx, \(features));
+        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, \(gh), \(features), \(rows), 1.0f, dax, \(gh), x, \(features), 0.0f, dwih, \(features));
+        memset(dbih, 0, sizeof(float) * \(gh));
+        for (long i = 0; i < \(rows); i++)
+          for (long k = 0; k < \(gh); k++) dbih[k] += dax[i * \(gh) + k];
+        memcpy(dh0, carry_h, sizeof(float) * \(batch * h));
+      \(lstm ? "  memcpy(dc0, carry_c, sizeof(float) * \(batch * h));\n" : "")
+      """
+    return body
+  }
+
+  /// Each gate's pre-activation gradient on the input side (ax) and the hidden side (ah), and what flows straight to
+  /// the previous state (the GRU's z·dh, the LSTM's cell gradient).
+  static func gateGradient(_ r: RecurrentAttributes) -> String {
+    let h = r.hidden
+    let sigmoid = { (v: String) in "1.0f / (1.0f + expf(-(\(v))))" }
+    switch r.cell {
+    case .rnnTanh: return "        const float a = dh * (1.0f - out[j] * out[j]);\n        ax[j] = a; ah[j] = a;"
+    case .rnnRelu: return "        const float a = out[j] > 0.0f ? dh : 0.0f;\n        ax[j] = a; ah[j] = a;"
+    case .lstm:
+      return """
+                const float i = \(sigmoid("p[j] + q[j]")), f = \(sigmoid("p[\(h) + j] + q[\(h) + j]"));
+                const float g = tanhf(p[\(2 * h) + j] + q[\(2 * h) + j]), o = \(sigmoid("p[\(3 * h) + j] + q[\(3 * h) + j]"));
+                const float tc = tanhf(out[\(h) + j]);
+                const float dc = dout[\(h) + j] + carry_c[n * \(h) + j] + dh * o * (1.0f - tc * tc);
+                const float gi = dc * g * i * (1.0f - i), gf = dc * cprev[j] * f * (1.0f - f);
+                const float gg = dc * i * (1.0f - g * g), go = dh * tc * o * (1.0f - o);
+                ax[j] = ah[j] = gi; ax[\(h) + j] = ah[\(h) + j] = gf; ax[\(2 * h) + j] = ah[\(2 * h) + j] = gg;
+                ax[\(3 * h) + j] = ah[\(3 * h) + j] = go;
+                next_c[n * \(h) + j] = dc * f;
+        """
+    case .gru:
+      return """
+                const float rr = \(sigmoid("p[j] + q[j] + bhh[j]")), z = \(sigmoid("p[\(h) + j] + q[\(h) + j] + bhh[\(h) + j]"));
+                const float hn = q[\(2 * h) + j] + bhh[\(2 * h) + j];
+                const float cand = tanhf(p[\(2 * h) + j] + rr * hn);
+                const float dan = dh * (1.0f - z) * (1.0f - cand * cand);
+                const float dar = dan * hn * rr * (1.0f - rr), daz = dh * (hprev[j] - cand) * z * (1.0f - z);
+                ax[j] = ah[j] = dar; ax[\(h) + j] = ah[\(h) + j] = daz;
+                ax[\(2 * h) + j] = dan; ah[\(2 * h) + j] = dan * rr;
+                next_h[n * \(h) + j] += dh * z;
+        """
+    }
+  }
 }

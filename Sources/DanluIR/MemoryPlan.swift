@@ -71,6 +71,11 @@ extension Graph {
     if case .recurrent(let r) = nodes[index].op, let x = nodes[nodes[index].operands[0]].type.staticShape {
       return (x[0] * x[1] + (r.batchFirst ? x[0] : x[1])) * r.gates * r.hidden
     }
+    // Its backward pass also keeps every step's gate gradients and the carried state gradients.
+    if case .training(.recurrentGrad(let r)) = nodes[index].op, let x = nodes[nodes[index].operands[1]].type.staticShape {
+      let batch = r.batchFirst ? x[0] : x[1]
+      return 2 * (x[0] * x[1] + batch) * r.gates * r.hidden + 4 * batch * r.hidden
+    }
     guard let (a, w, y) = convShapes(index), !a.isPointwise(kernel: [w[2], w[3]]) else { return 0 }
     if a.algorithm == .winograd {
       // Transformed weights U[16][O][I], input tiles V[16][I][T] and products M[16][O][T] for one image.

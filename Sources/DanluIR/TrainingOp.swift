@@ -25,6 +25,11 @@ public enum TrainingOp: Hashable, Sendable {
   /// (dy, x) → dx for softmax (`log: false`) or log-softmax, from the forward's output recomputed from x.
   case softmaxGrad(axis: Int, log: Bool)
 
+  // MARK: Recurrence
+  /// (dResult, x, weight_ih, weight_hh, bias_ih, bias_hh, h0, [c0], result) → every operand's gradient, flattened and
+  /// concatenated in operand order: backpropagation through time, gates recomputed from the saved states.
+  case recurrentGrad(RecurrentAttributes)
+
   // MARK: Lookup
   /// (dy, indices) → the gradient of an embedding table [rows, D]: each dy row added into the row it was read from.
   case embeddingGrad(rows: Int)
@@ -80,6 +85,7 @@ public enum TrainingOp: Hashable, Sendable {
     case .layerNormInputGrad: return "layer_norm_input_grad"
     case .sumToShape: return "sum_to_shape"
     case .embeddingGrad: return "embedding_grad"
+    case .recurrentGrad: return "recurrent_grad"
     case .sliceAxis: return "slice_axis"
     case .padAxis: return "pad_axis"
     case .layerNormWeightGrad: return "layer_norm_weight_grad"
@@ -90,7 +96,7 @@ public enum TrainingOp: Hashable, Sendable {
     "activation_grad", "matmul_ta", "bias_grad",
     "conv2d_input_grad", "conv2d_weight_grad", "max_pool2d_grad", "avg_pool2d_grad", "softmax_grad",
     "batch_mean", "batch_variance", "batch_norm_input_grad", "batch_norm_weight_grad", "dropout_mask",
-    "layer_norm_input_grad", "layer_norm_weight_grad", "sum_to_shape", "slice_axis", "pad_axis", "embedding_grad",
+    "layer_norm_input_grad", "layer_norm_weight_grad", "sum_to_shape", "slice_axis", "pad_axis", "embedding_grad", "recurrent_grad",
   ])
 
   public var attributes: [(String, AttributeValue)] {
@@ -99,6 +105,7 @@ public enum TrainingOp: Hashable, Sendable {
     case .matmulTransposeA, .batchMean, .batchVariance, .sumToShape: return []
     case .sliceAxis(let axis, let start), .padAxis(let axis, let start): return [("axis", .int(axis)), ("start", .int(start))]
     case .embeddingGrad(let rows): return [("rows", .int(rows))]
+    case .recurrentGrad(let r): return Op.recurrent(r).attributes
     case .batchNormInputGrad(let eps), .batchNormWeightGrad(let eps), .layerNormInputGrad(let eps), .layerNormWeightGrad(let eps):
       return [("epsilon", .float(eps))]
     case .dropoutMask(let p, let salt): return [("p", .float(p)), ("salt", .int(salt))]
@@ -134,6 +141,9 @@ public enum TrainingOp: Hashable, Sendable {
     case "matmul_ta": self = .matmulTransposeA
     case "batch_mean": self = .batchMean
     case "sum_to_shape": self = .sumToShape
+    case "recurrent_grad":
+      guard case .recurrent(let r)? = Op(mnemonic: "recurrent", attributes: attributes) else { return nil }
+      self = .recurrentGrad(r)
     case "embedding_grad": guard case .int(let rows)? = attributes["rows"] else { return nil }; self = .embeddingGrad(rows: rows)
     case "slice_axis":
       guard case .int(let axis)? = attributes["axis"], case .int(let start)? = attributes["start"] else { return nil }
@@ -174,6 +184,7 @@ public enum TrainingOp: Hashable, Sendable {
     case .batchNormWeightGrad: return 4
     case .batchNormInputGrad: return 5
     case .layerNormInputGrad: return 3
+    case .recurrentGrad(let r): return r.operandCount + 2
     default: return 2
     }
   }
@@ -222,6 +233,13 @@ public enum TrainingOp: Hashable, Sendable {
         throw fail("pad_axis: \(dy) does not fit in \(like) along axis \(axis) from \(start)")
       }
       return like
+    case .recurrentGrad(let r):
+      guard operands.count == r.operandCount + 2, operands[0].shape == operands[r.operandCount + 1].shape else {
+        throw fail("recurrent_grad takes the result's gradient, the operands and the result")
+      }
+      var total = Dim.int(0)
+      for operand in operands[1...r.operandCount] { total = total + operand.elementCount }
+      return TensorType(first.dtype, [total])
     case .embeddingGrad(let rows):
       let (dy, indices) = (operands[0], operands[1])
       guard dy.rank == indices.rank + 1, Array(dy.shape.dropLast()) == indices.shape else {

@@ -23,6 +23,7 @@ enum TrainingKernels<T: BinaryFloatingPoint & Sendable> {
     case .batchMean, .batchVariance, .batchNormWeightGrad, .batchNormInputGrad: return batchNormTraining(op, x)
     case .layerNormInputGrad(let eps), .layerNormWeightGrad(let eps): return layerNormGrad(op, x, epsilon: eps)
     case .sumToShape: return sumToShape(x[0], x[1].shape)
+    case .recurrentGrad(let r): return RecurrentKernels<T>.backward(r, x)
     case .embeddingGrad(let rows):
       let width = x[0].shape.last!
       var out = [Double](repeating: 0, count: rows * width)

@@ -71,7 +71,21 @@ enum VJPRules {
       return [try add(.training(.padAxis(axis: axis, start: start < 0 ? size + start : start)), [dy, x[0]])]
 
     case .recurrent(let r):
-      throw unsupported("training through \(r.cell.rawValue) layers (backpropagation through time) is not supported yet")
+      // One backward pass through time gives every operand's gradient, packed; each is sliced out and reshaped.
+      let packed = try add(.training(.recurrentGrad(r)), [dy] + x + [index])
+      var (grads, offset): ([Int?], Int) = ([], 0)
+      for (i, operand) in x.enumerated() {
+        guard let shape = graph.nodes[operand].type.staticShape else { throw unsupported("bind every dimension before training") }
+        let count = shape.reduce(1, *)
+        if wanted[i] {
+          let part = try add(.slice(axis: 0, start: offset, length: count), [packed])
+          grads.append(try graph.reshape(part, to: shapeOf(operand), name: name, location: location))
+        } else {
+          grads.append(nil)
+        }
+        offset += count
+      }
+      return grads
 
     case .embedding:
       // Indices are data, never differentiated; the table's gradient scatters dy back into the rows read.

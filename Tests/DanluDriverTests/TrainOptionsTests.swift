@@ -131,3 +131,41 @@ import Testing
     } throws: { ((($0 as? DriverFailure)?.rendered) ?? "").contains("mse compares the prediction [16, 3] with targets of the same shape") }
   }
 }
+
+/// An LSTM trained end to end through time on a synthetic task: recall the first element of a sequence after seven
+/// more, a task that needs the cell's memory. The test loss must fall near zero.
+@Suite struct SequenceTrainingTests {
+  @Test func lstmLearnsToRecallTheFirstElement() throws {
+    let folder = Repository.temporaryFolder()
+    for (split, count, seed) in [("train", 512, UInt64(11)), ("test", 128, UInt64(12))] {
+      let x = Tensor.random([count, 8, 1], seed: seed)
+      try NPY.write(x, to: folder.appendingPathComponent("\(split)_x.npy").path)
+      try NPY.write(Tensor(shape: [count, 1], data: (0..<count).map { x.data[$0 * 8] }), to: folder.appendingPathComponent("\(split)_y.npy").path)
+    }
+    let path = folder.appendingPathComponent("recall.yaml").path
+    try """
+      model: recall
+      inputs:
+        x: f32[N, 8, 1]
+      layers:
+        - lstm: lstm(16, batch_first=true)
+        - narrow(1, -1, 1)
+        - flatten
+        - fc: linear(1)
+      train:
+        data: npy(train=("train_x.npy", "train_y.npy"), test=("test_x.npy", "test_y.npy"))
+        loss: mse
+        optimizer: adam(lr=0.01)
+        batch: 32
+        epochs: 40
+
+      """.write(toFile: path, atomically: true, encoding: .utf8)
+    var options = TrainOptions()
+    options.out = folder.appendingPathComponent("recall.safetensors").path
+    var lines: [String] = []
+    let result = try Commands.train(path, options, log: { lines.append($0) }, progress: { _ in })
+    let loss = try #require(Double(result.dropFirst("loss=".count).trimmingCharacters(in: .whitespacesAndNewlines)))
+    // The targets are uniform in [-1, 1): predicting their mean would leave a loss of 1/3.
+    #expect(loss < 0.01, "test loss after 40 epochs: \(result)\n\(lines.suffix(3).joined(separator: "\n"))")
+  }
+}

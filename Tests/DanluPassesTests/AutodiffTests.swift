@@ -40,6 +40,12 @@ import Testing
      .crossEntropy(labelSmoothing: 0)),
     ("embedding", "f32[3, 4]", ["e: embedding(7, 5)", "ln: layer_norm", "flatten", "fc: linear(3)"], .crossEntropy(labelSmoothing: 0)),
     ("narrow", "f32[2, 5, 3]", ["a: linear(4)", "tanh", "narrow(1, -2, 2)", "flatten", "fc: linear(3)"], .crossEntropy(labelSmoothing: 0)),
+    ("lstm_sequence", "f32[3, 2, 3]", ["l: lstm(4, num_layers=2, bidirectional=true)", "narrow(0, -1, 1)", "flatten", "fc: linear(3)"],
+     .crossEntropy(labelSmoothing: 0)),
+    ("lstm_final_cell", "f32[3, 2, 3]", ["l: lstm(4, bidirectional=true)", "c: l[2]", "tanh"], .mse),
+    ("gru_batch_first", "f32[2, 4, 3]", ["g: gru(4, batch_first=true, num_layers=2)", "narrow(1, -1, 1)", "flatten", "fc: linear(3)"], .mse),
+    ("rnn_relu_final", "f32[4, 2, 3]", ["r: rnn(5, nonlinearity='relu', bidirectional=true)", "h: r[1]", "tanh"], .mse),
+    ("rnn_tanh_stacked", "f32[4, 2, 3]", ["r: rnn(3, num_layers=2)", "tanh"], .mse),
     ("layer_norm", "f32[2, 3, 6]", ["a: linear(6)", "ln: layer_norm", "gelu", "b: linear(4)",
                                     "ln2: layer_norm(eps=1e-3, elementwise_affine=false)"], .mse),
   ]

@@ -27,7 +27,7 @@ import Testing
 
   @Test func everyLossHasAGolden() {
     #expect(Set(Self.cases).isSuperset(of: ["nll", "l1", "bce", "bce_with_logits", "kl_divergence", "cross_entropy_smoothing",
-                                            "mse_conv_pool", "batchnorm_train", "layer_norm", "broadcast_concat", "embedding"]))
+                                            "mse_conv_pool", "batchnorm_train", "layer_norm", "broadcast_concat", "embedding", "lstm_train", "gru_train"]))
   }
 
   @Test(arguments: cases)

@@ -16,6 +16,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from fixture_io import write_safetensors
+from make_recurrent_goldens import GATES, network
 
 jax.config.update("jax_enable_x64", True)
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -89,6 +90,25 @@ def embedding(name, rows, width):
     return (f"{name}: embedding({rows}, {width})", forward, {f"{name}.weight": (rows, width)})
 
 
+def recurrent(name, cell, features, hidden, layers=1, bidirectional=False, batch_first=False):
+    """torch.nn.LSTM / GRU / RNN (make_recurrent_goldens.network), its output sequence."""
+    shapes = {}
+    for layer in range(layers):
+        for direction in range(2 if bidirectional else 1):
+            s = f"_l{layer}" + ("_reverse" if direction else "")
+            inputs = features if layer == 0 else hidden * (2 if bidirectional else 1)
+            rows = GATES[cell] * hidden
+            shapes.update({f"{name}.weight_ih{s}": (rows, inputs), f"{name}.weight_hh{s}": (rows, hidden),
+                           f"{name}.bias_ih{s}": (rows,), f"{name}.bias_hh{s}": (rows,)})
+
+    def forward(p, x, state):
+        weights = {k[len(name) + 1:]: v for k, v in p.items() if k.startswith(name + ".")}
+        return network(cell, weights, x, hidden, layers, bidirectional, batch_first)[0]
+    args = [str(hidden)] + ([f"num_layers={layers}"] if layers > 1 else []) + (["bidirectional=true"] if bidirectional else []) \
+        + (["batch_first=true"] if batch_first else [])
+    return (f"{name}: {cell}({', '.join(args)})", forward, shapes)
+
+
 def unary(line, f):
     return (line, lambda p, x, state: f(x), {})
 
@@ -153,6 +173,10 @@ CASES = {
     "broadcast_concat": ("f32[2, 2, 4, 4]", [squeeze_excite_concat("c", 2, 3), tanh, flatten, linear("fc", 96, 3)],
                          "cross_entropy(label_smoothing=0.1)"),
     "embedding": ("f32[3, 4]", [embedding("e", 6, 5), flatten, linear("fc", 20, 3)], "cross_entropy(label_smoothing=0.1)"),
+    "lstm_train": ("f32[3, 2, 3]", [recurrent("l", "lstm", 3, 4, layers=2, bidirectional=True),
+                                    unary("narrow(0, -1, 1)", lambda x: x[-1:]), flatten, linear("fc", 16, 3)], "cross_entropy(label_smoothing=0.1)"),
+    "gru_train": ("f32[2, 4, 3]", [recurrent("g", "gru", 3, 4, batch_first=True), unary("narrow(1, -1, 1)", lambda x: x[:, -1:]),
+                                   flatten, linear("fc", 4, 3)], "mse"),
     "layer_norm": ("f32[2, 3, 6]", [linear("a", 6, 6), layernorm("ln", 6), unary("gelu", lambda x: jax.nn.gelu(x, approximate=False)),
                                     linear("b", 6, 3)], "mse"),
 }
