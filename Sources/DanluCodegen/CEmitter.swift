@@ -63,6 +63,10 @@ public enum CEmitter {
       """
     let usesDropout = graph.nodes.contains { if case .training(.dropoutMask) = $0.op { true } else { false } }
     if usesDropout { out += "#include <stdint.h>\n\n" + DropoutHash.cSource }
+    let usesRecurrence = graph.nodes.contains {
+      switch $0.op { case .recurrent, .training(.recurrentGrad): true; default: false }
+    }
+    if usesRecurrence { out += RecurrentEmitter.helpers }
     out += kernels.joined(separator: "\n")
     out += "\n/* ==== Entry ==== */\n\n"
     out += "/* Values that depend only on the weights (Graph.loadTimeValues), computed once after binding them. */\n"

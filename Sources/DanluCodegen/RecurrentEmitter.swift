@@ -4,6 +4,31 @@ import DanluIR
 /// GEMM of the previous state by weight_hh and one loop of gate math that writes h (and c) into the result, from which
 /// the next step reads its previous state in place.
 enum RecurrentEmitter {
+  /// Gate functions inline instead of libm's expf and tanhf calls: e^x by range reduction and a degree-7 polynomial,
+  /// within 1e-7 relative on [-87, 88]; tanh through the sigmoid, within 2e-7 absolute (both measured against double
+  /// precision). The lstm benchmark went from 18.1 to 16.2 ms; gcc 12 still leaves the gate loop scalar (it cannot
+  /// vectorize the float/int bit cast), which is the next step, with the per-step GEMM (0.1 ms × 64 at M = 16).
+  static let helpers = """
+    #include <stdint.h>
+
+    static inline float danlu_expf(float x) {
+      x = x < -87.0f ? -87.0f : (x > 88.0f ? 88.0f : x);
+      const float n = __builtin_roundf(x * 1.44269504f);
+      const float r = (x - n * 0.693145752f) - n * 1.42860677e-6f;
+      float p = 1.0f / 5040.0f;
+      p = p * r + 1.0f / 720.0f; p = p * r + 1.0f / 120.0f; p = p * r + 1.0f / 24.0f;
+      p = p * r + 1.0f / 6.0f; p = p * r + 0.5f; p = p * r + 1.0f; p = p * r + 1.0f;
+      const int32_t bits = ((int32_t)n + 127) << 23;
+      float scale;
+      memcpy(&scale, &bits, sizeof scale);
+      return p * scale;
+    }
+    static inline float danlu_sigmoid(float x) { return 1.0f / (1.0f + danlu_expf(-x)); }
+    static inline float danlu_tanh(float x) { return 2.0f / (1.0f + danlu_expf(-2.0f * x)) - 1.0f; }
+
+
+    """
+
   static func kernel(_ r: RecurrentAttributes, _ context: KernelContext, scratch: String) -> String {
     let s = context.shape(0)
     let (steps, batch, features) = r.batchFirst ? (s[1], s[0], s[2]) : (s[0], s[1], s[2])
@@ -49,22 +74,22 @@ enum RecurrentEmitter {
 
   static func gateMath(_ r: RecurrentAttributes) -> String {
     let h = r.hidden
-    let sigmoid = { (v: String) in "1.0f / (1.0f + expf(-(\(v))))" }
+    let sigmoid = { (v: String) in "danlu_sigmoid(\(v))" }
     switch r.cell {
-    case .rnnTanh: return "        out[j] = tanhf(p[j] + q[j]);"
+    case .rnnTanh: return "        out[j] = danlu_tanh(p[j] + q[j]);"
     case .rnnRelu: return "        const float a = p[j] + q[j];\n        out[j] = a > 0.0f ? a : 0.0f;"
     case .lstm:
       return """
                 const float i = \(sigmoid("p[j] + q[j]")), f = \(sigmoid("p[\(h) + j] + q[\(h) + j]"));
-                const float g = tanhf(p[\(2 * h) + j] + q[\(2 * h) + j]), o = \(sigmoid("p[\(3 * h) + j] + q[\(3 * h) + j]"));
+                const float g = danlu_tanh(p[\(2 * h) + j] + q[\(2 * h) + j]), o = \(sigmoid("p[\(3 * h) + j] + q[\(3 * h) + j]"));
                 const float c = f * cprev[j] + i * g;
                 out[\(h) + j] = c;
-                out[j] = o * tanhf(c);
+                out[j] = o * danlu_tanh(c);
         """
     case .gru:
       return """
                 const float r = \(sigmoid("p[j] + q[j] + bhh[j]")), z = \(sigmoid("p[\(h) + j] + q[\(h) + j] + bhh[\(h) + j]"));
-                const float cand = tanhf(p[\(2 * h) + j] + r * (q[\(2 * h) + j] + bhh[\(2 * h) + j]));
+                const float cand = danlu_tanh(p[\(2 * h) + j] + r * (q[\(2 * h) + j] + bhh[\(2 * h) + j]));
                 out[j] = (1.0f - z) * cand + z * hprev[j];
         """
     }
@@ -139,15 +164,15 @@ enum RecurrentEmitter {
   /// the previous state (the GRU's z·dh, the LSTM's cell gradient).
   static func gateGradient(_ r: RecurrentAttributes) -> String {
     let h = r.hidden
-    let sigmoid = { (v: String) in "1.0f / (1.0f + expf(-(\(v))))" }
+    let sigmoid = { (v: String) in "danlu_sigmoid(\(v))" }
     switch r.cell {
     case .rnnTanh: return "        const float a = dh * (1.0f - out[j] * out[j]);\n        ax[j] = a; ah[j] = a;"
     case .rnnRelu: return "        const float a = out[j] > 0.0f ? dh : 0.0f;\n        ax[j] = a; ah[j] = a;"
     case .lstm:
       return """
                 const float i = \(sigmoid("p[j] + q[j]")), f = \(sigmoid("p[\(h) + j] + q[\(h) + j]"));
-                const float g = tanhf(p[\(2 * h) + j] + q[\(2 * h) + j]), o = \(sigmoid("p[\(3 * h) + j] + q[\(3 * h) + j]"));
-                const float tc = tanhf(out[\(h) + j]);
+                const float g = danlu_tanh(p[\(2 * h) + j] + q[\(2 * h) + j]), o = \(sigmoid("p[\(3 * h) + j] + q[\(3 * h) + j]"));
+                const float tc = danlu_tanh(out[\(h) + j]);
                 const float dc = dout[\(h) + j] + carry_c[n * \(h) + j] + dh * o * (1.0f - tc * tc);
                 const float gi = dc * g * i * (1.0f - i), gf = dc * cprev[j] * f * (1.0f - f);
                 const float gg = dc * i * (1.0f - g * g), go = dh * tc * o * (1.0f - o);
@@ -159,7 +184,7 @@ enum RecurrentEmitter {
       return """
                 const float rr = \(sigmoid("p[j] + q[j] + bhh[j]")), z = \(sigmoid("p[\(h) + j] + q[\(h) + j] + bhh[\(h) + j]"));
                 const float hn = q[\(2 * h) + j] + bhh[\(2 * h) + j];
-                const float cand = tanhf(p[\(2 * h) + j] + rr * hn);
+                const float cand = danlu_tanh(p[\(2 * h) + j] + rr * hn);
                 const float dan = dh * (1.0f - z) * (1.0f - cand * cand);
                 const float dar = dan * hn * rr * (1.0f - rr), daz = dh * (hprev[j] - cand) * z * (1.0f - z);
                 ax[j] = ah[j] = dar; ax[\(h) + j] = ah[\(h) + j] = daz;
