@@ -29,41 +29,82 @@ enum RecurrentEmitter {
 
     """
 
+  /// Sizes and index expressions shared by the forward and backward kernels.
+  struct Geometry {
+    let steps, batch, features, hidden, width, gateRows, rows: Int
+    /// The row of time t, batch n in x and in the result.
+    let row: String
+
+    init(_ r: RecurrentAttributes, input s: [Int]) {
+      (steps, batch, features) = r.batchFirst ? (s[1], s[0], s[2]) : (s[0], s[1], s[2])
+      (hidden, width, gateRows, rows) = (r.hidden, r.stateWidth, r.gates * r.hidden, steps * batch)
+      row = r.batchFirst ? "(n * \(steps) + t)" : "(t * \(batch) + n)"
+    }
+  }
+
+  /// `proj` = x · weight_ihᵀ + biases for every step at once (the GRU keeps b_hh on the hidden side, where the reset
+  /// gate scales it).
+  static func inputProjection(_ r: RecurrentAttributes, _ g: Geometry) -> String {
+    """
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, \(g.rows), \(g.gateRows), \(g.features), 1.0f, x, \(g.features), wih, \(g.features), 0.0f, proj, \(g.gateRows));
+      for (long i = 0; i < \(g.rows); i++)
+        for (long k = 0; k < \(g.gateRows); k++) proj[i * \(g.gateRows) + k] += \(r.cell == .gru ? "bih[k]" : "bih[k] + bhh[k]");
+
+    """
+  }
+
+  /// Inside the step loop: t, the previous step's states `hp` (row stride `ld`; h0 at the first step, else read in
+  /// place from `states`, the result) and `hid` = hp · weight_hhᵀ.
+  static func previousState(_ r: RecurrentAttributes, _ g: Geometry, states: String) -> String {
+    """
+        const long t = \(r.reverse ? "\(g.steps - 1) - step" : "step");
+        const long before = \(r.reverse ? "t + 1" : "t - 1");
+        const float *hp = h0;
+        long ld = \(g.hidden);
+        if (step > 0) {
+          hp = \(states) + before * \(r.batchFirst ? g.width : g.batch * g.width);
+          ld = \(r.batchFirst ? g.steps * g.width : g.width);
+        }
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, \(g.batch), \(g.gateRows), \(g.hidden), 1.0f, hp, ld, whh, \(g.hidden), 0.0f, hid, \(g.gateRows));
+
+    """
+  }
+
+  /// The gate activations both directions of the computation start from (`p` the input side, `q` the hidden side).
+  static func gates(_ r: RecurrentAttributes) -> String {
+    let h = r.hidden
+    switch r.cell {
+    case .rnnTanh, .rnnRelu: return ""
+    case .lstm:
+      return """
+                const float i = danlu_sigmoid(p[j] + q[j]), f = danlu_sigmoid(p[\(h) + j] + q[\(h) + j]);
+                const float g = danlu_tanh(p[\(2 * h) + j] + q[\(2 * h) + j]), o = danlu_sigmoid(p[\(3 * h) + j] + q[\(3 * h) + j]);
+
+        """
+    case .gru:
+      return """
+                const float reset = danlu_sigmoid(p[j] + q[j] + bhh[j]), z = danlu_sigmoid(p[\(h) + j] + q[\(h) + j] + bhh[\(h) + j]);
+                const float hn = q[\(2 * h) + j] + bhh[\(2 * h) + j];
+                const float cand = danlu_tanh(p[\(2 * h) + j] + reset * hn);
+
+        """
+    }
+  }
+
   static func kernel(_ r: RecurrentAttributes, _ context: KernelContext, scratch: String) -> String {
-    let s = context.shape(0)
-    let (steps, batch, features) = r.batchFirst ? (s[1], s[0], s[2]) : (s[0], s[1], s[2])
-    let (h, width) = (r.hidden, r.stateWidth)
-    let gh = r.gates * h
-    // The row of time t, batch n in x and in the result; the stride between batch rows of one step.
-    let row = r.batchFirst ? "(n * \(steps) + t)" : "(t * \(batch) + n)"
-    let batchStride = r.batchFirst ? steps * width : width
+    let g = Geometry(r, input: context.shape(0))
     var body = "  const float *x = \(context.x(0)), *wih = \(context.x(1)), *whh = \(context.x(2)), *bih = \(context.x(3)), "
       + "*bhh = \(context.x(4)), *h0 = \(context.x(5));\n"
     if r.cell == .lstm { body += "  const float *c0 = \(context.x(6));\n" }
-    body += context.y
-    // The GRU keeps b_hh on the hidden side, where the reset gate scales it; the others add both biases up front.
-    let bias = r.cell == .gru ? "bih[k]" : "bih[k] + bhh[k]"
+    body += context.y + "  float *proj = \(scratch), *hid = proj + \(g.rows * g.gateRows);\n" + inputProjection(r, g)
+    body += "  for (long step = 0; step < \(g.steps); step++) {\n" + previousState(r, g, states: "y")
     body += """
-        float *proj = \(scratch), *hid = proj + \(steps * batch * gh);
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, \(steps * batch), \(gh), \(features), 1.0f, x, \(features), wih, \(features), 0.0f, proj, \(gh));
-        for (long i = 0; i < \(steps * batch); i++)
-          for (long k = 0; k < \(gh); k++) proj[i * \(gh) + k] += \(bias);
-        for (long step = 0; step < \(steps); step++) {
-          const long t = \(r.reverse ? "\(steps - 1) - step" : "step");
-          const long before = \(r.reverse ? "t + 1" : "t - 1");
-          const float *hp = h0;
-          long ld = \(h);
-          if (step > 0) {  /* the previous step's states, read in place from the result */
-            hp = y + before * \(r.batchFirst ? width : batch * width);
-            ld = \(batchStride);
-          }
-          cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, \(batch), \(gh), \(h), 1.0f, hp, ld, whh, \(h), 0.0f, hid, \(gh));
-          for (long n = 0; n < \(batch); n++) {
-            const float *p = proj + \(row) * \(gh), *q = hid + n * \(gh), *hprev = hp + n * ld;
-            float *out = y + \(row) * \(width);
-      \(r.cell == .lstm ? "      const float *cprev = step > 0 ? hprev + \(h) : c0 + n * \(h);\n" : "")\
-            for (long j = 0; j < \(h); j++) {
-      \(gateMath(r))
+          for (long n = 0; n < \(g.batch); n++) {
+            const float *p = proj + \(g.row) * \(g.gateRows), *q = hid + n * \(g.gateRows), *hprev = hp + n * ld;
+            float *out = y + \(g.row) * \(g.width);
+      \(r.cell == .lstm ? "      const float *cprev = step > 0 ? hprev + \(g.hidden) : c0 + n * \(g.hidden);\n" : "")\
+            for (long j = 0; j < \(g.hidden); j++) {
+      \(gates(r))\(gateMath(r))
             }
           }
         }
@@ -74,36 +115,24 @@ enum RecurrentEmitter {
 
   static func gateMath(_ r: RecurrentAttributes) -> String {
     let h = r.hidden
-    let sigmoid = { (v: String) in "danlu_sigmoid(\(v))" }
     switch r.cell {
     case .rnnTanh: return "        out[j] = danlu_tanh(p[j] + q[j]);"
     case .rnnRelu: return "        const float a = p[j] + q[j];\n        out[j] = a > 0.0f ? a : 0.0f;"
     case .lstm:
       return """
-                const float i = \(sigmoid("p[j] + q[j]")), f = \(sigmoid("p[\(h) + j] + q[\(h) + j]"));
-                const float g = danlu_tanh(p[\(2 * h) + j] + q[\(2 * h) + j]), o = \(sigmoid("p[\(3 * h) + j] + q[\(3 * h) + j]"));
                 const float c = f * cprev[j] + i * g;
                 out[\(h) + j] = c;
                 out[j] = o * danlu_tanh(c);
         """
-    case .gru:
-      return """
-                const float r = \(sigmoid("p[j] + q[j] + bhh[j]")), z = \(sigmoid("p[\(h) + j] + q[\(h) + j] + bhh[\(h) + j]"));
-                const float cand = danlu_tanh(p[\(2 * h) + j] + r * (q[\(2 * h) + j] + bhh[\(2 * h) + j]));
-                out[j] = (1.0f - z) * cand + z * hprev[j];
-        """
+    case .gru: return "        out[j] = (1.0f - z) * cand + z * hprev[j];"
     }
   }
 
   /// Backpropagation through time: per step (last first) the gate gradients from the saved states, one GEMM for
   /// weight_hh's gradient and one for the state gradient carried back; the input side for all steps at the end.
   static func backward(_ r: RecurrentAttributes, _ context: KernelContext, scratch: String) -> String {
-    let s = context.shape(1)
-    let (steps, batch, features) = r.batchFirst ? (s[1], s[0], s[2]) : (s[0], s[1], s[2])
-    let (h, width) = (r.hidden, r.stateWidth)
-    let gh = r.gates * h, rows = steps * batch
-    let row = r.batchFirst ? "(n * \(steps) + t)" : "(t * \(batch) + n)"
-    let batchStride = r.batchFirst ? steps * width : width
+    let g = Geometry(r, input: context.shape(1))
+    let (h, batch, gh, rows, features) = (g.hidden, g.batch, g.gateRows, g.rows, g.features)
     let lstm = r.cell == .lstm
     var body = "  const float *dres = \(context.x(0)), *x = \(context.x(1)), *wih = \(context.x(2)), *whh = \(context.x(3)), "
       + "*bih = \(context.x(4)), *bhh = \(context.x(5)), *h0 = \(context.x(6)), *res = \(context.x(r.operandCount + 1));\n"
@@ -114,32 +143,24 @@ enum RecurrentEmitter {
         float *dbhh = dbih + \(gh), *dh0 = dbhh + \(gh)\(lstm ? ", *dc0 = dh0 + \(batch * h)" : "");
         float *proj = \(scratch), *hid = proj + \(rows * gh), *dax = hid + \(batch * gh), *dah = dax + \(rows * gh);
         float *carry_h = dah + \(batch * gh), *next_h = carry_h + \(batch * h), *carry_c = next_h + \(batch * h), *next_c = carry_c + \(batch * h);
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, \(rows), \(gh), \(features), 1.0f, x, \(features), wih, \(features), 0.0f, proj, \(gh));
-        for (long i = 0; i < \(rows); i++)
-          for (long k = 0; k < \(gh); k++) proj[i * \(gh) + k] += \(r.cell == .gru ? "bih[k]" : "bih[k] + bhh[k]");
+
+      """ + inputProjection(r, g) + """
         memset(dwhh, 0, sizeof(float) * \(gh * h));
         memset(dbhh, 0, sizeof(float) * \(gh));
         memset(carry_h, 0, sizeof(float) * \(batch * h));
         memset(carry_c, 0, sizeof(float) * \(batch * h));
-        for (long step = \(steps - 1); step >= 0; step--) {
-          const long t = \(r.reverse ? "\(steps - 1) - step" : "step");
-          const long before = \(r.reverse ? "t + 1" : "t - 1");
-          const float *hp = h0;
-          long ld = \(h);
-          if (step > 0) {
-            hp = res + before * \(r.batchFirst ? width : batch * width);
-            ld = \(batchStride);
-          }
-          cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, \(batch), \(gh), \(h), 1.0f, hp, ld, whh, \(h), 0.0f, hid, \(gh));
+        for (long step = \(g.steps - 1); step >= 0; step--) {
+
+      """ + previousState(r, g, states: "res") + """
           memset(next_h, 0, sizeof(float) * \(batch * h));
           for (long n = 0; n < \(batch); n++) {
-            const float *p = proj + \(row) * \(gh), *q = hid + n * \(gh), *hprev = hp + n * ld, *out = res + \(row) * \(width);
-            const float *dout = dres + \(row) * \(width);
-            float *ax = dax + \(row) * \(gh), *ah = dah + n * \(gh);
+            const float *p = proj + \(g.row) * \(gh), *q = hid + n * \(gh), *hprev = hp + n * ld, *out = res + \(g.row) * \(g.width);
+            const float *dout = dres + \(g.row) * \(g.width);
+            float *ax = dax + \(g.row) * \(gh), *ah = dah + n * \(gh);
       \(lstm ? "      const float *cprev = step > 0 ? hprev + \(h) : c0 + n * \(h);\n" : "")\
             for (long j = 0; j < \(h); j++) {
               const float dh = dout[j] + carry_h[n * \(h) + j];
-      \(gateGradient(r))
+      \(gates(r))\(gateGradient(r))
             }
           }
           cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, \(gh), \(h), \(batch), 1.0f, dah, \(gh), hp, ld, 1.0f, dwhh, \(h));
@@ -164,14 +185,11 @@ enum RecurrentEmitter {
   /// the previous state (the GRU's z·dh, the LSTM's cell gradient).
   static func gateGradient(_ r: RecurrentAttributes) -> String {
     let h = r.hidden
-    let sigmoid = { (v: String) in "danlu_sigmoid(\(v))" }
     switch r.cell {
     case .rnnTanh: return "        const float a = dh * (1.0f - out[j] * out[j]);\n        ax[j] = a; ah[j] = a;"
     case .rnnRelu: return "        const float a = out[j] > 0.0f ? dh : 0.0f;\n        ax[j] = a; ah[j] = a;"
     case .lstm:
       return """
-                const float i = \(sigmoid("p[j] + q[j]")), f = \(sigmoid("p[\(h) + j] + q[\(h) + j]"));
-                const float g = danlu_tanh(p[\(2 * h) + j] + q[\(2 * h) + j]), o = \(sigmoid("p[\(3 * h) + j] + q[\(3 * h) + j]"));
                 const float tc = danlu_tanh(out[\(h) + j]);
                 const float dc = dout[\(h) + j] + carry_c[n * \(h) + j] + dh * o * (1.0f - tc * tc);
                 const float gi = dc * g * i * (1.0f - i), gf = dc * cprev[j] * f * (1.0f - f);
@@ -182,13 +200,10 @@ enum RecurrentEmitter {
         """
     case .gru:
       return """
-                const float rr = \(sigmoid("p[j] + q[j] + bhh[j]")), z = \(sigmoid("p[\(h) + j] + q[\(h) + j] + bhh[\(h) + j]"));
-                const float hn = q[\(2 * h) + j] + bhh[\(2 * h) + j];
-                const float cand = danlu_tanh(p[\(2 * h) + j] + rr * hn);
                 const float dan = dh * (1.0f - z) * (1.0f - cand * cand);
-                const float dar = dan * hn * rr * (1.0f - rr), daz = dh * (hprev[j] - cand) * z * (1.0f - z);
+                const float dar = dan * hn * reset * (1.0f - reset), daz = dh * (hprev[j] - cand) * z * (1.0f - z);
                 ax[j] = ah[j] = dar; ax[\(h) + j] = ah[\(h) + j] = daz;
-                ax[\(2 * h) + j] = dan; ah[\(2 * h) + j] = dan * rr;
+                ax[\(2 * h) + j] = dan; ah[\(2 * h) + j] = dan * reset;
                 next_h[n * \(h) + j] += dh * z;
         """
     }
