@@ -116,12 +116,6 @@ enum TrainingKernelEmitter {
           }
 
         """
-    case .sliceAxis(let axis, let start):
-      let (source, target) = (shape(0), shape(1))
-      let inner = target[(axis + 1)...].reduce(1, *), outer = target[..<axis].reduce(1, *)
-      let (chunk, total) = (target[axis] * inner, source[axis] * inner)
-      return "  const float *dy = \(x(0));\n" + y
-        + "  for (long o = 0; o < \(outer); o++) memcpy(y + o * \(chunk), dy + o * \(total) + \(start * inner), sizeof(float) * \(chunk));\n"
     case .dropoutMask(let p, let salt):
       return y + "  danlu_dropout_mask(\(x(0)), \(salt), \(DropoutHash.threshold(p: p)), \(KernelEmitter.literal(1 / (1 - p))), y, \(count));\n"
     case .softmaxGrad(let axis, let log):

@@ -37,8 +37,6 @@ public enum TrainingOp: Hashable, Sendable {
   // MARK: Shapes
   /// (dy, like) → dy summed over the axes NumPy broadcasting stretched `like` along: a broadcast operand's gradient.
   case sumToShape
-  /// (dy, like) → the part of dy along `axis` from `start`, as long as like's: a concatenated operand's gradient.
-  case sliceAxis(axis: Int, start: Int)
   /// (dy, like) → zeros of like's shape with dy placed along `axis` from `start`: a slice's gradient.
   case padAxis(axis: Int, start: Int)
 
@@ -86,7 +84,6 @@ public enum TrainingOp: Hashable, Sendable {
     case .sumToShape: return "sum_to_shape"
     case .embeddingGrad: return "embedding_grad"
     case .recurrentGrad: return "recurrent_grad"
-    case .sliceAxis: return "slice_axis"
     case .padAxis: return "pad_axis"
     case .layerNormWeightGrad: return "layer_norm_weight_grad"
     }
@@ -96,14 +93,14 @@ public enum TrainingOp: Hashable, Sendable {
     "activation_grad", "matmul_ta", "bias_grad",
     "conv2d_input_grad", "conv2d_weight_grad", "max_pool2d_grad", "avg_pool2d_grad", "softmax_grad",
     "batch_mean", "batch_variance", "batch_norm_input_grad", "batch_norm_weight_grad", "dropout_mask",
-    "layer_norm_input_grad", "layer_norm_weight_grad", "sum_to_shape", "slice_axis", "pad_axis", "embedding_grad", "recurrent_grad",
+    "layer_norm_input_grad", "layer_norm_weight_grad", "sum_to_shape", "pad_axis", "embedding_grad", "recurrent_grad",
   ])
 
   public var attributes: [(String, AttributeValue)] {
     switch self {
     case .loss(let l), .lossGrad(let l): return l.attributes
     case .matmulTransposeA, .batchMean, .batchVariance, .sumToShape: return []
-    case .sliceAxis(let axis, let start), .padAxis(let axis, let start): return [("axis", .int(axis)), ("start", .int(start))]
+    case .padAxis(let axis, let start): return [("axis", .int(axis)), ("start", .int(start))]
     case .embeddingGrad(let rows): return [("rows", .int(rows))]
     case .recurrentGrad(let r): return Op.recurrent(r).attributes
     case .batchNormInputGrad(let eps), .batchNormWeightGrad(let eps), .layerNormInputGrad(let eps), .layerNormWeightGrad(let eps):
@@ -145,9 +142,6 @@ public enum TrainingOp: Hashable, Sendable {
       guard case .recurrent(let r)? = Op(mnemonic: "recurrent", attributes: attributes) else { return nil }
       self = .recurrentGrad(r)
     case "embedding_grad": guard case .int(let rows)? = attributes["rows"] else { return nil }; self = .embeddingGrad(rows: rows)
-    case "slice_axis":
-      guard case .int(let axis)? = attributes["axis"], case .int(let start)? = attributes["start"] else { return nil }
-      self = .sliceAxis(axis: axis, start: start)
     case "pad_axis":
       guard case .int(let axis)? = attributes["axis"], case .int(let start)? = attributes["start"] else { return nil }
       self = .padAxis(axis: axis, start: start)
@@ -250,13 +244,6 @@ public enum TrainingOp: Hashable, Sendable {
       let (dy, like) = (operands[0], operands[1])
       guard like.rank <= dy.rank, zip(like.shape.reversed(), dy.shape.reversed()).allSatisfy({ $0 == $1 || $0 == .int(1) }) else {
         throw fail("sum_to_shape: \(like) does not broadcast to \(dy)")
-      }
-      return like
-    case .sliceAxis(let axis, let start):
-      let (dy, like) = (operands[0], operands[1])
-      guard dy.rank == like.rank, (0..<dy.rank).contains(axis), let length = like.shape[axis].staticValue,
-            let total = dy.shape[axis].staticValue, start >= 0, start + length <= total else {
-        throw fail("slice_axis: \(like) is not a part of \(dy) along axis \(axis) from \(start)")
       }
       return like
     case .layerNormWeightGrad:

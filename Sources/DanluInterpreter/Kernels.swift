@@ -36,7 +36,7 @@ enum Kernels<T: BinaryFloatingPoint & Sendable> {
     case .reshape, .dropout: return x[0].data
     case .concat(let axis): return concat(x, axis: axis, outputShape)
     case .slice(let axis, let start, _):
-      return TrainingKernels<T>.slice(x[0], like: outputShape, axis: axis, start: start < 0 ? x[0].shape[axis] + start : start)
+      return slice(x[0], outputShape, axis: axis, start: start < 0 ? x[0].shape[axis] + start : start)
     case .recurrent(let r): return RecurrentKernels<T>.forward(r, x)
     case .fused(let group): return fused(group, x, outputShape)
     case .training(let op): return TrainingKernels<T>.evaluate(op, x, outputShape: outputShape)
@@ -242,6 +242,19 @@ enum Kernels<T: BinaryFloatingPoint & Sendable> {
           out[base + k * inner] = T(log ? shifted - Foundation.log(total) : exp(shifted) / total)
         }
       }
+    }
+    return out
+  }
+
+  /// The part of x along `axis` from `start` (already counted from the front) with the shape `shape`.
+  static func slice(_ x: Values<T>, _ shape: [Int], axis: Int, start: Int) -> [T] {
+    let inner = shape[(axis + 1)...].reduce(1, *), outer = shape[..<axis].reduce(1, *)
+    let chunk = shape[axis] * inner, total = x.shape[axis] * inner
+    var out: [T] = []
+    out.reserveCapacity(outer * chunk)
+    for o in 0..<outer {
+      let first = o * total + start * inner
+      out += x.data[first..<(first + chunk)]
     }
     return out
   }

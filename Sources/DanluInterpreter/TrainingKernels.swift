@@ -32,7 +32,6 @@ enum TrainingKernels<T: BinaryFloatingPoint & Sendable> {
         for k in 0..<width { out[row * width + k] += Double(x[0].data[i * width + k]) }
       }
       return out.map { T($0) }
-    case .sliceAxis(let axis, let start): return slice(x[0], like: x[1].shape, axis: axis, start: start)
     case .padAxis(let axis, let start):
       let (dy, shape) = (x[0], x[1].shape)
       let inner = shape[(axis + 1)...].reduce(1, *), outer = shape[..<axis].reduce(1, *)
@@ -42,19 +41,6 @@ enum TrainingKernels<T: BinaryFloatingPoint & Sendable> {
       return out
     case .dropoutMask(let p, let salt): return DropoutHash.mask(seed: x[0].data.map(Float.init), salt: salt, p: p, count: x[1].count).map(T.init)
     }
-  }
-
-  /// The part of dy along `axis` from `start` with the shape `like`.
-  static func slice(_ dy: Values<T>, like shape: [Int], axis: Int, start: Int) -> [T] {
-    let inner = shape[(axis + 1)...].reduce(1, *), outer = shape[..<axis].reduce(1, *)
-    let chunk = shape[axis] * inner, total = dy.shape[axis] * inner
-    var out: [T] = []
-    out.reserveCapacity(outer * chunk)
-    for o in 0..<outer {
-      let first = o * total + start * inner
-      out += dy.data[first..<(first + chunk)]
-    }
-    return out
   }
 
   /// dy summed into `shape`, aligned from the right as NumPy broadcasts.

@@ -118,7 +118,7 @@ enum VJPRules {
       var (grads, start): ([Int?], Int) = ([], 0)
       for (i, operand) in x.enumerated() {
         guard let length = graph.nodes[operand].type.shape[axis].staticValue else { throw unsupported("bind every dimension before training") }
-        grads.append(wanted[i] ? try add(.training(.sliceAxis(axis: axis, start: start)), [dy, operand]) : nil)
+        grads.append(wanted[i] ? try add(.slice(axis: axis, start: start, length: length), [dy]) : nil)
         start += length
       }
       return grads
