@@ -1,32 +1,40 @@
-/// A dense row-major `f32` tensor in host memory: inputs, outputs and weights as the interpreter and runtime see them.
-public struct Tensor: Hashable, Sendable {
+/// A dense row-major tensor in host memory. `Tensor` (f32) is what the interpreter, the runtime and weight files
+/// hold; the interpreter also runs in `Values<Double>` for finite-difference gradient checks.
+public struct Values<Element: BinaryFloatingPoint & Sendable>: Hashable, Sendable {
   public var shape: [Int]
-  public var data: [Float]
+  public var data: [Element]
 
-  public init(shape: [Int], data: [Float]) {
+  public init(shape: [Int], data: [Element]) {
     precondition(shape.reduce(1, *) == data.count, "tensor data of \(data.count) elements for shape \(shape)")
     self.shape = shape
     self.data = data
   }
 
-  public init(zeros shape: [Int]) { self.init(shape: shape, data: Array(repeating: 0, count: shape.reduce(1, *))) }
+  /// The same tensor in another element type.
+  public init<Other>(_ other: Values<Other>) { self.init(shape: other.shape, data: other.data.map(Element.init)) }
 
-  /// Uniform in [-1, 1), reproducible from the seed.
-  public static func random(_ shape: [Int], seed: UInt64) -> Tensor {
-    var generator = SeededGenerator(seed: seed)
-    return Tensor(shape: shape, data: (0..<shape.reduce(1, *)).map { _ in generator.nextSymmetric() })
-  }
+  public init(zeros shape: [Int]) { self.init(shape: shape, data: Array(repeating: 0, count: shape.reduce(1, *))) }
 
   public var count: Int { data.count }
 
   /// ‖a − b‖ / ‖b‖, the error measure used to compare against an oracle.
-  public func relativeError(to reference: Tensor) -> Double {
+  public func relativeError(to reference: Values) -> Double {
     var difference = 0.0, norm = 0.0
     for (a, b) in zip(data, reference.data) {
       difference += Double(a - b) * Double(a - b)
       norm += Double(b) * Double(b)
     }
     return (difference / max(norm, 1e-30)).squareRoot()
+  }
+}
+
+public typealias Tensor = Values<Float>
+
+extension Values where Element == Float {
+  /// Uniform in [-1, 1), reproducible from the seed.
+  public static func random(_ shape: [Int], seed: UInt64) -> Tensor {
+    var generator = SeededGenerator(seed: seed)
+    return Tensor(shape: shape, data: (0..<shape.reduce(1, *)).map { _ in generator.nextSymmetric() })
   }
 }
 

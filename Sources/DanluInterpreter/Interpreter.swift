@@ -10,11 +10,17 @@ public enum Interpreter {
 
   /// Runs a graph whose shapes are all static, in float32. Inputs and weights are looked up by name.
   public static func run(_ graph: Graph, inputs: [String: Tensor], weights: [String: Tensor]) throws -> [String: Tensor] {
-    try run(graph, inputs: inputs.mapValues(Values<Float>.init), weights: weights.mapValues(Values<Float>.init)).mapValues(\.tensor)
+    try execute(graph, inputs, weights)
   }
 
-  /// Runs a graph in the element type of its arguments: `Values<Double>` for finite differences in float64.
-  public static func run<T>(_ graph: Graph, inputs: [String: Values<T>], weights: [String: Values<T>]) throws -> [String: Values<T>] {
+  /// The same in float64, for finite differences.
+  public static func runInFloat64(_ graph: Graph, inputs: [String: Values<Double>], weights: [String: Values<Double>]) throws
+    -> [String: Values<Double>]
+  {
+    try execute(graph, inputs, weights)
+  }
+
+  static func execute<T>(_ graph: Graph, _ inputs: [String: Values<T>], _ weights: [String: Values<T>]) throws -> [String: Values<T>] {
     var values: [Values<T>?] = Array(repeating: nil, count: graph.nodes.count)
     let users = graph.users()
     var remainingUses = users.map(\.count)
@@ -52,6 +58,6 @@ public enum Interpreter {
 
   /// A loss and its gradient with respect to the prediction, from PyTorch's definitions (what `danlu eval` reports).
   public static func loss(_ l: Loss, _ prediction: Tensor, _ target: Tensor) -> (value: Double, gradient: [Float]) {
-    TrainingKernels<Float>.loss(l, Values(prediction), Values(target))
+    TrainingKernels<Float>.loss(l, prediction, target)
   }
 }

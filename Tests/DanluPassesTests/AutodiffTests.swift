@@ -95,8 +95,8 @@ import Testing
   func gradientsMatchFiniteDifferences(_ index: Int) throws {
     let (_, train, floatInputs, floatWeights) = try Self.build(index)
     let inputs = floatInputs.mapValues(Values<Double>.init), weights = floatWeights.mapValues(Values<Double>.init)
-    let analytic = try Interpreter.run(train, inputs: inputs, weights: weights)
-    func loss(_ w: [String: Values<Double>]) throws -> Double { try Interpreter.run(train, inputs: inputs, weights: w)["loss"]!.data[0] }
+    let analytic = try Interpreter.runInFloat64(train, inputs: inputs, weights: weights)
+    func loss(_ w: [String: Values<Double>]) throws -> Double { try Interpreter.runInFloat64(train, inputs: inputs, weights: w)["loss"]!.data[0] }
     let h = 1e-6
     let base = try loss(weights)
     var checked = 0
