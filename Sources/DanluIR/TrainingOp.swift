@@ -283,7 +283,8 @@ public enum Loss: Hashable, Sendable {
   /// Σ t·(log t − y) / N: y log-probabilities, t probabilities (`KLDivLoss(reduction='batchmean')`); t = 0 adds 0.
   case klDivergence
 
-  public static let names = ["cross_entropy", "nll", "mse", "l1", "bce", "bce_with_logits", "kl_divergence"]
+  public static let all: [Loss] = [.crossEntropy(labelSmoothing: 0), .nll, .mse, .l1, .bce, .bceWithLogits, .klDivergence]
+  public static let names = all.map(\.name)
 
   public var name: String {
     switch self {
@@ -298,16 +299,8 @@ public enum Loss: Hashable, Sendable {
   }
 
   public init?(name: String, labelSmoothing: Float? = nil) {
-    switch name {
-    case "cross_entropy": self = .crossEntropy(labelSmoothing: labelSmoothing ?? 0)
-    case "nll": self = .nll
-    case "mse": self = .mse
-    case "l1": self = .l1
-    case "bce": self = .bce
-    case "bce_with_logits": self = .bceWithLogits
-    case "kl_divergence": self = .klDivergence
-    default: return nil
-    }
+    guard let loss = Self.all.first(where: { $0.name == name }) else { return nil }
+    if case .crossEntropy = loss { self = .crossEntropy(labelSmoothing: labelSmoothing ?? 0) } else { self = loss }
   }
 
   /// Class indices `[N]` for scores `[N, C]`; every other loss takes a target of the prediction's shape.
