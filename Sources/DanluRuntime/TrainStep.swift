@@ -49,6 +49,9 @@ public final class TrainStep: @unchecked Sendable {
   let skippedOutputs: Set<Int>
   /// Dropout masks are drawn from (seed, step); the input `dropout_seed` carries both when the model has dropout.
   public var seed: UInt64 = 0
+  /// Found once: the `dropout_seed` input (nil without dropout) and the `loss` output.
+  let seedInput: Int?
+  let lossOutput: Int
   let arena: UnsafeMutableRawPointer
 
   /// - Parameter generatedUpdate: update in the generated code where the model has it (false: in the C runtime, from
@@ -85,6 +88,8 @@ public final class TrainStep: @unchecked Sendable {
     inputs = inputShapes.map { buffer($0.reduce(1, *)) }
     outputShapes = (0..<Int(m.num_outputs)).map { CompiledModel.shape(m.outputs[$0]) }
     let outputNames = compiled.outputNames
+    guard let loss = outputNames.firstIndex(of: "loss") else { preconditionFailure("a train step has a loss output") }
+    (seedInput, lossOutput) = (compiled.inputNames.firstIndex(of: "dropout_seed"), loss)
     let gradients = names.map { outputNames.firstIndex(of: TrainingOutputs.gradientPrefix + $0) }
     let updated = names.indices.compactMap { [names] p in outputNames.firstIndex(of: TrainingOutputs.updatePrefix + names[p]).map { (p, $0) } }
     usesGeneratedUpdate = generatedUpdate && m.apply_update != nil
@@ -134,13 +139,12 @@ public final class TrainStep: @unchecked Sendable {
 
   /// Forward, backward and one optimizer update; returns the loss, or nil when it is not finite (no update then).
   public func step() -> Float? {
-    if compiled.inputNames.contains("dropout_seed") {
-      let seedInput = DropoutHash.seedInput(seed: seed, step: steps)
-      setInput("dropout_seed") { buffer in for i in 0..<3 { buffer[i] = seedInput[i] } }
+    if let seedInput {
+      let values = DropoutHash.seedInput(seed: seed, step: steps)
+      for i in 0..<3 { inputs[seedInput][i] = values[i] }
     }
     run()
-    guard let lossIndex = compiled.outputNames.firstIndex(of: "loss") else { preconditionFailure("no loss output") }
-    let loss = outputs[lossIndex][0]
+    let loss = outputs[lossOutput][0]
     guard loss.isFinite else { return nil }
     let m = compiled.model.pointee
     let arenaFloats = UnsafePointer(arena.assumingMemoryBound(to: Float.self))
