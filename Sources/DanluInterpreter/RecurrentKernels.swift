@@ -3,10 +3,23 @@ import Foundation
 
 /// The recurrence written out per step, element by element, in Double: the oracle for the GEMM-based C kernel.
 enum RecurrentKernels<T: BinaryFloatingPoint & Sendable> {
+  /// Every gate row's input projection W_ih·x + b_ih and hidden projection W_hh·h + b_hh, kept apart (the GRU needs
+  /// them so), for one batch row at one step.
+  static func projections(_ wih: [Double], _ whh: [Double], _ bih: [Double], _ bhh: [Double], _ x: [Double], _ h: [Double])
+    -> (input: [Double], hidden: [Double])
+  {
+    var fromInput = bih, fromHidden = bhh
+    for k in bih.indices {
+      for i in x.indices { fromInput[k] += wih[k * x.count + i] * x[i] }
+      for j in h.indices { fromHidden[k] += whh[k * h.count + j] * h[j] }
+    }
+    return (fromInput, fromHidden)
+  }
+
   static func forward(_ r: RecurrentAttributes, _ x: [Values<T>]) -> [T] {
     let s = x[0].shape
     let (steps, batch, features) = r.batchFirst ? (s[1], s[0], s[2]) : (s[0], s[1], s[2])
-    let (h, g, width) = (r.hidden, r.gates, r.stateWidth)
+    let (h, width) = (r.hidden, r.stateWidth)
     let (wih, whh, bih, bhh) = (x[1].data.map(Double.init), x[2].data.map(Double.init), x[3].data.map(Double.init), x[4].data.map(Double.init))
     var state = x[5].data.map(Double.init)
     var cell = r.cell == .lstm ? x[6].data.map(Double.init) : []
@@ -17,14 +30,8 @@ enum RecurrentKernels<T: BinaryFloatingPoint & Sendable> {
       let t = r.reverse ? steps - 1 - step : step
       var next = state, nextCell = cell
       for n in 0..<batch {
-        // Input and hidden projections of every gate row, kept apart (the GRU needs them so).
-        var fromInput = [Double](repeating: 0, count: g * h), fromHidden = [Double](repeating: 0, count: g * h)
-        for k in 0..<(g * h) {
-          var a = bih[k], b = bhh[k]
-          for i in 0..<features { a += wih[k * features + i] * Double(x[0].data[row(t, n) * features + i]) }
-          for j in 0..<h { b += whh[k * h + j] * state[n * h + j] }
-          (fromInput[k], fromHidden[k]) = (a, b)
-        }
+        let inputs = (0..<features).map { Double(x[0].data[row(t, n) * features + $0]) }
+        let (fromInput, fromHidden) = projections(wih, whh, bih, bhh, inputs, Array(state[(n * h)..<((n + 1) * h)]))
         for j in 0..<h {
           func gate(_ k: Int) -> Double { fromInput[k * h + j] + fromHidden[k * h + j] }
           switch r.cell {
@@ -72,13 +79,8 @@ enum RecurrentKernels<T: BinaryFloatingPoint & Sendable> {
       for n in 0..<batch {
         let previous = (0..<h).map { j in step > 0 ? result[row(before, n) * width + j] : h0[n * h + j] }
         let previousCell = r.cell == .lstm ? (0..<h).map { j in step > 0 ? result[row(before, n) * width + h + j] : c0[n * h + j] } : []
-        var fromInput = [Double](repeating: 0, count: g * h), fromHidden = [Double](repeating: 0, count: g * h)
-        for k in 0..<(g * h) {
-          var a = bih[k], b = bhh[k]
-          for i in 0..<features { a += wih[k * features + i] * Double(input.data[row(t, n) * features + i]) }
-          for j in 0..<h { b += whh[k * h + j] * previous[j] }
-          (fromInput[k], fromHidden[k]) = (a, b)
-        }
+        let inputs = (0..<features).map { Double(input.data[row(t, n) * features + $0]) }
+        let (fromInput, fromHidden) = projections(wih, whh, bih, bhh, inputs, previous)
         var dInput = [Double](repeating: 0, count: g * h), dHidden = [Double](repeating: 0, count: g * h)
         for j in 0..<h {
           let dh = d[row(t, n) * width + j] + carryH[n * h + j]
