@@ -12,6 +12,17 @@ enum KernelEmitter {
     case .input, .parameter, .buffer, .reshape:
       return nil
     case .fill(let value): return y + "  for (long i = 0; i < \(count); i++) y[i] = \(literal(value));\n"
+    case .sinusoid:
+      let width = out[1]
+      return y + """
+          for (long p = 0; p < \(out[0]); p++)
+            for (long i = 0; i < \(width); i += 2) {
+              const double angle = p / pow(10000.0, (double)i / \(width).0);
+              y[p * \(width) + i] = (float)sin(angle);
+              if (i + 1 < \(width)) y[p * \(width) + i + 1] = (float)cos(angle);
+            }
+
+        """
     case .relu, .leakyRelu, .sigmoid, .tanh, .gelu, .silu: return unary(x(0), y, count, unaryExpression(node.op))
     case .fused(let group): return FusedKernelEmitter.kernel(graph, index, group, plan)
     case .training(let op): return TrainingKernelEmitter.kernel(graph, index, op, plan)
@@ -119,6 +130,9 @@ enum KernelEmitter {
 
     case .recurrent(let r):
       return RecurrentEmitter.kernel(r, context, scratch: plan.scratchReference(index))
+
+    case .attention(let a):
+      return AttentionEmitter.kernel(a, context, scratch: plan.scratchReference(index))
 
     case .slice(let axis, let start, _):
       let s = shape(0)

@@ -98,6 +98,8 @@ enum TrainingKernelEmitter {
         + "  for (long o = 0; o < \(outer); o++) memcpy(y + o * \(total) + \(start * inner), dy + o * \(chunk), sizeof(float) * \(chunk));\n"
     case .recurrentGrad(let r):
       return RecurrentEmitter.backward(r, context, scratch: plan.scratchReference(index))
+    case .attentionGrad(let a):
+      return AttentionEmitter.backward(a, context, scratch: plan.scratchReference(index))
     case .sumToShape:
       // Every element of dy added into the element of y it was broadcast from: dims and strides as constant tables.
       let (source, target) = (shape(0), shape(1))

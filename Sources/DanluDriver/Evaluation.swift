@@ -61,6 +61,7 @@ extension Commands {
     let ks = metrics.map { if case .topK(let k) = $0 { k } else { 1 } }
     var correct = Array(repeating: 0, count: (ks.max() ?? 1) + 1)  // correct[k]: label among the k best
     var loss = 0.0, absolute = 0.0, squares = 0.0
+    var labels = 0  // class labels seen: one per sample, or one per position of a sequence
     let inputName = compiled.inputNames[0]
     var session: Session?
     // Label smoothing shapes training only; the reported loss is the plain cross-entropy, as PyTorch's eval scripts.
@@ -82,9 +83,16 @@ extension Commands {
       }
       active.forward()
       guard let output = active.outputs[compiled.outputNames[0]] else { preconditionFailure("no first output") }
-      let prediction = Dataset.rows(output, real.indices.map { $0 })
-      guard prediction.shape.count == 2 || !lossKind.targetsAreClassIndices else {
-        throw DiagnosticError(.badTraining("evaluation needs a first output of shape [N, classes]"), at: .unknown)
+      var prediction = Dataset.rows(output, real.indices.map { $0 })
+      if lossKind.targetsAreClassIndices {
+        // Scores [N, …, C] with labels [N, …]: one row of scores per label.
+        guard prediction.shape.count >= 2, prediction.count == targets.count * prediction.shape.last! else {
+          throw DiagnosticError(.badTraining("evaluation needs a first output of shape [N, classes] or [N, …, classes] for labels "
+            + "\(targets.shape), got \(prediction.shape)"), at: .unknown)
+        }
+        prediction = Tensor(shape: [targets.count, prediction.shape.last!], data: prediction.data)
+        targets = Tensor(shape: [targets.count], data: targets.data)
+        labels += targets.count
       }
       loss += Interpreter.loss(reported, prediction, targets).value * Double(real.count)
       if lossKind.targetsAreClassIndices {
@@ -107,11 +115,12 @@ extension Commands {
     let elements = Double(max(1, data.targets.count))
     var result = Evaluation()
     result.loss = loss / count
-    if lossKind.targetsAreClassIndices { result.accuracy = Double(correct[1]) / count }
+    let labelCount = Double(max(1, labels))
+    if lossKind.targetsAreClassIndices { result.accuracy = Double(correct[1]) / labelCount }
     for metric in metrics {
       switch metric {
-      case .accuracy: result.values.append((metric.name, Double(correct[1]) / count))
-      case .topK(let k): result.values.append((metric.name, Double(correct[k]) / count))
+      case .accuracy: result.values.append((metric.name, Double(correct[1]) / labelCount))
+      case .topK(let k): result.values.append((metric.name, Double(correct[k]) / labelCount))
       case .loss: result.values.append((metric.name, result.loss))
       case .mae: result.values.append((metric.name, absolute / elements))
       case .rmse: result.values.append((metric.name, (squares / elements).squareRoot()))

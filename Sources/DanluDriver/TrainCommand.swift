@@ -151,6 +151,8 @@ extension Commands {
       let paths = (split == .train ? train : test).map { resolve($0, relativeTo: specPath) }
       data = format == "npy" ? try Dataset.npy(inputs: paths[0], targets: paths[1])
         : try Dataset.idx(images: paths[0], labels: paths[1], classes: 1 << 24)
+    case .text(let files, let context, let fraction):
+      data = try Dataset.text(files.map { resolve($0, relativeTo: specPath) }, context: context, split, testFraction: fraction)
     }
     return config.normalize.map { data.normalized(mean: $0.mean, std: $0.std) } ?? data
   }
@@ -193,10 +195,12 @@ extension Commands {
     }
     let target = step.inputShape("target") ?? []
     if loss.targetsAreClassIndices {
+      // One class index per sample ([count]), or per position of a sequence ([count, S] for scores [N, S, classes]).
       let classes = step.outputShape(at: 1)?.last ?? 0
-      if let bad = data.targets.data.firstIndex(where: { $0 < 0 || $0 >= Float(classes) || $0 != $0.rounded() }) ?? (data.targets.shape.count == 1 ? nil : 0) {
-        throw DiagnosticError(.badTraining("\(loss.name) needs class indices [count] below \(classes) (the model's classes); "
-          + "the data's targets are \(data.targets.shape) with \(data.targets.data[bad]) at \(bad)"), at: .unknown)
+      let shapeFits = Array(data.targets.shape.dropFirst()) == Array(target.dropFirst())
+      if let bad = data.targets.data.firstIndex(where: { $0 < 0 || $0 >= Float(classes) || $0 != $0.rounded() }) ?? (shapeFits ? nil : 0) {
+        throw DiagnosticError(.badTraining("\(loss.name) needs class indices \(["count"] + target.dropFirst().map(String.init)) below "
+          + "\(classes) (the model's classes); the data's targets are \(data.targets.shape) with \(data.targets.data[bad]) at \(bad)"), at: .unknown)
       }
     } else if Array(data.targets.shape.dropFirst()) != Array(target.dropFirst()) {
       throw DiagnosticError(.badTraining("\(loss.name) compares the prediction \(target) with targets of the same shape, "

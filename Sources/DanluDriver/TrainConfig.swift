@@ -31,6 +31,9 @@ public struct TrainConfig: Sendable {
   public enum DataSource: Sendable, Equatable {
     case fashionMNIST
     case files(format: String, train: [String], test: [String])
+    /// Plain text as bytes (a vocabulary of 256): windows of `context` bytes, each target the next byte; the last
+    /// `testFraction` of the text is the test split.
+    case text(files: [String], context: Int, testFraction: Double)
   }
 
   public var data = DataSource.fashionMNIST
@@ -204,10 +207,29 @@ public struct TrainConfig: Sendable {
   }
 
   static func dataSource(_ expr: Expr) throws(DiagnosticError) -> DataSource {
-    let usage = "train.data must be fashion-mnist, npy(train=(\"x.npy\", \"y.npy\"), test=(\"x_test.npy\", \"y_test.npy\")) "
-      + "or idx(train=(images, labels), test=(…)) with quoted paths"
-    guard let (format, args) = call(expr), ["npy", "idx"].contains(format) else {
+    let usage = "train.data must be fashion-mnist, npy(train=(\"x.npy\", \"y.npy\"), test=(\"x_test.npy\", \"y_test.npy\")), "
+      + "idx(train=(images, labels), test=(…)) or text(files=(\"a.txt\", …), context=64, test_fraction=0.1) with quoted paths"
+    guard let (format, args) = call(expr), ["npy", "idx", "text"].contains(format) else {
       throw DiagnosticError(.badTraining(usage + "; got '\(expr)'"), at: expr.location)
+    }
+    if format == "text" {
+      let values = try arguments(args, allowed: ["files", "context", "test_fraction"], of: "text")
+      guard let filesExpr = values["files"], let contextExpr = values["context"] else {
+        throw DiagnosticError(.badTraining(usage + "; text needs files and context"), at: expr.location)
+      }
+      var files: [String] = []
+      let items: [Expr] = { if case .tuple(let items) = filesExpr.kind { items } else { [filesExpr] } }()
+      for item in items {
+        guard case .string(let path) = item.kind else { throw DiagnosticError(.badTraining(usage), at: item.location) }
+        files.append(path)
+      }
+      let context = try int(contextExpr, "context")
+      var fraction: Float = 0.1
+      if let given = values["test_fraction"] { fraction = try float(given, "test_fraction") }
+      guard context >= 1, !files.isEmpty, fraction > 0, fraction < 1 else {
+        throw DiagnosticError(.badTraining("text needs at least one file, context ≥ 1 and test_fraction in (0, 1)"), at: expr.location)
+      }
+      return .text(files: files, context: context, testFraction: Double(fraction))
     }
     let values = try arguments(args, allowed: ["train", "test"], of: format)
     func pair(_ key: String) throws(DiagnosticError) -> [String] {

@@ -332,8 +332,9 @@ extension Walker {
       if !context.results.isEmpty { layerResults[output] = context.results }
       return output
     case .repeatLayer(let count, let body):
+      // The first tensor flows through the copies; the others (a decoder's memory, a mask) go to each unchanged.
       var x = inputs[0]
-      for i in 0..<count { x = try apply(body.layer, [x], path: "\(path).\(i)", at: location) }
+      for i in 0..<count { x = try apply(body.layer, [x] + inputs.dropFirst(), path: "\(path).\(i)", at: location) }
       return x
     case .block(let block):
       guard inputs.count == 1 else {

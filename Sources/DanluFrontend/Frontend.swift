@@ -25,10 +25,13 @@ public enum Frontend {
   /// - Parameters:
   ///   - bindings: sizes for symbolic dimensions (`--dim T=64`); they override the spec's `dims:` defaults.
   ///   - batch: shorthand binding for the first dimension of the first input, when it is symbolic.
-  public static func build(_ spec: ModelSpec, bindings: [String: Int] = [:], batch: Int? = nil)
-    throws(DiagnosticError) -> Model
+  ///   - decode: lowers for incremental decoding (`DecodeState`): the first input's second (sequence) dimension is
+  ///     bound to 1, and each causal self-attention reads and returns its cache.
+  public static func build(_ spec: ModelSpec, bindings: [String: Int] = [:], batch: Int? = nil,
+                           decode: DecodeState? = nil) throws(DiagnosticError) -> Model
   {
     var walker = Walker(spec: spec)
+    walker.context.decode = decode
     return try walker.run(bindings: bindings, batch: batch)
   }
 }
@@ -75,6 +78,10 @@ struct Walker {
         bound[symbol] = bindings[symbol] ?? batch
       }
     }
+    if context.decode != nil, let first = spec.inputs.first, case .subscript(_, let shape) = first.type.kind, shape.count >= 2,
+       case .name(let symbol) = shape[1].kind {
+      bound[symbol] = 1
+    }
     for (name, value) in bound { dims[name] = .int(value) }
 
     var scope = Scope()
@@ -99,6 +106,7 @@ struct Walker {
       }
       context.graph.outputs.append(GraphOutput(name: output.name, value: value))
     }
+    for (name, value) in context.decode?.outputs ?? [] { context.graph.outputs.append(GraphOutput(name: name, value: value)) }
     let unknown = bindings.keys.filter { !context.graph.freeSymbols.contains($0) && !usedSymbols.contains($0) }.sorted()
     if let name = unknown.first {
       throw DiagnosticError(.unknownDim(name, known: usedSymbols.sorted()), at: spec.location)

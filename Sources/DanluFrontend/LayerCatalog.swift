@@ -4,7 +4,8 @@ import DanluIR
 /// Every friendly layer the spec language knows, by name.
 enum LayerCatalog {
   static let all: [String: LayerDefinition] = Dictionary(
-    uniqueKeysWithValues: (linearAlgebra + normalization + activations + pooling + shape + combining + RecurrentLayers.all).map { ($0.name, $0) })
+    uniqueKeysWithValues: (linearAlgebra + normalization + activations + pooling + shape + combining + RecurrentLayers.all
+                        + AttentionLayers.all + TransformerLayers.all).map { ($0.name, $0) })
 
   // MARK: Linear algebra
 

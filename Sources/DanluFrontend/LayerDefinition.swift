@@ -105,6 +105,8 @@ struct LoweringContext {
   var batchNormMomentum: [String: Float] = [:]
   var path: String
   var location: SourceLocation
+  /// Set when lowering for incremental decoding (`danlu sample`): the model runs on one new position.
+  var decode: DecodeState?
 
   func type(_ value: Int) -> TensorType { graph.nodes[value].type }
 
@@ -133,5 +135,55 @@ struct LoweringContext {
   func fail(_ op: String, _ detail: String, _ operands: [Int]) -> DiagnosticError {
     DiagnosticError(.shapeMismatch(layer: path, op: op, shapes: operands.map { type($0).description }, detail: detail),
                     at: location)
+  }
+}
+
+/// Incremental decoding: each causal self-attention keeps the keys and values of earlier positions in a cache the
+/// caller holds (graph inputs `past:PATH.key` / `past:PATH.value`, [N, length, E]) and returns the new position's
+/// (outputs `present:PATH.key` / `present:PATH.value`, [N, 1, E]) for the caller to store at row `position`. The
+/// inputs `decode:position` [N, 1] (the new position's index) and `decode:mask` [N, length + 1] (1 hides a cache
+/// row not yet written; the last entry, the new position itself, is 0) are shared by every layer.
+public struct DecodeState: Sendable {
+  public static let positionInput = "decode:position", maskInput = "decode:mask"
+  public static let pastPrefix = "past:", presentPrefix = "present:"
+
+  /// Positions the cache holds: the longest context decoded.
+  public var length: Int
+  var position: Int?
+  var mask: Int?
+  /// Outputs to add to the graph: (name, value).
+  var outputs: [(String, Int)] = []
+
+  public init(length: Int) { self.length = length }
+}
+
+extension LoweringContext {
+  /// The shared position input [N, 1], added on first use.
+  mutating func decodePosition(batch: Dim) -> Int {
+    if let existing = decode?.position { return existing }
+    let value = graph.addLeaf(.input(DecodeState.positionInput), type: TensorType(.f32, [batch, .int(1)]),
+                              name: DecodeState.positionInput, location: location)
+    decode?.position = value
+    return value
+  }
+
+  /// The attention operands for one new position: (q, past keys + k, past values + v, mask).
+  mutating func decodeCache(key: Int, value: Int, query: Int) throws(DiagnosticError) -> [Int] {
+    guard let length = decode?.length else { preconditionFailure("decodeCache outside decoding") }
+    let type = graph.nodes[key].type
+    let (batch, width) = (type.shape[0], type.shape[2])
+    if decode?.mask == nil {
+      decode?.mask = graph.addLeaf(.input(DecodeState.maskInput), type: TensorType(.f32, [batch, .int(length + 1)]),
+                                   name: DecodeState.maskInput, location: location)
+    }
+    var joined: [Int] = []
+    for (part, new) in [("key", key), ("value", value)] {
+      let name = "\(path).\(part)"
+      let past = graph.addLeaf(.input(DecodeState.pastPrefix + name), type: TensorType(.f32, [batch, .int(length), width]),
+                               name: DecodeState.pastPrefix + name, location: location)
+      decode?.outputs.append((DecodeState.presentPrefix + name, new))
+      joined.append(try node(.concat(axis: 1), [past, new]))
+    }
+    return [query] + joined + [decode!.mask!]
   }
 }

@@ -48,6 +48,15 @@ public struct Cost: Hashable, Sendable {
         let x = graph.nodes[node.operands[0]].type.shape.compactMap { $0.evaluate(bindings) }
         cost.macs = x.count == 3 ? x[0] * x[1] * r.gates * r.hidden * (x[2] + r.hidden) : 0
         cost.flops = outputCount * 8
+      case .attention(let a), .training(.attentionGrad(let a)):
+        // Scores q·kᵀ and the weighted sum of v: two products of Sq × Sk × E per batch row (the gradient, about twice).
+        let isGrad = { if case .training = node.op { true } else { false } }()
+        let q = graph.nodes[node.operands[isGrad ? 1 : 0]].type.shape.compactMap { $0.evaluate(bindings) }
+        let k = graph.nodes[node.operands[isGrad ? 2 : 1]].type.shape.compactMap { $0.evaluate(bindings) }
+        if q.count == 3, k.count == 3 {
+          cost.macs = (isGrad ? 5 : 2) * a.batchAndLength(q).batch * a.batchAndLength(q).length * a.batchAndLength(k).length * q[2]
+        }
+        cost.flops = outputCount * 4
       case .maxPool2d(let p), .avgPool2d(let p):
         cost.flops = outputCount * p.kernel[0] * p.kernel[1]
       default:

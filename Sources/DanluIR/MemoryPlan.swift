@@ -76,6 +76,15 @@ extension Graph {
       let batch = r.batchFirst ? x[0] : x[1]
       return 2 * (x[0] * x[1] + batch) * r.gates * r.hidden + 4 * batch * r.hidden
     }
+    // Attention keeps one block of at most 64 query rows' scores (its gradient, their gradients too).
+    if case .attention(let a) = nodes[index].op, let q = nodes[nodes[index].operands[0]].type.staticShape,
+       let k = nodes[nodes[index].operands[1]].type.staticShape {
+      return min(64, a.batchAndLength(q).length) * a.batchAndLength(k).length
+    }
+    if case .training(.attentionGrad(let a)) = nodes[index].op, let q = nodes[nodes[index].operands[1]].type.staticShape,
+       let k = nodes[nodes[index].operands[2]].type.staticShape {
+      return 2 * min(64, a.batchAndLength(q).length) * a.batchAndLength(k).length
+    }
     guard let (a, w, y) = convShapes(index), !a.isPointwise(kernel: [w[2], w[3]]) else { return 0 }
     if a.algorithm == .winograd {
       // Transformed weights U[16][O][I], input tiles V[16][I][T] and products M[16][O][T] for one image.

@@ -10,6 +10,9 @@ public indirect enum Op: Hashable, Sendable {
   case buffer(String)
   /// A tensor of one repeated value, known at compile time (made by passes, e.g. batch-norm folding's zero bias).
   case fill(Float)
+  /// The sinusoidal position table [L, D] of "Attention Is All You Need": sin(p / 10000^(2i/D)) in column 2i and
+  /// cos of the same in column 2i + 1, for position p in row p. A constant, so computed once at load time.
+  case sinusoid
 
   // MARK: Elementwise, unary
   case relu
@@ -50,6 +53,11 @@ public indirect enum Op: Hashable, Sendable {
   // MARK: Recurrence
   /// One layer and direction of an RNN, LSTM or GRU over a whole sequence (`RecurrentAttributes`).
   case recurrent(RecurrentAttributes)
+
+  // MARK: Attention
+  /// Scaled dot-product attention of q, k, v split into heads, with optional causal and key-padding masks
+  /// (`AttentionAttributes`): one kernel, never more than a block of scores at a time.
+  case attention(AttentionAttributes)
 
   // MARK: Lookup
   /// Rows of a table: operands indices (integers stored as f32, any shape) and weight [V, D] → indices.shape + [D],

@@ -25,6 +25,7 @@ extension Op {
     case .parameter: return "param"
     case .buffer: return "buffer"
     case .fill: return "fill"
+    case .sinusoid: return "sinusoid"
     case .relu: return "relu"
     case .leakyRelu: return "leaky_relu"
     case .sigmoid: return "sigmoid"
@@ -48,6 +49,7 @@ extension Op {
     case .dropout: return "dropout"
     case .embedding: return "embedding"
     case .recurrent: return "recurrent"
+    case .attention: return "attention"
     case .slice: return "slice"
     case .fused: return "fused"
     case .training(let t): return t.mnemonic
@@ -78,8 +80,11 @@ extension Op {
     case .dropout(let p): return [("p", .float(p))]
     case .recurrent(let r):
       return [("batch_first", .bool(r.batchFirst)), ("cell", .string(r.cell.rawValue)), ("hidden", .int(r.hidden)), ("reverse", .bool(r.reverse))]
+    case .attention(let a):
+      return [("batch_first", .bool(a.batchFirst)), ("causal", .bool(a.causal)), ("heads", .int(a.heads)),
+              ("key_padding", .bool(a.keyPadding))]
     case .slice(let axis, let start, let length): return [("axis", .int(axis)), ("length", .int(length)), ("start", .int(start))]
-    case .relu, .sigmoid, .tanh, .gelu, .silu, .add, .mul, .reshape, .embedding: return []
+    case .relu, .sigmoid, .tanh, .gelu, .silu, .add, .mul, .reshape, .embedding, .sinusoid: return []
     case .training(let t): return t.attributes
     case .fused(let group):
       var anchor: [(String, AttributeValue)]
@@ -111,6 +116,7 @@ extension Op {
     case "param": guard let n = string("name") else { return nil }; self = .parameter(n)
     case "buffer": guard let n = string("name") else { return nil }; self = .buffer(n)
     case "fill": guard let v = float("value") else { return nil }; self = .fill(v)
+    case "sinusoid": self = .sinusoid
     case "relu": self = .relu
     case "leaky_relu": guard let s = float("slope") else { return nil }; self = .leakyRelu(slope: s)
     case "sigmoid": self = .sigmoid
@@ -155,6 +161,10 @@ extension Op {
       guard case .string(let c)? = attributes["cell"], let cell = RecurrentAttributes.Cell(rawValue: c), let hidden = int("hidden"),
             case .bool(let reverse)? = attributes["reverse"], case .bool(let batchFirst)? = attributes["batch_first"] else { return nil }
       self = .recurrent(RecurrentAttributes(cell: cell, hidden: hidden, reverse: reverse, batchFirst: batchFirst))
+    case "attention":
+      guard let heads = int("heads"), let causal = bool("causal"), let keyPadding = bool("key_padding"),
+            let batchFirst = bool("batch_first") else { return nil }
+      self = .attention(AttentionAttributes(heads: heads, causal: causal, keyPadding: keyPadding, batchFirst: batchFirst))
     case "slice":
       guard let axis = int("axis"), let start = int("start"), let length = int("length") else { return nil }
       self = .slice(axis: axis, start: start, length: length)

@@ -15,7 +15,7 @@ public enum ShapeInference {
     }
 
     switch op {
-    case .input, .parameter, .buffer, .fill:
+    case .input, .parameter, .buffer, .fill, .sinusoid:
       preconditionFailure("leaves have no inferred type; use Graph.addLeaf")
     case .relu, .leakyRelu, .sigmoid, .tanh, .gelu, .silu, .dropout:
       return operands[0]
@@ -89,6 +89,27 @@ public enum ShapeInference {
       var shape = x.shape
       shape[2] = .int(r.stateWidth)
       return TensorType(x.dtype, shape)
+
+    case .attention(let a):
+      let (q, k, v) = (operands[0], operands[1], operands[2])
+      for (name, operand) in [("query", q), ("key", k), ("value", v)] {
+        try requireRank(operand, 3, a.batchFirst ? "the \(name) (N, S, E)" : "the \(name) (S, N, E)")
+      }
+      guard k.shape == v.shape, q.shape[2] == k.shape[2], a.batchAndLength(q.shape).batch == a.batchAndLength(k.shape).batch else {
+        throw fail("attention needs a query, key and value with one batch and embedding size and keys and values of one "
+          + "length, got \(q), \(k) and \(v)")
+      }
+      guard let width = q.shape[2].staticValue, a.heads > 0, width % a.heads == 0 else {
+        throw fail("\(a.heads) heads must divide the embedding size \(q.shape[2])")
+      }
+      if a.keyPadding {
+        let (batch, length) = a.batchAndLength(k.shape)
+        guard operands.count == 4, operands[3].shape == [batch, length] else {
+          throw fail("the key padding mask should be \(TensorType(q.dtype, [batch, length])) for keys \(k), got "
+            + (operands.count == 4 ? "\(operands[3])" : "none"))
+        }
+      }
+      return q
 
     case .slice(let axis, let start, let length):
       let x = operands[0]

@@ -30,6 +30,11 @@ public enum TrainingOp: Hashable, Sendable {
   /// concatenated in operand order: backpropagation through time, gates recomputed from the saved states.
   case recurrentGrad(RecurrentAttributes)
 
+  // MARK: Attention
+  /// (dResult, q, k, v, [key padding mask]) → dq, dk and dv flattened and concatenated, the attention weights
+  /// recomputed from q and k rather than kept.
+  case attentionGrad(AttentionAttributes)
+
   // MARK: Lookup
   /// (dy, indices) → the gradient of an embedding table [rows, D]: each dy row added into the row it was read from.
   case embeddingGrad(rows: Int)
@@ -84,6 +89,7 @@ public enum TrainingOp: Hashable, Sendable {
     case .sumToShape: return "sum_to_shape"
     case .embeddingGrad: return "embedding_grad"
     case .recurrentGrad: return "recurrent_grad"
+    case .attentionGrad: return "attention_grad"
     case .padAxis: return "pad_axis"
     case .layerNormWeightGrad: return "layer_norm_weight_grad"
     }
@@ -93,7 +99,7 @@ public enum TrainingOp: Hashable, Sendable {
     "activation_grad", "matmul_ta", "bias_grad",
     "conv2d_input_grad", "conv2d_weight_grad", "max_pool2d_grad", "avg_pool2d_grad", "softmax_grad",
     "batch_mean", "batch_variance", "batch_norm_input_grad", "batch_norm_weight_grad", "dropout_mask",
-    "layer_norm_input_grad", "layer_norm_weight_grad", "sum_to_shape", "pad_axis", "embedding_grad", "recurrent_grad",
+    "layer_norm_input_grad", "layer_norm_weight_grad", "sum_to_shape", "pad_axis", "embedding_grad", "recurrent_grad", "attention_grad",
   ])
 
   public var attributes: [(String, AttributeValue)] {
@@ -103,6 +109,7 @@ public enum TrainingOp: Hashable, Sendable {
     case .padAxis(let axis, let start): return [("axis", .int(axis)), ("start", .int(start))]
     case .embeddingGrad(let rows): return [("rows", .int(rows))]
     case .recurrentGrad(let r): return Op.recurrent(r).attributes
+    case .attentionGrad(let a): return Op.attention(a).attributes
     case .batchNormInputGrad(let eps), .batchNormWeightGrad(let eps), .layerNormInputGrad(let eps), .layerNormWeightGrad(let eps):
       return [("epsilon", .float(eps))]
     case .dropoutMask(let p, let salt): return [("p", .float(p)), ("salt", .int(salt))]
@@ -141,6 +148,9 @@ public enum TrainingOp: Hashable, Sendable {
     case "recurrent_grad":
       guard case .recurrent(let r)? = Op(mnemonic: "recurrent", attributes: attributes) else { return nil }
       self = .recurrentGrad(r)
+    case "attention_grad":
+      guard case .attention(let a)? = Op(mnemonic: "attention", attributes: attributes) else { return nil }
+      self = .attentionGrad(a)
     case "embedding_grad": guard case .int(let rows)? = attributes["rows"] else { return nil }; self = .embeddingGrad(rows: rows)
     case "pad_axis":
       guard case .int(let axis)? = attributes["axis"], case .int(let start)? = attributes["start"] else { return nil }
@@ -179,6 +189,7 @@ public enum TrainingOp: Hashable, Sendable {
     case .batchNormInputGrad: return 5
     case .layerNormInputGrad: return 3
     case .recurrentGrad(let r): return r.operandCount + 2
+    case .attentionGrad(let a): return a.operandCount + 1
     default: return 2
     }
   }
@@ -234,6 +245,11 @@ public enum TrainingOp: Hashable, Sendable {
       var total = Dim.int(0)
       for operand in operands[1...r.operandCount] { total = total + operand.elementCount }
       return TensorType(first.dtype, [total])
+    case .attentionGrad(let a):
+      guard operands.count == a.operandCount + 1, operands[0].shape == operands[1].shape else {
+        throw fail("attention_grad takes the result's gradient, then the query, key, value (and mask)")
+      }
+      return TensorType(first.dtype, [operands[1].elementCount + operands[2].elementCount + operands[3].elementCount])
     case .embeddingGrad(let rows):
       let (dy, indices) = (operands[0], operands[1])
       guard dy.rank == indices.rank + 1, Array(dy.shape.dropLast()) == indices.shape else {

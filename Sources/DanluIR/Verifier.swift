@@ -14,7 +14,7 @@ public enum Verifier {
       case .input(let name), .parameter(let name), .buffer(let name):
         if !node.operands.isEmpty { problems.append("\(where_) is a leaf but has operands") }
         if !leafNames.insert(name).inserted { problems.append("\(where_): the name '\(name)' is defined twice") }
-      case .fill:
+      case .fill, .sinusoid:
         if !node.operands.isEmpty { problems.append("\(where_) is a leaf but has operands") }
       case .reshape:
         guard node.operands.count == 1 else { problems.append("\(where_) takes one operand"); continue }
@@ -51,10 +51,11 @@ public enum Verifier {
 
   static func expectedArity(_ op: Op) -> Int? {
     switch op {
-    case .input, .parameter, .buffer, .fill: return 0
+    case .input, .parameter, .buffer, .fill, .sinusoid: return 0
     case .relu, .leakyRelu, .sigmoid, .tanh, .gelu, .silu, .softmax, .logSoftmax, .reshape, .maxPool2d, .avgPool2d,
          .adaptiveAvgPool2d, .dropout, .slice: return 1
     case .recurrent(let r): return r.operandCount
+    case .attention(let a): return a.operandCount
     case .add, .mul, .matmul, .biasAdd, .conv2d, .embedding: return 2
     case .batchNorm: return 5
     case .layerNorm: return 3

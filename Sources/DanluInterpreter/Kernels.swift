@@ -8,6 +8,13 @@ enum Kernels<T: BinaryFloatingPoint & Sendable> {
     switch op {
     case .input, .parameter, .buffer: preconditionFailure("leaves are bound, not evaluated")
     case .fill(let value): return Array(repeating: T(value), count: outputShape.reduce(1, *))
+    case .sinusoid:
+      let width = outputShape[1]
+      return (0..<outputShape.reduce(1, *)).map { i in
+        let (position, column) = (Double(i / width), i % width)
+        let angle = position / pow(10000, Double(column - column % 2) / Double(width))
+        return T(column % 2 == 0 ? sin(angle) : cos(angle))
+      }
     case .relu: return x[0].data.map { max($0, 0) }
     case .leakyRelu(let slope): return x[0].data.map { $0 >= 0 ? $0 : $0 * T(slope) }
     case .sigmoid: return x[0].data.map { T(1 / (1 + exp(-Double($0)))) }
@@ -38,6 +45,7 @@ enum Kernels<T: BinaryFloatingPoint & Sendable> {
     case .slice(let axis, let start, _):
       return slice(x[0], outputShape, axis: axis, start: start < 0 ? x[0].shape[axis] + start : start)
     case .recurrent(let r): return RecurrentKernels<T>.forward(r, x)
+    case .attention(let a): return AttentionKernels<T>.forward(a, x)
     case .fused(let group): return fused(group, x, outputShape)
     case .training(let op): return TrainingKernels<T>.evaluate(op, x, outputShape: outputShape)
     }

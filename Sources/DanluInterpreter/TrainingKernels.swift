@@ -24,6 +24,7 @@ enum TrainingKernels<T: BinaryFloatingPoint & Sendable> {
     case .layerNormInputGrad(let eps), .layerNormWeightGrad(let eps): return layerNormGrad(op, x, epsilon: eps)
     case .sumToShape: return sumToShape(x[0], x[1].shape)
     case .recurrentGrad(let r): return RecurrentKernels<T>.backward(r, x)
+    case .attentionGrad(let a): return AttentionKernels<T>.backward(a, x)
     case .embeddingGrad(let rows):
       let width = x[0].shape.last!
       var out = [Double](repeating: 0, count: rows * width)

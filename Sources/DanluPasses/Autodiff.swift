@@ -40,8 +40,19 @@ public enum Autodiff {
     // The loss and its gradient with respect to the prediction: the seed of the backward walk.
     let targetType = try targetType(of: loss, prediction: yType, named: predicted.name, at: location)
     let target = result.addLeaf(.input("target"), type: targetType, name: "target", location: location)
-    let lossValue = try result.add(.training(.loss(loss)), [y, target], name: "loss", location: location)
-    let seed = try result.add(.training(.lossGrad(loss)), [y, target], name: "loss.grad", location: location)
+    var (scores, labels) = (y, target)
+    if yType.rank != targetType.rank + 1 || !loss.targetsAreClassIndices {
+      // Elementwise losses, and class scores [N, C] with their labels [N]: as they are.
+    } else if yType.rank > 2 {
+      // Scores [N, …, C] with labels [N, …] (a language model's [N, S, vocabulary]): one row per position, the mean
+      // over all of them, as PyTorch's cross_entropy on the flattened positions.
+      let rows = targetType.elementCount, classes = yType.shape[yType.rank - 1]
+      scores = try result.reshape(y, to: [rows, classes], name: "loss", location: location)
+      labels = try result.reshape(target, to: [rows], name: "loss", location: location)
+    }
+    let lossValue = try result.add(.training(.loss(loss)), [scores, labels], name: "loss", location: location)
+    var seed = try result.add(.training(.lossGrad(loss)), [scores, labels], name: "loss.grad", location: location)
+    if scores != y { seed = try result.reshape(seed, to: yType.shape, name: "loss.grad", location: location) }
 
     // Which values lead to a trainable parameter: only their gradients are computed.
     var wanted = Array(repeating: false, count: graph.nodes.count)
@@ -91,9 +102,9 @@ public enum Autodiff {
     throws(DiagnosticError) -> TensorType
   {
     guard loss.targetsAreClassIndices else { return prediction }
-    guard prediction.rank == 2 else {
-      throw DiagnosticError(.badTraining("\(loss.name) needs scores of shape [N, classes]; output '\(name)' is \(prediction)"), at: location)
+    guard prediction.rank >= 2 else {
+      throw DiagnosticError(.badTraining("\(loss.name) needs scores of shape [N, classes] (or [N, …, classes]); output '\(name)' is \(prediction)"), at: location)
     }
-    return TensorType(.f32, [prediction.shape[0]])
+    return TensorType(.f32, Array(prediction.shape.dropLast()))
   }
 }

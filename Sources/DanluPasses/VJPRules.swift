@@ -16,6 +16,22 @@ enum VJPRules {
       DiagnosticError(.noGradient(layer: node.name, op: node.op.mnemonic, detail: detail), at: location)
     }
     func shapeOf(_ value: Int) -> [Dim] { graph.nodes[value].type.shape }
+    /// The wanted operands' gradients sliced out of one packed gradient that holds them all, flattened, in order.
+    func unpack(_ packed: Int, _ operands: [Int]) throws(DiagnosticError) -> [Int?] {
+      var (grads, offset): ([Int?], Int) = ([], 0)
+      for (i, operand) in operands.enumerated() {
+        guard let shape = graph.nodes[operand].type.staticShape else { throw unsupported("bind every dimension before training") }
+        let count = shape.reduce(1, *)
+        if wanted[i] {
+          let part = try add(.slice(axis: 0, start: offset, length: count), [packed])
+          grads.append(try graph.reshape(part, to: shapeOf(operand), name: name, location: location))
+        } else {
+          grads.append(nil)
+        }
+        offset += count
+      }
+      return grads
+    }
 
     switch node.op {
     case .relu, .leakyRelu, .sigmoid, .tanh, .gelu, .silu:
@@ -72,20 +88,11 @@ enum VJPRules {
 
     case .recurrent(let r):
       // One backward pass through time gives every operand's gradient, packed; each is sliced out and reshaped.
-      let packed = try add(.training(.recurrentGrad(r)), [dy] + x + [index])
-      var (grads, offset): ([Int?], Int) = ([], 0)
-      for (i, operand) in x.enumerated() {
-        guard let shape = graph.nodes[operand].type.staticShape else { throw unsupported("bind every dimension before training") }
-        let count = shape.reduce(1, *)
-        if wanted[i] {
-          let part = try add(.slice(axis: 0, start: offset, length: count), [packed])
-          grads.append(try graph.reshape(part, to: shapeOf(operand), name: name, location: location))
-        } else {
-          grads.append(nil)
-        }
-        offset += count
-      }
-      return grads
+      return try unpack(try add(.training(.recurrentGrad(r)), [dy] + x + [index]), x)
+
+    case .attention(let a):
+      // One pass recomputing the attention weights gives dq, dk and dv, packed; the key padding mask is data.
+      return try unpack(try add(.training(.attentionGrad(a)), [dy] + x), Array(x.prefix(3))) + (a.keyPadding ? [nil] : [])
 
     case .embedding:
       // Indices are data, never differentiated; the table's gradient scatters dy back into the rows read.
@@ -122,7 +129,7 @@ enum VJPRules {
         start += length
       }
       return grads
-    case .input, .parameter, .buffer, .fill, .fused, .training:
+    case .input, .parameter, .buffer, .fill, .sinusoid, .fused, .training:
       throw unsupported("no gradient rule")
     }
   }

@@ -1,4 +1,5 @@
 import DanluDiagnostics
+import Foundation
 import DanluIR
 
 /// A data set in memory: inputs `[count, …]` (images `[count, 1, H, W]` scaled to [0, 1], or normalized) and targets
@@ -31,6 +32,30 @@ public struct Dataset: Sendable {
         + "\(inputs.shape.first.map(String.init) ?? "no") inputs in \(inputPath); both need the same first dimension"), at: .unknown)
     }
     return Dataset(images: inputs, targets: targets)
+  }
+
+  /// Plain text files, joined, as bytes: inputs `[count, context]` (byte values as floats) and targets the same
+  /// windows one byte later, for a byte-level language model (a vocabulary of 256). The windows do not overlap; the
+  /// train split is the text before the last `testFraction` of it, the test split that last part.
+  public static func text(_ paths: [String], context: Int, _ split: Split, testFraction: Double) throws(DiagnosticError) -> Dataset {
+    var bytes: [UInt8] = []
+    for path in paths {
+      guard let data = FileManager.default.contents(atPath: path) else {
+        throw DiagnosticError(.badTensorFile(path: path, problem: "cannot be read"), at: .unknown)
+      }
+      bytes += data
+    }
+    let cut = Int(Double(bytes.count) * (1 - testFraction))
+    let part = split == .train ? bytes[..<cut] : bytes[cut...]
+    let count = (part.count - 1) / context
+    guard count >= 1 else {
+      throw DiagnosticError(.badTensorFile(path: paths[0], problem: "the \(split.rawValue) split has \(part.count) bytes, fewer than "
+        + "one window of \(context) + 1"), at: .unknown)
+    }
+    let start = part.startIndex
+    let inputs = (0..<count * context).map { Float(part[start + $0]) }
+    let targets = (0..<count * context).map { Float(part[start + $0 + 1]) }
+    return Dataset(images: Tensor(shape: [count, context], data: inputs), targets: Tensor(shape: [count, context], data: targets))
   }
 
   /// Fashion-MNIST from the Debian package `dataset-fashion-mnist` (IDX files, gzip-compressed).

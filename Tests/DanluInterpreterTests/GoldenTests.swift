@@ -11,7 +11,7 @@ import Testing
   func matchesONNXRuntime(_ name: String) throws {
     let golden = try GoldenCase(name)
     let expected = golden.expected
-    let output = try #require(try Interpreter.run(golden.graph, inputs: ["x": golden.input], weights: golden.weights.tensors)["output"])
+    let output = try #require(try Interpreter.run(golden.graph, inputs: golden.inputs, weights: golden.weights.tensors)["output"])
     #expect(output.shape == expected.shape)
     #expect(output.relativeError(to: expected) < 1e-5, "\(name): \(output.relativeError(to: expected))")
   }

@@ -48,6 +48,16 @@ import Testing
     ("rnn_tanh_stacked", "f32[4, 2, 3]", ["r: rnn(3, num_layers=2)", "tanh"], .mse),
     ("layer_norm", "f32[2, 3, 6]", ["a: linear(6)", "ln: layer_norm", "gelu", "b: linear(4)",
                                     "ln2: layer_norm(eps=1e-3, elementwise_affine=false)"], .mse),
+    ("attention_causal", "f32[2, 4, 6]", ["a: multi_head_attention(6, 2, batch_first=true, causal=true)", "ln: layer_norm",
+                                          "flatten", "fc: linear(3)"], .crossEntropy(labelSmoothing: 0)),
+    ("attention_cross_padding", "f32[3, 2, 4]\n  mask: f32[2, 3]",
+     ["m: linear(4)(x)", "tanh", "k: linear(4)", "p: positional_encoding", "a: multi_head_attention(4, 2, key_padding_mask=true)(x, p, m, mask)"], .mse),
+    ("encoder_layer_pre_ln", "f32[2, 3, 8]",
+     ["p: positional_encoding(kind='learned', max_len=4, batch_first=true)",
+      "e: transformer_encoder_layer(8, 2, dim_feedforward=8, dropout=0, batch_first=true, norm_first=true, activation='gelu')"], .mse),
+    ("decoder_layer", "f32[2, 3, 4]\n  memory: f32[2, 5, 4]",
+     ["d: transformer_decoder_layer(4, 2, dim_feedforward=6, dropout=0, batch_first=true, causal=true)(x, memory)",
+      "flatten", "fc: linear(3)"], .crossEntropy(labelSmoothing: 0)),
   ]
 
   static func build(_ index: Int) throws -> (Graph, Graph, [String: Tensor], [String: Tensor]) {
@@ -64,6 +74,10 @@ import Testing
       // Token indices, one of them repeated so that two rows of dy add into one row of the table's gradient.
       inputs["x"] = Tensor(shape: [3, 4], data: (0..<12).map { Float(($0 * 5 + 2) % 7) })
       inputs["x"]!.data[11] = inputs["x"]!.data[0]
+    }
+    if c.name == "attention_cross_padding" {
+      // The second sequence's last key hidden; the first sequence sees all three.
+      inputs["mask"] = Tensor(shape: [2, 3], data: [0, 0, 0, 0, 0, 1])
     }
     let targetShape = train.nodes[train.inputs.first { train.inputName($0) == "target" }!].type.staticShape!
     let classes = graph.nodes[graph.outputs[0].value].type.staticShape!.last!

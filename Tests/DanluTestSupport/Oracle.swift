@@ -45,6 +45,8 @@ public struct GoldenCase {
   public var graph: Graph
   public var weights: WeightSet
   public var input: Tensor
+  /// Every input by name: x, and one NAME.npy per further input (a mask, a decoder's memory).
+  public var inputs: [String: Tensor]
   public var expected: Tensor
 
   public init(_ name: String) throws {
@@ -53,5 +55,9 @@ public struct GoldenCase {
     weights = try WeightSet(contentsOf: Repository.path(folder + "weights.safetensors"))
     input = try NPY.read(Repository.path(folder + "x.npy"))
     expected = try NPY.read(Repository.path(folder + "y.npy"))
+    inputs = ["x": input]
+    for input in graph.inputs.compactMap({ graph.inputName($0) }) where inputs[input] == nil {
+      inputs[input] = try NPY.read(Repository.path(folder + "\(input).npy"))
+    }
   }
 }

@@ -16,6 +16,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from fixture_io import write_safetensors
+from make_attention_goldens import encoder_layer
 from make_recurrent_goldens import GATES, network
 
 jax.config.update("jax_enable_x64", True)
@@ -109,6 +110,21 @@ def recurrent(name, cell, features, hidden, layers=1, bidirectional=False, batch
     return (f"{name}: {cell}({', '.join(args)})", forward, shapes)
 
 
+def encoder(name, d, heads, ff, norm_first=False, gelu=False, causal=False):
+    """nn.TransformerEncoderLayer (make_attention_goldens.encoder_layer), batch first, no dropout."""
+    shapes = {f"{name}.self_attn.in_proj_weight": (3 * d, d), f"{name}.self_attn.in_proj_bias": (3 * d,),
+              f"{name}.self_attn.out_proj.weight": (d, d), f"{name}.self_attn.out_proj.bias": (d,),
+              f"{name}.linear1.weight": (ff, d), f"{name}.linear1.bias": (ff,), f"{name}.linear2.weight": (d, ff),
+              f"{name}.linear2.bias": (d,), f"{name}.norm1.weight": (d,), f"{name}.norm1.bias": (d,),
+              f"{name}.norm2.weight": (d,), f"{name}.norm2.bias": (d,)}
+
+    def forward(p, x, state):
+        weights = {k[len(name) + 1:]: v for k, v in p.items() if k.startswith(name + ".")}
+        return encoder_layer(weights, x, heads, norm_first, gelu, causal)
+    flags = f"norm_first={'true' if norm_first else 'false'}, activation='{'gelu' if gelu else 'relu'}', causal={'true' if causal else 'false'}"
+    return (f"{name}: transformer_encoder_layer({d}, {heads}, dim_feedforward={ff}, dropout=0, batch_first=true, {flags})", forward, shapes)
+
+
 def unary(line, f):
     return (line, lambda p, x, state: f(x), {})
 
@@ -179,6 +195,9 @@ CASES = {
                                    flatten, linear("fc", 4, 3)], "mse"),
     "layer_norm": ("f32[2, 3, 6]", [linear("a", 6, 6), layernorm("ln", 6), unary("gelu", lambda x: jax.nn.gelu(x, approximate=False)),
                                     linear("b", 6, 3)], "mse"),
+    "transformer_encoder_train": ("f32[2, 4, 8]", [encoder("e", 8, 2, 12, norm_first=True, gelu=True, causal=True), flatten,
+                                                   linear("fc", 32, 3)], "cross_entropy(label_smoothing=0.1)"),
+    "transformer_post_ln_train": ("f32[3, 3, 4]", [encoder("e", 4, 2, 6), flatten, linear("fc", 12, 2)], "mse"),
 }
 
 

@@ -1,0 +1,29 @@
+/// Scaled dot-product attention over heads, the core of PyTorch's `nn.MultiheadAttention` after its projections:
+/// for every batch row n and head h, with D = E / heads and the head's columns [h·D, (h+1)·D) of q, k and v,
+///
+///     out[n, :, head h] = softmax(q kᵀ / √D + mask) · v
+///
+/// Operands: q [N, Sq, E], k [N, Sk, E], v [N, Sk, E] (sequence first, [S, N, E], unless `batchFirst`), then, when
+/// `keyPadding`, a mask [N, Sk] whose nonzero entries hide those keys (PyTorch's `key_padding_mask`, True = ignore).
+/// `causal` hides key j from query i when j > i (`is_causal`, `generate_square_subsequent_mask`). A query that sees
+/// no key at all gets NaN, as PyTorch's reference path does. The result has q's shape: the heads side by side.
+public struct AttentionAttributes: Hashable, Sendable {
+  public var heads: Int
+  public var causal: Bool
+  public var keyPadding: Bool
+  public var batchFirst: Bool
+
+  public init(heads: Int, causal: Bool = false, keyPadding: Bool = false, batchFirst: Bool = false) {
+    self.heads = heads
+    self.causal = causal
+    self.keyPadding = keyPadding
+    self.batchFirst = batchFirst
+  }
+
+  public var operandCount: Int { keyPadding ? 4 : 3 }
+
+  /// (batch, length) of a [N, S, E] or [S, N, E] operand's shape.
+  public func batchAndLength<D>(_ shape: [D]) -> (batch: D, length: D) {
+    batchFirst ? (shape[0], shape[1]) : (shape[1], shape[0])
+  }
+}
