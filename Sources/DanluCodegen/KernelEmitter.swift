@@ -73,18 +73,28 @@ enum KernelEmitter {
         """
 
     case .layerNorm(let eps):
-      // One pass over each row for its mean and variance (Welford, in double), one to normalize.
-      let length = out.last!
+      // Two passes over each row, for its mean and then the mean square deviation (stable for rows far from zero),
+      // each summed in 16 independent float lanes that the compiler turns into vector adds, then in double.
+      let length = out.last!, whole = length - length % 16
+      func rowSum(_ term: String) -> String {
+        """
+              for (int l = 0; l < 16; l++) lanes[l] = 0.0f;
+              for (long k = 0; k < \(whole); k += 16)
+                for (int l = 0; l < 16; l++) { const float v = row[k + l]; lanes[l] += \(term); }
+              sum = 0.0;
+              for (int l = 0; l < 16; l++) sum += lanes[l];
+              for (long k = \(whole); k < \(length); k++) { const float v = row[k]; sum += \(term); }
+        """
+      }
       return "  const float *x = \(x(0)), *w = \(x(1)), *b = \(x(2));\n" + y + """
           for (long r = 0; r < \(count / max(1, length)); r++) {
             const float *row = x + r * \(length);
-            double mean = 0.0, m2 = 0.0;
-            for (long k = 0; k < \(length); k++) {
-              const double d = row[k] - mean;
-              mean += d / (double)(k + 1);
-              m2 += d * (row[k] - mean);
-            }
-            const float inv = (float)(1.0 / sqrt(m2 / \(length).0 + \(Double(eps)))), mu = (float)mean;
+            float lanes[16], mu = 0.0f;
+            double sum;
+        \(rowSum("v"))
+            mu = (float)(sum / \(length).0);
+        \(rowSum("(v - mu) * (v - mu)"))
+            const float inv = (float)(1.0 / sqrt(sum / \(length).0 + \(Double(eps))));
             float *out = y + r * \(length);
             for (long k = 0; k < \(length); k++) out[k] = (row[k] - mu) * inv * w[k] + b[k];
           }

@@ -14,6 +14,8 @@ public struct BuildOptions: Sendable {
   public var threads: Int?
   /// The pass pipeline by name (`--passes a,b`); nil is the default inference pipeline.
   public var passes: [String]?
+  /// Lowers for incremental decoding with a key/value cache of this many positions (`danlu sample`).
+  public var decodeLength: Int?
 
   public init(batch: Int? = nil, bindings: [String: Int] = [:], timePasses: Bool = false, threads: Int? = nil,
               passes: [String]? = nil) {
@@ -58,6 +60,7 @@ public struct ModelLoader: Sendable {
   }
 
   public mutating func model(at path: String, options: BuildOptions = BuildOptions()) throws(DiagnosticError) -> Model {
-    try Frontend.build(try spec(at: path), bindings: options.bindings, batch: options.batch)
+    try Frontend.build(try spec(at: path), bindings: options.bindings, batch: options.batch,
+                       decode: options.decodeLength.map { DecodeState(length: $0) })
   }
 }

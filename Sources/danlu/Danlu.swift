@@ -6,7 +6,7 @@ struct Danlu: ParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "danlu",
     abstract: "丹炉 Danlu: compile YAML model specs into fast native binaries.",
-    subcommands: [Check.self, IR.self, Compile.self, Run.self, Train.self, Eval.self, Bench.self, DataExport.self]
+    subcommands: [Check.self, IR.self, Compile.self, Run.self, Train.self, Eval.self, Bench.self, Sample.self, DataExport.self]
   )
 }
 
