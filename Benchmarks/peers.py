@@ -16,8 +16,15 @@ import time
 
 import numpy as np
 
+import ort_session
+import sequence_peers
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DANLU = os.path.join(ROOT, ".build", "release", "danlu")
+# Danlu (OpenBLAS) runs with the kernels this CPU calls for: an OPENBLAS_CORETYPE in the environment (some machines
+# set Haswell globally, which halves sgemm on an AVX-512 CPU) is dropped for its runs, so that Danlu chooses from the
+# CPU's features as it does by default. ONNX Runtime (MLAS) and XLA choose their own kernels either way.
+DANLU_ENV = {k: v for k, v in os.environ.items() if k != "OPENBLAS_CORETYPE"}
 
 
 def read_safetensors(path):
@@ -91,17 +98,7 @@ MODELS = {"mlp": mlp_layers, "lenet5": lenet5_layers, "resnet18": resnet18_layer
 # MARK: ONNX Runtime
 
 def onnx_session(layers, weights, x_shape, threads):
-    import onnx
-    import onnxruntime as ort
-    from onnx import TensorProto, helper, numpy_helper
-
-    nodes, counter = [], [0]
-
-    def op(kind, inputs, **attrs):
-        counter[0] += 1
-        out = f"t{counter[0]}"
-        nodes.append(helper.make_node(kind, inputs, [out], **attrs))
-        return out
+    nodes, op = ort_session.node_builder()
 
     def apply(x, layer):
         kind = layer[0]
@@ -133,30 +130,7 @@ def onnx_session(layers, weights, x_shape, threads):
     x = "x"
     for layer in layers:
         x = apply(x, layer)
-    graph = helper.make_graph(nodes, "bench", [helper.make_tensor_value_info("x", TensorProto.FLOAT, list(x_shape))],
-                              [helper.make_tensor_value_info(x, TensorProto.FLOAT, None)],
-                              initializer=[numpy_helper.from_array(v, k) for k, v in weights.items()])
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
-    model.ir_version = 8
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = threads
-    options.inter_op_num_threads = 1
-    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    session = ort.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"])
-    # I/O binding keeps the Python call as thin as ORT allows: the input is bound once per array, the output
-    # buffer is reused, so small models are timed with as little binding overhead as possible.
-    binding = session.io_binding()
-    bound = {"x": None}
-
-    def run(x_value):
-        if bound["x"] is not x_value:
-            binding.bind_cpu_input("x", x_value)
-            bound["x"] = x_value
-        binding.bind_output(session.get_outputs()[0].name)
-        session.run_with_iobinding(binding)
-        return binding.copy_outputs_to_cpu()[0]
-
-    return run
+    return ort_session.runner(nodes, x_shape, x, weights, threads)
 
 
 # MARK: JAX
@@ -272,36 +246,50 @@ def median_ms(run, x, runs, warmup=3):
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--cases", default="mlp:1,mlp:64,lenet5:1,lenet5:64,resnet18:1,resnet18:64,vgg16:1")
+    parser.add_argument("--seq-cases", default="lstm:16,transformer_encoder_layer:1,transformer_encoder:1",
+                        help="sequence models (lstm at T=64; transformers at S=128); empty for none")
     parser.add_argument("--train-cases", default="mlp:64,lenet5:64",
                         help="train steps (forward, backward, Adam) timed against JAX; empty for none")
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
+    if "OPENBLAS_CORETYPE" in os.environ:
+        print(f"note: OPENBLAS_CORETYPE={os.environ['OPENBLAS_CORETYPE']} is set here; Danlu's runs drop it and choose "
+              "OpenBLAS's kernels from the CPU's features", file=sys.stderr)
     folder = os.path.join(ROOT, ".build", "bench")
     os.makedirs(folder, exist_ok=True)
     rows = []
-    for case in [c for c in args.cases.split(",") if c]:
+    cases = [c for c in args.cases.split(",") if c] + [c for c in args.seq_cases.split(",") if c]
+    for case in cases:
         model, batch = case.split(":")
         batch = int(batch)
-        heavy = model in ("resnet18", "vgg16")
-        runs = (5 if batch > 1 else 20) if heavy else (2000 if batch == 1 else 200)
+        heavy = model in ("resnet18", "vgg16", "transformer_encoder")
+        runs = (5 if batch > 1 else 20) if heavy else (2000 if batch == 1 and model in ("mlp", "lenet5") else 200)
         binary = os.path.join(folder, f"{model}_b{batch}")
+        sequence = sequence_peers.CASES.get(model)
+        dims = [f"--dim={k}={v}" for k, v in (sequence["dims"] if sequence else {}).items()]
         compile_start = time.perf_counter()
-        subprocess.run([DANLU, "compile", os.path.join(ROOT, "Models", f"{model}.yaml"), "--batch", str(batch), "-o", binary],
-                       check=True, capture_output=True)
+        subprocess.run([DANLU, "compile", os.path.join(ROOT, "Models", f"{model}.yaml"), "--batch", str(batch), "-o", binary] + dims,
+                       check=True, capture_output=True, env=DANLU_ENV)
         compile_s = time.perf_counter() - compile_start
         weights = read_safetensors(binary + ".safetensors")
         spatial = (1, 28, 28) if model in ("mlp", "lenet5") else (3, 224, 224)
-        x = np.random.default_rng(batch).uniform(-1, 1, (batch,) + spatial).astype(np.float32)
+        shape = sequence["shape"](batch) if sequence else (batch,) + spatial
+        x = np.random.default_rng(batch).uniform(-1, 1, shape).astype(np.float32)
         np.save(os.path.join(folder, "x.npy"), x)
         bench = subprocess.run([binary, "--input", os.path.join(folder, "x.npy"), "--output", os.path.join(folder, "y.npy"),
-                                "--bench", str(runs), "--threads", str(args.threads)], check=True, capture_output=True, text=True)
+                                "--bench", str(runs), "--threads", str(args.threads)], check=True, capture_output=True, text=True,
+                               env=DANLU_ENV)
         line = bench.stdout.strip().splitlines()[-1]
         danlu_ms = float(line.split("median_ms=")[1].split()[0])
         reference = np.load(os.path.join(folder, "y.npy"))
 
-        layers = MODELS[model]()
-        ort_run = onnx_session(layers, weights, x.shape, args.threads)
-        jax_run = jax_function(layers, weights)
+        if model in sequence_peers.CASES:
+            ort_run = sequence_peers.onnx_session(model, weights, x.shape, args.threads)
+            jax_run = sequence_peers.jax_function(model, weights)
+        else:
+            layers = MODELS[model]()
+            ort_run = onnx_session(layers, weights, x.shape, args.threads)
+            jax_run = jax_function(layers, weights)
         for name, run in (("ONNX Runtime", ort_run), ("JAX", jax_run)):
             y = run(x)
             error = np.linalg.norm(y - reference) / np.linalg.norm(reference)
@@ -331,11 +319,11 @@ def train_row(case, folder, threads):
     batch, runs = int(batch), 200
     spec = os.path.join(ROOT, "Models", f"{model}.yaml")
     bench = subprocess.run([DANLU, "bench", spec, "--train", "--batch", str(batch), "--runs", str(runs), "--threads", str(threads)],
-                           check=True, capture_output=True, text=True)
+                           check=True, capture_output=True, text=True, env=DANLU_ENV)
     danlu_ms = float(bench.stdout.strip().splitlines()[-1].split("median_ms=")[1].split()[0])
     # The same layers and PyTorch-default-initialized weights Danlu writes for the model.
     binary = os.path.join(folder, f"{model}_train_b{batch}")
-    subprocess.run([DANLU, "compile", spec, "--batch", str(batch), "-o", binary], check=True, capture_output=True)
+    subprocess.run([DANLU, "compile", spec, "--batch", str(batch), "-o", binary], check=True, capture_output=True, env=DANLU_ENV)
     weights = read_safetensors(binary + ".safetensors")
     rng = np.random.default_rng(batch)
     x = rng.uniform(-1, 1, (batch, 1, 28, 28)).astype(np.float32)

@@ -67,6 +67,10 @@ public enum CEmitter {
       switch $0.op { case .recurrent, .training(.recurrentGrad): true; default: false }
     }
     if usesRecurrence { out += RecurrentEmitter.helpers }
+    let usesAttention = graph.nodes.contains {
+      switch $0.op { case .attention, .training(.attentionGrad): true; default: false }
+    }
+    if usesAttention { out += AttentionEmitter.helpers }
     out += kernels.joined(separator: "\n")
     out += "\n/* ==== Entry ==== */\n\n"
     out += "/* Values that depend only on the weights (Graph.loadTimeValues), computed once after binding them. */\n"

@@ -51,11 +51,16 @@ extension Commands {
         if text.isEmpty { text = [10] }  // no prompt: start after a newline
         var logits: [Float] = []
         for byte in text { logits = try decoder.feed(Int(byte)) }
+        let start = DispatchTime.now().uptimeNanoseconds
         for _ in 0..<sampling.length {
           let next = draw(logits, sampling, &generator)
           text.append(UInt8(next))
           logits = try decoder.feed(next)
         }
+        let milliseconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6
+        FileHandle.standardError.write(Data(String(format: "sample: %d bytes in %.1f ms (%.3f ms per byte; context %d, %d cached tensors)\n",
+                                                   sampling.length, milliseconds, milliseconds / Double(max(1, sampling.length)),
+                                                   context, decoder.caches.count).utf8))
         return String(decoding: text, as: UTF8.self) + "\n"
       }
     } catch {

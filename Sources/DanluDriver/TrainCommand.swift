@@ -199,7 +199,7 @@ extension Commands {
       let classes = step.outputShape(at: 1)?.last ?? 0
       let shapeFits = Array(data.targets.shape.dropFirst()) == Array(target.dropFirst())
       if let bad = data.targets.data.firstIndex(where: { $0 < 0 || $0 >= Float(classes) || $0 != $0.rounded() }) ?? (shapeFits ? nil : 0) {
-        throw DiagnosticError(.badTraining("\(loss.name) needs class indices \(["count"] + target.dropFirst().map(String.init)) below "
+        throw DiagnosticError(.badTraining("\(loss.name) needs class indices [\((["count"] + target.dropFirst().map(String.init)).joined(separator: ", "))] below "
           + "\(classes) (the model's classes); the data's targets are \(data.targets.shape) with \(data.targets.data[bad]) at \(bad)"), at: .unknown)
       }
     } else if Array(data.targets.shape.dropFirst()) != Array(target.dropFirst()) {
