@@ -4,51 +4,6 @@ import DanluIR
 /// the masks and a softmax in place, and the weighted sum of v by a second GEMM straight into the result. Only one
 /// block of scores exists at a time; a causal block stops at its last query's key.
 enum AttentionEmitter {
-  /// `row[j] = exp(row[j] − peak)` for j < n and their sum, 16 lanes at a time with GCC's vector extensions (libm's
-  /// expf is a scalar call per element, most of a softmax's time): e^x as 2^n · p(r) with a degree-7 polynomial,
-  /// within 2e-7 relative on [-87, 0], the range a softmax sees, and
-  /// 0 below it (a masked score's −∞ included).
-  static let helpers = """
-    typedef float danlu_v16f __attribute__((vector_size(64)));
-    typedef int danlu_v16i __attribute__((vector_size(64)));
-
-    static inline danlu_v16f danlu_exp16(danlu_v16f x) {
-      const danlu_v16f zero = {0}, low = zero - 87.0f;
-      const danlu_v16i below = x < low;  /* e^-87 is below float's normal range: 0, as for a masked -inf */
-      x = (danlu_v16f)((below & (danlu_v16i)low) | (~below & (danlu_v16i)x));
-      const danlu_v16f n = (x * 1.44269504f + 12582912.0f) - 12582912.0f;
-      const danlu_v16f r = (x - n * 0.693145752f) - n * 1.42860677e-6f;
-      danlu_v16f p = r * (1.0f / 5040.0f) + 1.0f / 720.0f;
-      p = p * r + 1.0f / 120.0f; p = p * r + 1.0f / 24.0f; p = p * r + 1.0f / 6.0f;
-      p = p * r + 0.5f; p = p * r + 1.0f; p = p * r + 1.0f;
-      const danlu_v16i bits = (__builtin_convertvector(n, danlu_v16i) + 127) << 23;
-      return (danlu_v16f)(~below & (danlu_v16i)(p * (danlu_v16f)bits));
-    }
-
-    static inline float danlu_exp_sum(float *row, long n, float peak) {
-      danlu_v16f total = {0};
-      long j = 0;
-      for (; j + 16 <= n; j += 16) {
-        danlu_v16f v;
-        memcpy(&v, row + j, sizeof v);
-        v = danlu_exp16(v - peak);
-        memcpy(row + j, &v, sizeof v);
-        total += v;
-      }
-      float sum = 0.0f;
-      for (int l = 0; l < 16; l++) sum += total[l];
-      if (j < n) {
-        danlu_v16f v = {0};
-        for (long i = j; i < n; i++) v[i - j] = row[i] - peak;
-        v = danlu_exp16(v);
-        for (long i = j; i < n; i++) { row[i] = v[i - j]; sum += v[i - j]; }
-      }
-      return sum;
-    }
-
-
-    """
-
   /// Query rows per block (`Graph.scratchFloats` sizes the scratch for it): 64 keeps a block of scores for 1–2 K keys in L2.
   static let blockRows = 64
 

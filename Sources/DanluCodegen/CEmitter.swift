@@ -66,11 +66,11 @@ public enum CEmitter {
     let usesRecurrence = graph.nodes.contains {
       switch $0.op { case .recurrent, .training(.recurrentGrad): true; default: false }
     }
-    if usesRecurrence { out += RecurrentEmitter.helpers }
     let usesAttention = graph.nodes.contains {
       switch $0.op { case .attention, .training(.attentionGrad): true; default: false }
     }
-    if usesAttention { out += AttentionEmitter.helpers }
+    if usesRecurrence || usesAttention { out += VectorMath.helpers }
+    if usesRecurrence { out += RecurrentEmitter.helpers }
     out += kernels.joined(separator: "\n")
     out += "\n/* ==== Entry ==== */\n\n"
     out += "/* Values that depend only on the weights (Graph.loadTimeValues), computed once after binding them. */\n"

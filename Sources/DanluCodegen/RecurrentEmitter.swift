@@ -103,7 +103,10 @@ enum RecurrentEmitter {
             const float *p = proj + \(g.row) * \(g.gateRows), *q = hid + n * \(g.gateRows), *hprev = hp + n * ld;
             float *out = y + \(g.row) * \(g.width);
       \(r.cell == .lstm ? "      const float *cprev = step > 0 ? hprev + \(g.hidden) : c0 + n * \(g.hidden);\n" : "")\
-            for (long j = 0; j < \(g.hidden); j++) {
+            for (long j = 0; j < \(g.hidden - g.hidden % 16); j += 16) {
+      \(vectorGates(r))
+            }
+            for (long j = \(g.hidden - g.hidden % 16); j < \(g.hidden); j++) {
       \(gates(r))\(gateMath(r))
             }
           }
@@ -111,6 +114,34 @@ enum RecurrentEmitter {
 
       """
     return body
+  }
+
+  /// The gates and the new state for 16 hidden units at once (`VectorMath`), the same math as `gates` + `gateMath`.
+  static func vectorGates(_ r: RecurrentAttributes) -> String {
+    let h = r.hidden
+    func sum(_ parts: String...) -> String { parts.map { "danlu_load16(\($0))" }.joined(separator: " + ") }
+    switch r.cell {
+    case .rnnTanh: return "        danlu_store16(out + j, danlu_tanh16(\(sum("p + j", "q + j"))));"
+    case .rnnRelu:
+      return """
+                const danlu_v16f a = \(sum("p + j", "q + j")), zero = {0};
+                danlu_store16(out + j, danlu_select16(a > zero, a, zero));
+        """
+    case .lstm:
+      return """
+                const danlu_v16f i = danlu_sigmoid16(\(sum("p + j", "q + j"))), f = danlu_sigmoid16(\(sum("p + \(h) + j", "q + \(h) + j")));
+                const danlu_v16f g = danlu_tanh16(\(sum("p + \(2 * h) + j", "q + \(2 * h) + j"))), o = danlu_sigmoid16(\(sum("p + \(3 * h) + j", "q + \(3 * h) + j")));
+                const danlu_v16f c = f * danlu_load16(cprev + j) + i * g;
+                danlu_store16(out + \(h) + j, c);
+                danlu_store16(out + j, o * danlu_tanh16(c));
+        """
+    case .gru:
+      return """
+                const danlu_v16f reset = danlu_sigmoid16(\(sum("p + j", "q + j", "bhh + j"))), z = danlu_sigmoid16(\(sum("p + \(h) + j", "q + \(h) + j", "bhh + \(h) + j")));
+                const danlu_v16f cand = danlu_tanh16(danlu_load16(p + \(2 * h) + j) + reset * (\(sum("q + \(2 * h) + j", "bhh + \(2 * h) + j"))));
+                danlu_store16(out + j, (1.0f - z) * cand + z * danlu_load16(hprev + j));
+        """
+    }
   }
 
   static func gateMath(_ r: RecurrentAttributes) -> String {

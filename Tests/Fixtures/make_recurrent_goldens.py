@@ -101,6 +101,10 @@ def main():
     case("gru_h_n_bidirectional", "gru", (2, 6, 3), 5, bidirectional=True, batch_first=True, result=1)
     case("rnn_tanh_stacked", "rnn_tanh", (4, 3, 2), 3, layers=2)
     case("rnn_relu_h_n", "rnn_relu", (4, 3, 2), 3, bidirectional=True, result=1)
+    # Hidden sizes past 16: the generated gate loop's 16-wide vector part and its scalar tail.
+    case("lstm_wide", "lstm", (4, 3, 5), 20, result=2)
+    case("gru_wide", "gru", (3, 4, 5), 18, batch_first=True)
+    case("rnn_wide", "rnn_relu", (4, 2, 3), 33, result=0)
     print("wrote the recurrent goldens")
 
 
