@@ -15,6 +15,9 @@ public enum CEmitter {
     let (_, costs) = Cost.of(graph, bindings: [:])
     for (index, node) in graph.nodes.enumerated() {
       guard let kernel = KernelEmitter.kernel(graph, index, plan) else { continue }
+      if case .recurrent(let r) = node.op, let steps = RecurrentEmitter.stepFunction(r, KernelContext(graph, index, plan), index: index) {
+        kernels.append(steps)
+      }
       let name = "k\(index)_" + identifier(node.name)
       let location = node.location.isUnknown ? "" : " (\(node.location))"
       kernels.append("/* \(node.name): \(node.op.mnemonic) -> \(node.type)\(location) */\n"
@@ -39,6 +42,9 @@ public enum CEmitter {
       #include <string.h>
       #include <cblas.h>
       #include "danlu_runtime.h"
+
+      /* Threads for the kernels Danlu parallelizes itself (set_threads; 0: the cores online). */
+      static int danlu_threads = 0;
 
       /* ==== Memory: \(plan.arenaFloats) floats of arena\(graph.memoryPlan.map { " (\($0.summary))" } ?? "") ==== */
 
@@ -84,11 +90,26 @@ public enum CEmitter {
     out += """
 
       #ifdef DANLU_STANDALONE
-      int main(int argc, char **argv) { return danlu_standalone_main(&danlu_model_\(identifier(graph.name)), argc, argv); }
+      int main(int argc, char **argv) {
+      \(runsOwnThreads(graph) ? "  if (\(quietWorkersCall)) execv(\"/proc/self/exe\", argv);  /* OpenBLAS is loaded already */\n" : "")\
+        return danlu_standalone_main(&danlu_model_\(identifier(graph.name)), argc, argv);
+      }
       #endif
 
       """
     return out
+  }
+
+  /// Whether some kernel runs threads of its own (the fused recurrent step), so that OpenBLAS's idle workers should
+  /// sleep rather than spin (`danlu_quiet_blas_workers`).
+  /// The call a standalone `main` makes for such a model; its presence in a source tells the in-process loader too.
+  public static let quietWorkersCall = "danlu_quiet_blas_workers()"
+
+  public static func runsOwnThreads(_ graph: Graph) -> Bool {
+    graph.nodes.contains { node in
+      guard case .recurrent(let r) = node.op else { return false }
+      return r.hidden % 16 == 0
+    }
   }
 
   /// A train step's optimizer entry points: they read each gradient where `forward` left it in the arena (no copy
@@ -151,7 +172,7 @@ public enum CEmitter {
       static const int64_t kernel_flops[] = {\(kernels.isEmpty ? "0" : flops)};
 
       /* OpenBLAS's own setter, declared by its cblas.h. */
-      static void set_threads(int threads) { openblas_set_num_threads(threads); }
+      static void set_threads(int threads) { openblas_set_num_threads(threads); danlu_threads = threads; }
 
       const danlu_model danlu_model_\(name) = {
         DANLU_ABI_VERSION, "\(graph.name)",

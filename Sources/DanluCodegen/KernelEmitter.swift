@@ -139,7 +139,7 @@ enum KernelEmitter {
         """
 
     case .recurrent(let r):
-      return RecurrentEmitter.kernel(r, context, scratch: plan.scratchReference(index))
+      return RecurrentEmitter.kernel(r, context, scratch: plan.scratchReference(index), index: index)
 
     case .attention(let a):
       return AttentionEmitter.kernel(a, context, scratch: plan.scratchReference(index))

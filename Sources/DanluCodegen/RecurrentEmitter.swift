@@ -10,6 +10,35 @@ enum RecurrentEmitter {
   /// vectorize the float/int bit cast), which is the next step, with the per-step GEMM (0.1 ms × 64 at M = 16).
   static let helpers = """
     #include <stdint.h>
+    #include <pthread.h>
+    #include <sched.h>
+    #include <stdatomic.h>
+    #include <unistd.h>
+
+    /* Threads meet here after every step: the last to arrive opens the next phase; the others spin (a step is tens
+       of microseconds, far shorter than a sleep and wake-up), then yield if the wait drags on. */
+    typedef struct { atomic_int arrived, phase; } danlu_barrier;
+    static void danlu_barrier_wait(danlu_barrier *b, int parties) {
+      const int phase = atomic_load_explicit(&b->phase, memory_order_acquire);
+      if (atomic_fetch_add_explicit(&b->arrived, 1, memory_order_acq_rel) == parties - 1) {
+        atomic_store_explicit(&b->arrived, 0, memory_order_relaxed);
+        atomic_store_explicit(&b->phase, phase + 1, memory_order_release);
+      } else {
+        for (long spins = 0; atomic_load_explicit(&b->phase, memory_order_acquire) == phase; spins++) {
+          if (spins > 4000) sched_yield();  /* another thread (an OpenBLAS worker still spinning) may hold the core */
+    #if defined(__x86_64__)
+          else __builtin_ia32_pause();
+    #endif
+        }
+      }
+    }
+
+    /* Two parts when there are two threads to give (set_threads, else the cores online) and enough work (MACs) to
+       pay for starting one. */
+    static int danlu_parallel_parts(double macs) {
+      const long threads = danlu_threads > 0 ? danlu_threads : sysconf(_SC_NPROCESSORS_ONLN);
+      return threads >= 2 && macs >= 16e6 ? 2 : 1;
+    }
 
     static inline float danlu_expf(float x) {
       x = x < -87.0f ? -87.0f : (x > 88.0f ? 88.0f : x);
@@ -43,18 +72,24 @@ enum RecurrentEmitter {
   }
 
   /// `proj` = x · weight_ihᵀ + biases for every step at once (the GRU keeps b_hh on the hidden side, where the reset
-  /// gate scales it).
-  static func inputProjection(_ r: RecurrentAttributes, _ g: Geometry) -> String {
-    """
-      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, \(g.rows), \(g.gateRows), \(g.features), 1.0f, x, \(g.features), wih, \(g.features), 0.0f, proj, \(g.gateRows));
+  /// gate scales it); the fused step adds the biases in its gate math instead (`biases: false`), saving a pass.
+  static func inputProjection(_ r: RecurrentAttributes, _ g: Geometry, biases: Bool = true) -> String {
+    let product = "  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, \(g.rows), \(g.gateRows), \(g.features), 1.0f, x, \(g.features), wih, \(g.features), 0.0f, proj, \(g.gateRows));\n"
+    guard biases else { return product }
+    return product + """
       for (long i = 0; i < \(g.rows); i++)
         for (long k = 0; k < \(g.gateRows); k++) proj[i * \(g.gateRows) + k] += \(r.cell == .gru ? "bih[k]" : "bih[k] + bhh[k]");
 
     """
   }
 
-  /// Inside the step loop: t, the previous step's states `hp` (row stride `ld`; h0 at the first step, else read in
-  /// place from `states`, the result) and `hid` = hp · weight_hhᵀ.
+  /// `hid` = hp · weight_hhᵀ for every batch row, one GEMM.
+  static func hiddenProduct(_ g: Geometry) -> String {
+    "    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, \(g.batch), \(g.gateRows), \(g.hidden), 1.0f, hp, ld, whh, \(g.hidden), 0.0f, hid, \(g.gateRows));\n"
+  }
+
+  /// Inside the step loop: t, and the previous step's states `hp` (row stride `ld`; h0 at the first step, else read in
+  /// place from `states`, the result).
   static func previousState(_ r: RecurrentAttributes, _ g: Geometry, states: String) -> String {
     """
         const long t = \(r.reverse ? "\(g.steps - 1) - step" : "step");
@@ -65,7 +100,6 @@ enum RecurrentEmitter {
           hp = \(states) + before * \(r.batchFirst ? g.width : g.batch * g.width);
           ld = \(r.batchFirst ? g.steps * g.width : g.width);
         }
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, \(g.batch), \(g.gateRows), \(g.hidden), 1.0f, hp, ld, whh, \(g.hidden), 0.0f, hid, \(g.gateRows));
 
     """
   }
@@ -91,13 +125,15 @@ enum RecurrentEmitter {
     }
   }
 
-  static func kernel(_ r: RecurrentAttributes, _ context: KernelContext, scratch: String) -> String {
+  static func kernel(_ r: RecurrentAttributes, _ context: KernelContext, scratch: String, index: Int) -> String {
     let g = Geometry(r, input: context.shape(0))
     var body = "  const float *x = \(context.x(0)), *wih = \(context.x(1)), *whh = \(context.x(2)), *bih = \(context.x(3)), "
       + "*bhh = \(context.x(4)), *h0 = \(context.x(5));\n"
     if r.cell == .lstm { body += "  const float *c0 = \(context.x(6));\n" }
-    body += context.y + "  float *proj = \(scratch), *hid = proj + \(g.rows * g.gateRows);\n" + inputProjection(r, g)
-    body += "  for (long step = 0; step < \(g.steps); step++) {\n" + previousState(r, g, states: "y")
+    body += context.y + "  float *proj = \(scratch), *hid = proj + \(g.rows * g.gateRows);\n"
+    if g.hidden % 16 == 0 { return body + inputProjection(r, g, biases: false) + fusedSteps(r, g, index: index) }
+    body += inputProjection(r, g)
+    body += "  for (long step = 0; step < \(g.steps); step++) {\n" + previousState(r, g, states: "y") + hiddenProduct(g)
     body += """
           for (long n = 0; n < \(g.batch); n++) {
             const float *p = proj + \(g.row) * \(g.gateRows), *q = hid + n * \(g.gateRows), *hprev = hp + n * ld;
@@ -116,29 +152,144 @@ enum RecurrentEmitter {
     return body
   }
 
-  /// The gates and the new state for 16 hidden units at once (`VectorMath`), the same math as `gates` + `gateMath`.
-  static func vectorGates(_ r: RecurrentAttributes) -> String {
+  /// Each step as one pass: for 16 hidden units and 4 batch rows at a time, the recurrent product of those units'
+  /// gate rows (4 × G vectors of 16 accumulators, from weight_hh packed once per call so that each k reads G
+  /// consecutive vectors) goes straight into the gate math, which writes h (and c). OpenBLAS's sgemm at M = batch
+  /// repacked weight_hh on every step and left the gates for a second pass over memory. Two threads take half of the
+  /// units each and meet at a barrier after every step (the next step reads all of h); `stepFunction` is the loop.
+  static func fusedSteps(_ r: RecurrentAttributes, _ g: Geometry, index: Int) -> String {
+    let (h, gates) = (g.hidden, r.gates)
+    let macs = g.steps * g.batch * g.gateRows * h
+    return """
+        float *packed = hid;  /* [unit block][k][gate][16] */
+        for (long u = 0; u < \(h / 16); u++)
+          for (long k = 0; k < \(h); k++)
+            for (int gate = 0; gate < \(gates); gate++)
+              for (int l = 0; l < 16; l++)
+                packed[((u * \(h) + k) * \(gates) + gate) * 16 + l] = whh[(gate * \(h) + u * 16 + l) * \(h) + k];
+        struct recurrent_\(index) steps = {proj, packed, h0, \(r.cell == .lstm ? "c0" : "0"), bih, bhh, y, {0, 0}, 1, \(h / 32)};
+        pthread_t helper;
+        if (danlu_parallel_parts(\(macs).0) > 1 && \(h / 16) > 1) {
+          steps.parties = 2;
+          if (pthread_create(&helper, 0, recurrent_\(index)_helper, &steps) != 0) steps.parties = 1;
+        }
+        if (steps.parties > 1) {
+          recurrent_\(index)_steps(&steps, 0, \(h / 32));
+          pthread_join(helper, 0);
+        } else {
+          recurrent_\(index)_steps(&steps, 0, \(h / 16));
+        }
+
+      """
+  }
+
+  /// The fused step loop of node `index` as a top-level C function of a range of 16-unit blocks (nil when the
+  /// hidden size is not a multiple of 16 and the kernel takes the GEMM path).
+  static func stepFunction(_ r: RecurrentAttributes, _ context: KernelContext, index: Int) -> String? {
+    let g = Geometry(r, input: context.shape(0))
+    guard g.hidden % 16 == 0 else { return nil }
+    let (h, gates) = (g.hidden, r.gates)
+    let panel = h * gates * 16
+    // A block of k whose slice of a panel (kBlock · G · 64 bytes, 16 KB for an LSTM) stays in L1 while every group of
+    // 4 batch rows passes over it; the groups' partial sums wait in `partial` for the next block.
+    let kBlock = max(16, 4096 / (gates * 16) / 16 * 16)
+    return """
+      struct recurrent_\(index) {
+        const float *proj, *packed, *h0, *c0, *bih, *bhh;
+        float *y;
+        danlu_barrier barrier;
+        int parties;
+        long split;  /* the helper thread's first 16-unit block */
+      };
+
+      static void recurrent_\(index)_steps(struct recurrent_\(index) *a, long u_begin, long u_end) {
+        const float *proj = a->proj, *packed = a->packed, *h0 = a->h0, *c0 = a->c0, *bih = a->bih, *bhh = a->bhh;
+        float *y = a->y;
+        (void)c0; (void)bhh;
+        danlu_v16f partial[\((g.batch + 3) / 4)][4][\(gates)];
+        for (long step = 0; step < \(g.steps); step++) {
+      \(previousState(r, g, states: "y"))
+          for (long u = u_begin; u < u_end; u++) {
+            const float *panel = packed + u * \(panel);
+            for (long k0 = 0; k0 < \(h); k0 += \(kBlock)) {
+              const long k1 = k0 + \(kBlock) < \(h) ? k0 + \(kBlock) : \(h);
+              for (long n0 = 0; n0 < \(g.batch); n0 += 4) {
+                const int rows = \(g.batch) - n0 < 4 ? (int)(\(g.batch) - n0) : 4;
+                const float *hr[4];
+                for (int r = 0; r < 4; r++) hr[r] = hp + (n0 + (r < rows ? r : 0)) * ld;
+                danlu_v16f acc[4][\(gates)];
+                for (int r = 0; r < 4; r++)
+                  for (int gate = 0; gate < \(gates); gate++) acc[r][gate] = k0 == 0 ? (danlu_v16f){0} : partial[n0 / 4][r][gate];
+                for (long k = k0; k < k1; k++) {
+                  const danlu_v16f zero = {0};
+                  danlu_v16f b[4];
+                  for (int r = 0; r < 4; r++) b[r] = zero + hr[r][k];
+                  for (int gate = 0; gate < \(gates); gate++) {
+                    danlu_v16f w = danlu_load16(panel + (k * \(gates) + gate) * 16);
+                    DANLU_IN_REGISTER(w);  /* gcc would fold the load into each of the 4 FMAs */
+                    for (int r = 0; r < 4; r++) acc[r][gate] = danlu_fma16(b[r], w, acc[r][gate]);
+                  }
+                }
+                if (k1 < \(h)) {
+                  for (int r = 0; r < 4; r++)
+                    for (int gate = 0; gate < \(gates); gate++) partial[n0 / 4][r][gate] = acc[r][gate];
+                  continue;
+                }
+                for (int r = 0; r < rows; r++) {
+                  const long n = n0 + r, j = u * 16;
+                  const float *p = proj + \(g.row) * \(g.gateRows), *hprev = hp + n * ld;
+                  float *out = y + \(g.row) * \(g.width);
+                  (void)hprev;
+      \(r.cell == .lstm ? "            const float *cprev = step > 0 ? hprev + \(g.hidden) : c0 + n * \(g.hidden);\n" : "")\
+      \(vectorGates(r, hidden: { "acc[r][\($0)]" }, addBiases: true))
+                }
+              }
+            }
+          }
+          if (a->parties > 1) danlu_barrier_wait(&a->barrier, a->parties);
+        }
+      }
+
+      static void *recurrent_\(index)_helper(void *argument) {
+        struct recurrent_\(index) *a = argument;
+        recurrent_\(index)_steps(a, a->split, \(h / 16));
+        return 0;
+      }
+
+
+      """
+  }
+
+  /// The gates and the new state for 16 hidden units at once (`VectorMath`), the same math as `gates` + `gateMath`;
+  /// `hidden(k)` is gate k's hidden-side vector (by default read from `q`).
+  static func vectorGates(_ r: RecurrentAttributes, hidden: ((Int) -> String)? = nil, addBiases: Bool = false) -> String {
     let h = r.hidden
-    func sum(_ parts: String...) -> String { parts.map { "danlu_load16(\($0))" }.joined(separator: " + ") }
+    let hiddenSide = hidden ?? { "danlu_load16(q + \($0 * h) + j)" }
+    func input(_ k: Int) -> String {
+      let biases = !addBiases ? "" : " + danlu_load16(bih + \(k * h) + j)" + (r.cell == .gru ? "" : " + danlu_load16(bhh + \(k * h) + j)")
+      return "danlu_load16(p + \(k * h) + j)" + biases
+    }
+    func bias(_ k: Int) -> String { "danlu_load16(bhh + \(k * h) + j)" }
+    func pre(_ k: Int) -> String { "\(input(k)) + \(hiddenSide(k))" }
     switch r.cell {
-    case .rnnTanh: return "        danlu_store16(out + j, danlu_tanh16(\(sum("p + j", "q + j"))));"
+    case .rnnTanh: return "        danlu_store16(out + j, danlu_tanh16(\(pre(0))));"
     case .rnnRelu:
       return """
-                const danlu_v16f a = \(sum("p + j", "q + j")), zero = {0};
+                const danlu_v16f a = \(pre(0)), zero = {0};
                 danlu_store16(out + j, danlu_select16(a > zero, a, zero));
         """
     case .lstm:
       return """
-                const danlu_v16f i = danlu_sigmoid16(\(sum("p + j", "q + j"))), f = danlu_sigmoid16(\(sum("p + \(h) + j", "q + \(h) + j")));
-                const danlu_v16f g = danlu_tanh16(\(sum("p + \(2 * h) + j", "q + \(2 * h) + j"))), o = danlu_sigmoid16(\(sum("p + \(3 * h) + j", "q + \(3 * h) + j")));
+                const danlu_v16f i = danlu_sigmoid16(\(pre(0))), f = danlu_sigmoid16(\(pre(1)));
+                const danlu_v16f g = danlu_tanh16(\(pre(2))), o = danlu_sigmoid16(\(pre(3)));
                 const danlu_v16f c = f * danlu_load16(cprev + j) + i * g;
                 danlu_store16(out + \(h) + j, c);
                 danlu_store16(out + j, o * danlu_tanh16(c));
         """
     case .gru:
       return """
-                const danlu_v16f reset = danlu_sigmoid16(\(sum("p + j", "q + j", "bhh + j"))), z = danlu_sigmoid16(\(sum("p + \(h) + j", "q + \(h) + j", "bhh + \(h) + j")));
-                const danlu_v16f cand = danlu_tanh16(danlu_load16(p + \(2 * h) + j) + reset * (\(sum("q + \(2 * h) + j", "bhh + \(2 * h) + j"))));
+                const danlu_v16f reset = danlu_sigmoid16(\(pre(0)) + \(bias(0))), z = danlu_sigmoid16(\(pre(1)) + \(bias(1)));
+                const danlu_v16f cand = danlu_tanh16(\(input(2)) + reset * (\(hiddenSide(2)) + \(bias(2))));
                 danlu_store16(out + j, (1.0f - z) * cand + z * danlu_load16(hprev + j));
         """
     }
@@ -182,7 +333,7 @@ enum RecurrentEmitter {
         memset(carry_c, 0, sizeof(float) * \(batch * h));
         for (long step = \(g.steps - 1); step >= 0; step--) {
 
-      """ + previousState(r, g, states: "res") + """
+      """ + previousState(r, g, states: "res") + hiddenProduct(g) + """
           memset(next_h, 0, sizeof(float) * \(batch * h));
           for (long n = 0; n < \(batch); n++) {
             const float *p = proj + \(g.row) * \(gh), *q = hid + n * \(gh), *hprev = hp + n * ld, *out = res + \(g.row) * \(g.width);

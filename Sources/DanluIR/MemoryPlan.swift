@@ -67,9 +67,10 @@ extension Graph {
   /// Floats of im2col scratch a convolution needs: one image and one group at a time; none for a 1×1 convolution.
   /// (Batching several images into one GEMM measured within noise here: 2–3% on resnet18 at batch 64.)
   public func scratchFloats(_ index: Int) -> Int {
-    // A recurrence keeps the input projection of every step and one step's hidden projection.
+    // A recurrence keeps the input projection of every step, and one step's hidden projection or (hidden a multiple
+    // of 16) weight_hh packed for the fused step.
     if case .recurrent(let r) = nodes[index].op, let x = nodes[nodes[index].operands[0]].type.staticShape {
-      return (x[0] * x[1] + (r.batchFirst ? x[0] : x[1])) * r.gates * r.hidden
+      return (x[0] * x[1] + max(r.batchFirst ? x[0] : x[1], r.hidden)) * r.gates * r.hidden
     }
     // Its backward pass also keeps every step's gate gradients and the carried state gradients.
     if case .training(.recurrentGrad(let r)) = nodes[index].op, let x = nodes[nodes[index].operands[1]].type.staticShape {

@@ -35,7 +35,8 @@ public enum CCompiler {
     }
     // The binary runs where it is built (as llama.cpp's do): use every vector unit this machine has.
     // No errno from math functions: sqrtf becomes one vector instruction (the same IEEE result), so loops vectorize.
-    let flags = ProcessInfo.processInfo.environment["DANLU_CFLAGS"]?.split(separator: " ").map(String.init) ?? ["-O3", "-march=native", "-fno-math-errno"]
+    let flags = ProcessInfo.processInfo.environment["DANLU_CFLAGS"]?.split(separator: " ").map(String.init)
+      ?? ["-O3", "-march=native", "-fno-math-errno"]
     var arguments = flags + defines.map { "-D" + $0 } + ["-std=c11", "-fPIC", "-I", runtime.appendingPathComponent("include").path, cFile.path]
     switch product {
     case .sharedObject:

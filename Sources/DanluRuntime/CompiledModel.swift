@@ -10,8 +10,12 @@ public final class CompiledModel: @unchecked Sendable {
 
   /// OpenBLAS chooses its kernels when the first model loads it; make sure it takes the ones this CPU calls for.
   static let blasCore: Void = { _ = danlu_prefer_blas_core() }()
+  /// And lets its idle workers sleep at once when that model runs threads of its own (`danlu_quiet_blas_workers`).
+  static let quietWorkers: Void = { _ = danlu_quiet_blas_workers() }()
 
-  public init(sharedObject path: String) throws(DiagnosticError) {
+  /// - Parameter quietBlasWorkers: the model runs threads of its own; it matters only while OpenBLAS is not loaded yet.
+  public init(sharedObject path: String, quietBlasWorkers: Bool = false) throws(DiagnosticError) {
+    if quietBlasWorkers { _ = Self.quietWorkers }
     _ = Self.blasCore
     guard let handle = dlopen(path, RTLD_NOW | RTLD_LOCAL) else {
       throw DiagnosticError(.runtimeFailed("cannot load \(path): \(String(cString: dlerror()))"), at: .unknown)

@@ -105,6 +105,13 @@ def main():
     case("lstm_wide", "lstm", (4, 3, 5), 20, result=2)
     case("gru_wide", "gru", (3, 4, 5), 18, batch_first=True)
     case("rnn_wide", "rnn_relu", (4, 2, 3), 33, result=0)
+    # Hidden sizes that are multiples of 16: the fused step (4 batch rows at a time; 5 and 6 leave a partial group).
+    case("lstm_fused", "lstm", (6, 5, 7), 32, bidirectional=True)
+    case("gru_fused_h_n", "gru", (6, 4, 3), 16, layers=2, batch_first=True, result=1)
+    case("rnn_tanh_fused", "rnn_tanh", (5, 6, 4), 48, bidirectional=True)
+    # Enough work (16 M multiply-adds per direction) for the fused step to run on two threads.
+    case("lstm_threaded", "lstm", (32, 9, 16), 128, bidirectional=True, result=2)
+    case("gru_threaded", "gru", (12, 32, 8), 128, batch_first=True)
     print("wrote the recurrent goldens")
 
 

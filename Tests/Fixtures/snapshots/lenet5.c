@@ -5,6 +5,9 @@
 #include <cblas.h>
 #include "danlu_runtime.h"
 
+/* Threads for the kernels Danlu parallelizes itself (set_threads; 0: the cores online). */
+static int danlu_threads = 0;
+
 /* ==== Memory: 24304 floats of arena (memory: arena=97216 lower_bound=97216 naive=170944 weights=246824) ==== */
 
 /* ==== Profiling: -DDANLU_PROFILE times every kernel ==== */
@@ -265,7 +268,7 @@ static const char *const kernel_names[] = {"conv1", "2", "conv2", "5", "fc1", "f
 static const int64_t kernel_flops[] = {244608, 4704, 483200, 1600, 96240, 20328, 1690};
 
 /* OpenBLAS's own setter, declared by its cblas.h. */
-static void set_threads(int threads) { openblas_set_num_threads(threads); }
+static void set_threads(int threads) { openblas_set_num_threads(threads); danlu_threads = threads; }
 
 const danlu_model danlu_model_lenet5 = {
   DANLU_ABI_VERSION, "lenet5",
@@ -280,5 +283,7 @@ const danlu_model danlu_model_lenet5 = {
 const danlu_model *const danlu_entry = &danlu_model_lenet5;
 
 #ifdef DANLU_STANDALONE
-int main(int argc, char **argv) { return danlu_standalone_main(&danlu_model_lenet5, argc, argv); }
+int main(int argc, char **argv) {
+  return danlu_standalone_main(&danlu_model_lenet5, argc, argv);
+}
 #endif
