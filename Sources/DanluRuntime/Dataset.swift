@@ -45,7 +45,8 @@ public struct Dataset: Sendable {
       }
       bytes += data
     }
-    let cut = Int(Double(bytes.count) * (1 - testFraction))
+    // Rounded: a fraction given as a float (0.2 is 0.200000003) must not move the cut by a byte.
+    let cut = bytes.count - Int((Double(bytes.count) * testFraction).rounded())
     let part = split == .train ? bytes[..<cut] : bytes[cut...]
     let count = (part.count - 1) / context
     guard count >= 1 else {

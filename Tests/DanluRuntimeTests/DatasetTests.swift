@@ -33,6 +33,24 @@ import Testing
     }
   }
 
+  /// Byte windows and next-byte targets; the last tenth of the text is the test split; problems name the file.
+  @Test func textGivesWindowsAndNextBytes() throws {
+    let text = Array("abcdefghijklmnopqrstuvwxyz0123".utf8)  // 30 bytes: 27 to train, 3 to test
+    let path = folder.file("t.txt", text)
+    let train = try Dataset.text([path], context: 4, .train, testFraction: 0.1)
+    #expect(train.images.shape == [6, 4] && train.targets.shape == [6, 4])
+    #expect(train.images.data[0..<8] == ArraySlice("abcdefgh".utf8.map(Float.init)))
+    #expect(train.targets.data[0..<8] == ArraySlice("bcdefghi".utf8.map(Float.init)))
+    let test = try Dataset.text([path], context: 2, .test, testFraction: 0.1)
+    #expect(test.images.data == "12".utf8.map(Float.init) && test.targets.data == "23".utf8.map(Float.init))
+    #expect { try Dataset.text([path], context: 3, .test, testFraction: 0.1) } throws: { error in
+      (error as! DiagnosticError).diagnostics[0].message.contains("the test split has 3 bytes, fewer than one window of 3 + 1")
+    }
+    #expect { try Dataset.text([folder.appendingPathComponent("missing.txt").path], context: 3, .train, testFraction: 0.1) } throws: {
+      (($0 as! DiagnosticError).diagnostics[0].message).contains("missing.txt")
+    }
+  }
+
   @Test func shufflesReproduciblyIntoBatches() throws {
     let data = Dataset(images: Tensor(zeros: [10, 1, 1, 1]), labels: Array(repeating: 0, count: 10))
     let first = data.batchIndices(size: 4, seed: 7), again = data.batchIndices(size: 4, seed: 7)
