@@ -81,7 +81,29 @@ import Testing
     Case(name: "result index out of range",
          yaml: "model: m\ninputs:\n  x: f32[T, N, 4]\nlayers:\n  - r: gru(8)\noutputs:\n  y: r[1️⃣2]\n", id: "bad-argument",
          fragments: ["index", "0 to 1", "got 2"]),
+    Case(name: "heads that do not divide the embedding",
+         yaml: seqHeader + "layers:\n  - a: 1️⃣multi_head_attention(8, 3, batch_first=true)\n", id: "shape-mismatch",
+         fragments: ["layer 'a' (multi_head_attention)", "f32[N,S,8]", "num_heads=3 must divide embed_dim=8"]),
+    Case(name: "attention embedding size", yaml: seqHeader + "layers:\n  - a: 1️⃣multi_head_attention(16, 2, batch_first=true)\n",
+         id: "shape-mismatch", fragments: ["layer 'a' (multi_head_attention)", "must be (N, S, 16)"]),
+    Case(name: "key padding mask shape",
+         yaml: "model: m\ninputs:\n  x: f32[2, 5, 8]\n  mask: f32[2, 4]\nlayers:\n"
+           + "  - a: 1️⃣multi_head_attention(8, 2, batch_first=true, key_padding_mask=true)(x, mask)\n", id: "shape-mismatch",
+         fragments: ["layer 'a' (attention)", "f32[2,4]", "the key padding mask should be f32[2,5]"]),
+    Case(name: "attention weight dropout", yaml: seqHeader + "layers:\n  - a: 1️⃣multi_head_attention(8, 2, dropout=0.1)\n",
+         id: "shape-mismatch", fragments: ["dropout on the attention weights is not supported", "a dropout layer after it"]),
+    Case(name: "positions beyond max_len",
+         yaml: "model: m\ninputs:\n  x: f32[2, 12, 8]\nlayers:\n  - p: 1️⃣positional_encoding(kind='learned', max_len=10, batch_first=true)\n",
+         id: "shape-mismatch", fragments: ["layer 'p' (positional_encoding)", "12 positions, more than max_len=10"]),
+    Case(name: "transformer activation", yaml: seqHeader + "layers:\n  - e: 1️⃣transformer_encoder_layer(8, 2, activation='tanh')\n",
+         id: "shape-mismatch", fragments: ["layer 'e' (transformer_encoder_layer)", "activation must be 'relu' or 'gelu', got 'tanh'"]),
+    Case(name: "transformer d_model", yaml: seqHeader + "layers:\n  - e: 1️⃣transformer_encoder_layer(16, 2, batch_first=true)\n",
+         id: "shape-mismatch", fragments: ["layer 'e' (transformer_encoder_layer)", "f32[N,S,8]", "(N, S, 16) for d_model=16"]),
+    Case(name: "decoder without memory", yaml: seqHeader + "layers:\n  - d: 1️⃣transformer_decoder_layer(8, 2)\n",
+         id: "extra-argument", fragments: ["transformer_decoder_layer takes 2 tensors, got 1"]),
   ]
+
+  static let seqHeader = "model: m\ninputs:\n  x: f32[N, S, 8]\n"
 
   @Test(arguments: cases)
   func reportsTheErrorAtTheMarker(_ testCase: Case) throws {

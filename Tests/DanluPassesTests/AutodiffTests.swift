@@ -58,6 +58,12 @@ import Testing
     ("decoder_layer", "f32[2, 3, 4]\n  memory: f32[2, 5, 4]",
      ["d: transformer_decoder_layer(4, 2, dim_feedforward=6, dropout=0, batch_first=true, causal=true)(x, memory)",
       "flatten", "fc: linear(3)"], .crossEntropy(labelSmoothing: 0)),
+    // seq2seq_attention.yaml's shape with features for tokens: a GRU encoder, a GRU decoder from its final state,
+    // the decoder states attending over the encoder states.
+    ("seq2seq_attention", "f32[2, 4, 3]\n  tgt: f32[2, 3, 3]",
+     ["enc: gru(5, batch_first=true)(x)", "dec: gru(5, batch_first=true)(tgt, enc[1])",
+      "att: multi_head_attention(5, 1, batch_first=true)(dec, enc)", "concat(dec, att, dim=2)", "c: linear(4)", "tanh",
+      "flatten", "out: linear(3)"], .crossEntropy(labelSmoothing: 0)),
   ]
 
   static func build(_ index: Int) throws -> (Graph, Graph, [String: Tensor], [String: Tensor]) {
