@@ -1,10 +1,9 @@
 import DanluDiagnostics
 import DanluIR
 
-/// `multi_head_attention`, `positional_encoding`, `transformer_encoder_layer` and `transformer_decoder_layer`, with
-/// PyTorch's arguments and `state_dict` names (`self_attn.in_proj_weight`, `linear1.weight`, `norm1.bias`, …). The
-/// attention itself is one `attention` node; the projections are GEMMs (one for q, k and v together in
-/// self-attention).
+/// `multi_head_attention` and `positional_encoding`, with PyTorch's arguments and `state_dict` names (`in_proj_weight`,
+/// `out_proj.weight`, …; the Transformer layers built from them are in `TransformerLayers`). The attention itself is
+/// one `attention` node; the projections are GEMMs (one for q, k and v together in self-attention).
 enum AttentionLayers {
   static let all: [LayerDefinition] = [multiHeadAttention, positionalEncoding]
 
