@@ -236,14 +236,17 @@ enum KernelEmitter {
   }
 
   /// Convolution as GEMM: W[O/g, C/g·kh·kw] × cols[C/g·kh·kw, OH·OW] per image and group. A 1×1 stride-1
-  /// convolution multiplies the input directly; otherwise im2col fills the scratch first. `steps` are the fused
-  /// epilogue statements on `v` (channel `c`, flat index `idx`), run over each image's rows while they are in cache.
+  /// convolution multiplies the input directly; otherwise im2col fills the scratch first. Small images share one GEMM
+  /// (`ConvTiling`). `steps` are the fused epilogue statements on `v` (channel `c`, flat index `idx`), run over each
+  /// image's rows while they are in cache.
   static func conv2d(_ x: String, _ w: String, _ sx: [Int], _ sw: [Int], _ out: [Int], _ a: Conv2dAttributes,
                      _ y: String, scratch: String, steps: String?) -> String {
     if a.algorithm == .winograd {
       return WinogradEmitter.conv2d(x, w, sx, sw, out, padding: a.padding, y, scratch: scratch, steps: steps)
     }
     let geometry = ConvGeometry(x: sx, weight: sw, y: out, groups: a.groups)
+    let images = a.tiling(weight: sw, output: out).images
+    if images > 1 { return batchedConv2d(x, w, geometry, a, images: images, y, scratch: scratch, steps: steps) }
     let (o, og, k, spatial) = (geometry.o, geometry.og, geometry.k, geometry.spatial)
     var body = geometry.loopHeader([("x", x), ("w", w)], y) + geometry.columns(a, scratch: scratch)
     body += "      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, \(og), \(spatial), \(k), 1.0f, "
@@ -265,6 +268,43 @@ enum KernelEmitter {
           """
     }
     return body + "    }\n"
+  }
+
+  /// Several images' columns side by side in one GEMM (one group only): `cols[K, images·OH·OW]` gives
+  /// `staged[O, images·OH·OW]`, which the epilogue scatters to NCHW.
+  static func batchedConv2d(_ x: String, _ w: String, _ geometry: ConvGeometry, _ a: Conv2dAttributes, images: Int,
+                            _ y: String, scratch: String, steps: String?) -> String {
+    let (n, o, k, spatial) = (geometry.n, geometry.o, geometry.k, geometry.spatial)
+    let image = geometry.c * geometry.h * geometry.w
+    return """
+        const float *restrict x = \(x), *restrict w = \(w);
+      \(y)  float *cols = \(scratch), *staged = cols + \(k * images * spatial);
+        for (long n0 = 0; n0 < \(n); n0 += \(images)) {
+          const long count = n0 + \(images) <= \(n) ? \(images) : \(n) - n0, width = count * \(spatial);
+          for (long b = 0; b < count; b++) {
+            const float *xin = x + (n0 + b) * \(image);
+            float *cols = \(scratch) + b * \(spatial);
+
+      """ + im2col(a, cg: geometry.cg, kh: geometry.kh, kw: geometry.kw, h: geometry.h, w: geometry.w,
+                   oh: geometry.oh, ow: geometry.ow, rowStride: "width") + """
+          }
+          cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, \(o), width, \(k), 1.0f, w, \(k), cols, width, 0.0f,
+                      staged, width);
+          for (long b = 0; b < count; b++)
+            for (long c = 0; c < \(o); c++) {
+              const float *from = staged + c * width + b * \(spatial);
+              float *row = y + ((n0 + b) * \(o) + c) * \(spatial);
+              for (long i = 0; i < \(spatial); i++) {
+                const long idx = ((n0 + b) * \(o) + c) * \(spatial) + i;
+                (void)idx;
+                float v = from[i];
+      \(steps ?? "")
+                row[i] = v;
+              }
+            }
+        }
+
+      """
   }
 
   /// Fills `cols` (rows of `rowStride` floats) for the image at `xin`. Output columns [lo, hi) of each row read

@@ -64,8 +64,8 @@ extension Graph {
     return (attributes, w, y)
   }
 
-  /// Floats of im2col scratch a convolution needs: one image and one group at a time; none for a 1×1 convolution.
-  /// (Batching several images into one GEMM measured within noise here: 2–3% on resnet18 at batch 64.)
+  /// Floats of im2col scratch a convolution needs: as its `ConvTiling` walks the output for a forward convolution,
+  /// one image and one group at a time for the gradients; none for a single 1×1 stride-1 image.
   public func scratchFloats(_ index: Int) -> Int {
     // A recurrence keeps the input projection of every step, and one step's hidden projection or (hidden a multiple
     // of 16) weight_hh packed for the fused step.
@@ -86,13 +86,16 @@ extension Graph {
        let k = nodes[nodes[index].operands[2]].type.staticShape {
       return 2 * min(64, a.batchAndLength(q).length) * a.batchAndLength(k).length
     }
-    guard let (a, w, y) = convShapes(index), !a.isPointwise(kernel: [w[2], w[3]]) else { return 0 }
+    guard let (a, w, y) = convShapes(index) else { return 0 }
+    let pointwise = a.isPointwise(kernel: [w[2], w[3]])
     if a.algorithm == .winograd {
       // Transformed weights U[16][O][I], input tiles V[16][I][T] and products M[16][O][T] for one image.
       let tiles = Self.winogradTiles(y[2], y[3])
       return 16 * (w[0] * w[1] + w[1] * tiles + w[0] * tiles)
     }
-    return w[1] * w[2] * w[3] * y[2] * y[3]
+    if case .training = nodes[index].op { return pointwise ? 0 : w[1] * w[2] * w[3] * y[2] * y[3] }
+    return a.tiling(weight: w, output: y).scratchFloats(depth: w[1] * w[2] * w[3], outputChannels: w[0],
+                                                         spatial: y[2] * y[3], pointwise: pointwise)
   }
 
   /// 2×2 output tiles covering an OH×OW output.
@@ -109,4 +112,9 @@ extension Graph {
 extension Conv2dAttributes {
   /// A 1×1, stride-1, unpadded convolution reads its input directly as the GEMM operand.
   public func isPointwise(kernel: [Int]) -> Bool { kernel == [1, 1] && stride == [1, 1] && padding == [0, 0] }
+
+  /// How the forward GEMM convolution with this weight shape and output shape walks its output.
+  public func tiling(weight w: [Int], output y: [Int]) -> ConvTiling {
+    ConvTiling(batch: y[0], groups: groups, spatial: y[2] * y[3])
+  }
 }

@@ -94,6 +94,39 @@ import Testing
     #expect(actual.relativeError(to: expected) < 1e-4)
   }
 
+  /// Both ways `ConvTiling` walks a convolution, against the interpreter: small images sharing one GEMM (10 images of
+  /// 10×10 by 8, so the last GEMM has 2; the stride-2 conv takes all 10), and 34×34 images one per GEMM (their
+  /// stride-2 conv, 16×16, takes both). A fused batch norm, activation and residual ride on both.
+  @Test(arguments: [(height: 10, batch: 10, marker: "staged"), (height: 34, batch: 2, marker: "cols, 1156, 0.0f")])
+  func tiledConvolutionsAgreeWithTheInterpreter(_ tiles: (height: Int, batch: Int, marker: String)) throws {
+    let path = Repository.temporaryFolder().appendingPathComponent("tiles.yaml").path
+    try """
+      model: tiles
+      inputs:
+        x: f32[N, 16, H, H]
+      layers:
+        - c1: conv2d(16, kernel=3, padding=1)
+        - bn: batchnorm2d
+        - relu
+        - c2: conv2d(16, kernel=3, padding=1, bias=false)
+        - add(., x)
+        - c3: conv2d(8, kernel=3, stride=2)
+      """.write(toFile: path, atomically: true, encoding: .utf8)
+    let (model, graph) = try Oracle.graph(path, BuildOptions(batch: tiles.batch, bindings: ["H": tiles.height]))
+    let optimized = Pipeline.optimize(graph, passes: try Pipeline.passes(nil))
+    let source = CEmitter.emit(optimized, source: "tiles")
+    #expect(source.contains(tiles.marker))
+    let weights = graph.initialWeights(model.initializers, seed: 7)
+    let inputs = Oracle.randomInputs(graph, seed: 8)
+    let expected = try Oracle.interpret(graph, inputs, weights)["output"]!
+    let set = WeightSet(weights.sorted { $0.key < $1.key }.map { ($0.key, $0.value) })
+    let actual = try Commands.inProcess(source, "tiles") { (compiled) throws(DiagnosticError) in
+      try compiled.run(inputs: inputs, weights: set)
+    }["output"]!
+    #expect(actual.shape == expected.shape)
+    #expect(actual.relativeError(to: expected) < 1e-5, "\(actual.relativeError(to: expected))")
+  }
+
   /// The emitted C for a small model is part of the contract (STYLE 13). Set DANLU_UPDATE_SNAPSHOTS=1 to rewrite.
   @Test func lenet5SourceMatchesItsSnapshot() throws {
     let (_, graph) = try Oracle.graph(Repository.path("Models/lenet5.yaml"), BuildOptions(batch: 1))
