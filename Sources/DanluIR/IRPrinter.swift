@@ -14,6 +14,8 @@ public enum IRPrinter {
     for output in graph.outputs { out += "  output \(output.name) = %\(output.value)\n" }
     let loadTime = graph.loadTimeValues.sorted()
     if !loadTime.isEmpty { out += "  // computed once at load time:" + loadTime.map { " %\($0)" }.joined() + "\n" }
+    let shared = graph.nodes.indices.compactMap { index in graph.imagesPerGEMM(index).map { " %\(index)=\($0)" } }
+    if !shared.isEmpty { out += "  // images per convolution GEMM:" + shared.joined() + "\n" }
     if let plan = graph.memoryPlan {
       out += "  memory arena=\(plan.arenaFloats) load_time=\(plan.loadTimeFloats) lower_bound=\(plan.lowerBoundBytes) naive=\(plan.naiveBytes) weights=\(plan.weightBytes)\n"
       out += "  offsets" + plan.offsets.sorted { $0.key < $1.key }.map { " %\($0.key)=\($0.value)" }.joined() + "\n"

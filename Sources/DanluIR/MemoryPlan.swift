@@ -99,6 +99,14 @@ extension Graph {
                                                          spatial: y[2] * y[3], pointwise: pointwise)
   }
 
+  /// Images that share one GEMM in a forward im2col convolution (`ConvTiling`), where more than one.
+  public func imagesPerGEMM(_ index: Int) -> Int? {
+    guard let (a, w, y) = convShapes(index), a.algorithm != .winograd else { return nil }
+    if case .training = nodes[index].op { return nil }
+    let images = a.tiling(weight: w, output: y).images
+    return images > 1 ? images : nil
+  }
+
   /// 2×2 output tiles covering an OH×OW output.
   public static func winogradTiles(_ height: Int, _ width: Int) -> Int { ((height + 1) / 2) * ((width + 1) / 2) }
 

@@ -116,6 +116,7 @@ import Testing
     let optimized = Pipeline.optimize(graph, passes: try Pipeline.passes(nil))
     let source = CEmitter.emit(optimized, source: "tiles")
     #expect(source.contains(tiles.marker))
+    #expect(IRPrinter.print(optimized).contains("// images per convolution GEMM: %"))
     let weights = graph.initialWeights(model.initializers, seed: 7)
     let inputs = Oracle.randomInputs(graph, seed: 8)
     let expected = try Oracle.interpret(graph, inputs, weights)["output"]!
