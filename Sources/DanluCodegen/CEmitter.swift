@@ -147,8 +147,11 @@ public enum CEmitter {
       """
   }
 
+  /// The `danlu_model` descriptor; `linkage` is `extern "C" ` for a CUDA (C++) source, `setThreads` the body of its
+  /// thread setter.
   static func descriptor(_ graph: Graph, _ plan: StoragePlan, _ kernels: [(name: String, flops: Int)], defaultThreads: Int,
-                         hasUpdate: Bool) -> String
+                         hasUpdate: Bool, linkage: String = "",
+                         setThreads: String = "openblas_set_num_threads(threads); danlu_threads = threads;") -> String
   {
     var out = "/* ==== Descriptor ==== */\n\n"
     func table(_ label: String, _ entries: [(String, [Int])]) -> String {
@@ -171,10 +174,10 @@ public enum CEmitter {
       static const char *const kernel_names[] = {\(kernels.isEmpty ? "0" : names)};
       static const int64_t kernel_flops[] = {\(kernels.isEmpty ? "0" : flops)};
 
-      /* OpenBLAS's own setter, declared by its cblas.h. */
-      static void set_threads(int threads) { openblas_set_num_threads(threads); danlu_threads = threads; }
+      /* OpenBLAS's own setter (declared by its cblas.h), where the model uses OpenBLAS. */
+      static void set_threads(int threads) { \(setThreads) }
 
-      const danlu_model danlu_model_\(name) = {
+      \(linkage)const danlu_model danlu_model_\(name) = {
         DANLU_ABI_VERSION, "\(graph.name)",
         \(graph.parameters.count), param_info,
         \(graph.inputs.count), input_info,
@@ -184,7 +187,7 @@ public enum CEmitter {
         \(hasUpdate ? "grad_sum_squares, apply_update" : "0, 0"),
       };
       /* The symbol the Swift runtime looks up after dlopen. */
-      const danlu_model *const danlu_entry = &danlu_model_\(name);
+      \(linkage)const danlu_model *const danlu_entry = &danlu_model_\(name);
 
       """
     return out

@@ -48,14 +48,7 @@ enum FusedKernelEmitter {
 
         """
     case .elementwise:
-      // The channel axis of the first per-channel step decides the loop nest; the fuse pass keeps it unique.
-      let axis = group.epilogue.compactMap { step -> Int? in
-        switch step {
-        case .biasAdd(let axis, _): return axis
-        case .batchNorm: return 1
-        default: return nil
-        }
-      }.first ?? 0
+      let axis = channelAxis(group)
       let outer = out[..<axis].reduce(1, *), channels = out[axis], inner = out[(axis + 1)...].reduce(1, *)
       body += """
           const float *x = \(operand(0));
@@ -71,6 +64,17 @@ enum FusedKernelEmitter {
         """
     }
     return body
+  }
+
+  /// The channel axis of an elementwise group's first per-channel step (0 if none); the fuse pass keeps it unique.
+  static func channelAxis(_ group: FusedGroup) -> Int {
+    group.epilogue.compactMap { step -> Int? in
+      switch step {
+      case .biasAdd(let axis, _): return axis
+      case .batchNorm: return 1
+      default: return nil
+      }
+    }.first ?? 0
   }
 
   /// One epilogue step on the running value `v` at flat index `idx` and channel `c`.

@@ -207,22 +207,24 @@ enum KernelEmitter {
       + "  for (long i = 0; i < \(count); i++) {\n    const float v = x[i];\n    y[i] = \(expression);\n  }\n"
   }
 
+  /// Each output dimension's stride in an operand of shape `s` NumPy-broadcast to `out` (0 where it broadcasts).
+  static func broadcastStrides(_ s: [Int], _ out: [Int]) -> [Int] {
+    let padded = Array(repeating: 1, count: out.count - s.count) + s
+    var result = Array(repeating: 0, count: out.count), step = 1
+    for d in stride(from: out.count - 1, through: 0, by: -1) {
+      result[d] = padded[d] == 1 ? 0 : step
+      step *= padded[d]
+    }
+    return result
+  }
+
   /// Same shapes: one flat loop. Otherwise a loop nest over the output with zero strides where an operand broadcasts.
   static func binary(_ a: String, _ b: String, _ sa: [Int], _ sb: [Int], _ out: [Int], _ y: String, _ op: String) -> String {
     var body = "  const float *a = \(a), *b = \(b);\n" + y
     if sa == out && sb == out {
       return body + "  for (long i = 0; i < \(out.reduce(1, *)); i++) y[i] = a[i] \(op) b[i];\n"
     }
-    func strides(_ s: [Int]) -> [Int] {
-      let padded = Array(repeating: 1, count: out.count - s.count) + s
-      var result = Array(repeating: 0, count: out.count), step = 1
-      for d in stride(from: out.count - 1, through: 0, by: -1) {
-        result[d] = padded[d] == 1 ? 0 : step
-        step *= padded[d]
-      }
-      return result
-    }
-    let (ta, tb, ty) = (strides(sa), strides(sb), strides(out))
+    let (ta, tb, ty) = (broadcastStrides(sa, out), broadcastStrides(sb, out), broadcastStrides(out, out))
     var indexA: [String] = [], indexB: [String] = [], indexY: [String] = []
     for d in out.indices {
       body += String(repeating: "  ", count: d + 1) + "for (long i\(d) = 0; i\(d) < \(out[d]); i\(d)++)\n"

@@ -84,6 +84,9 @@ extension DiagnosticMessage {
   public static func shapeMismatch(layer: String, op: String, shapes: [String], detail: String) -> Self {
     .init(id: "shape-mismatch", "layer '\(layer)' (\(op)) on \(shapes.joined(separator: " and ")): \(detail)")
   }
+  public static func targetUnsupported(layer: String, op: String, target: String) -> Self {
+    .init(id: "target-unsupported", "layer '\(layer)': the \(target) target has no kernel for \(op) yet; compile it with --target cpu")
+  }
   public static func unboundDim(_ names: [String]) -> Self {
     .init(id: "unbound-dim", "symbolic dimension\(names.count > 1 ? "s" : "") \(names.joined(separator: ", ")) "
       + "must be bound to compile; pass --dim NAME=SIZE (or --batch N)")

@@ -8,11 +8,18 @@ import Foundation
 extension Commands {
   /// Everything between a model file and generated C: build, bind dimensions, optimize, emit.
   static func generate(_ path: String, _ options: BuildOptions) throws(DriverFailure) -> (Model, Graph, String, ModelLoader) {
+    try generate(path, options) { graph in CEmitter.emit(graph, source: path, defaultThreads: options.threads ?? 0) }
+  }
+
+  /// Build, bind dimensions, optimize, then `emit` (C or CUDA).
+  static func generate(_ path: String, _ options: BuildOptions, emit: (Graph) throws(DiagnosticError) -> String)
+    throws(DriverFailure) -> (Model, Graph, String, ModelLoader)
+  {
     let (model, loader) = try load(path, options)
     do throws(DiagnosticError) {
       let graph = Pipeline.optimize(try Pipeline.bound(model), passes: try Pipeline.passes(options.passes),
                                     timePasses: options.timePasses)
-      return (model, graph, CEmitter.emit(graph, source: path, defaultThreads: options.threads ?? 0), loader)
+      return (model, graph, try emit(graph), loader)
     } catch {
       throw DriverFailure(loader.renderer.render(error))
     }

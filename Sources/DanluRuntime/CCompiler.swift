@@ -57,6 +57,20 @@ public enum CCompiler {
     }
   }
 
+  /// Builds a CUDA folder's `model.cu` (see `danlu compile --target cuda`) as C++ for this CPU, with
+  /// `-DDANLU_CUDA_EMULATE`: kernels run as loops over their threads and cuBLAS calls as OpenBLAS. A shared object
+  /// for dlopen, for checking the generated kernels where there is no GPU.
+  public static func compileEmulatedCuda(folder: URL, output: URL) throws(DiagnosticError) {
+    let compiler = ProcessInfo.processInfo.environment["CXX"] ?? "c++"
+    let arguments = ["-O2", "-x", "c++", "-std=c++17", "-DDANLU_CUDA_EMULATE", "-fPIC", "-shared", "-I", folder.path,
+                     "-I", folder.appendingPathComponent("runtime/include").path, folder.appendingPathComponent("model.cu").path,
+                     "-o", output.path, "-lopenblas", "-lm"]
+    let (status, log) = run(compiler, arguments)
+    guard status == 0 else {
+      throw DiagnosticError(.compilerFailed("\(compiler) \(arguments.joined(separator: " "))\n\(log)"), at: .unknown)
+    }
+  }
+
   /// Runs a program, returning its exit status and combined output.
   static func run(_ program: String, _ arguments: [String]) -> (Int32, String) {
     let process = Process()

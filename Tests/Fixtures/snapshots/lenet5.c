@@ -267,7 +267,7 @@ static const danlu_tensor_info output_info[] = {
 static const char *const kernel_names[] = {"conv1", "2", "conv2", "5", "fc1", "fc2", "fc3"};
 static const int64_t kernel_flops[] = {244608, 4704, 483200, 1600, 96240, 20328, 1690};
 
-/* OpenBLAS's own setter, declared by its cblas.h. */
+/* OpenBLAS's own setter (declared by its cblas.h), where the model uses OpenBLAS. */
 static void set_threads(int threads) { openblas_set_num_threads(threads); danlu_threads = threads; }
 
 const danlu_model danlu_model_lenet5 = {
