@@ -68,6 +68,8 @@ public enum CudaEmitter {
         const char *sync = getenv("DANLU_CUDA_SYNC"), *poison = getenv("DANLU_CUDA_POISON");
         danlu_cuda_sync = sync && atoi(sync) > 0;
         danlu_cuda_poison = danlu_emulated || (poison && atoi(poison) > 0);
+        int devices = 0;
+        DANLU_CUDA(cudaGetDeviceCount(&devices));
         DANLU_CUBLAS(cublasCreate(&danlu_blas));
         DANLU_CUDA(cudaMalloc((void **)&d_arena, sizeof(float) * \(max(1, plan.arenaFloats))));
       \(allocateInputs)}

@@ -33,6 +33,7 @@ public enum CudaSupport {
     static cudaError_t cudaMemset(void *d, int v, size_t n) { memset(d, v, n); return cudaSuccess; }
     static cudaError_t cudaDeviceSynchronize(void) { return cudaSuccess; }
     static cudaError_t cudaGetLastError(void) { return cudaSuccess; }
+    static cudaError_t cudaGetDeviceCount(int *count) { *count = 1; return cudaSuccess; }
     typedef int cublasHandle_t;
     typedef int cublasStatus_t;
     typedef int cublasOperation_t;
@@ -68,11 +69,23 @@ public enum CudaSupport {
           exit(1);                                                                                           \
         }                                                                                                    \
       } while (0)
+    static const char *danlu_cublas_status(int status) {
+      switch (status) {
+      case 1: return "not initialized (no usable GPU or driver?)";
+      case 3: return "GPU memory allocation failed";
+      case 7: return "invalid value";
+      case 8: return "not supported by this GPU's architecture";
+      case 13: return "execution failed on the GPU";
+      case 14: return "internal error";
+      default: return "failed";
+      }
+    }
     #define DANLU_CUBLAS(call)                                                                               \
       do {                                                                                                   \
         const cublasStatus_t danlu_s = (call);                                                               \
         if (danlu_s != CUBLAS_STATUS_SUCCESS) {                                                              \
-          fprintf(stderr, "error: cuBLAS status %d in layer '%s' (%s)\n", (int)danlu_s, danlu_cuda_layer, #call); \
+          fprintf(stderr, "error: cuBLAS: %s (status %d) in layer '%s' (%s)\n", danlu_cublas_status((int)danlu_s), \
+                  (int)danlu_s, danlu_cuda_layer, #call);                                                    \
           exit(1);                                                                                           \
         }                                                                                                    \
       } while (0)

@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# The CUDA target's GPU check, run on the machine with the GPU (nvcc, PyTorch; no Swift) inside the folder
+# scripts/cuda-check prepared. For each CUDA folder: PyTorch writes seeded weights, a random input and its own output
+# (gpu_peers.py prepare); nvcc builds the folder; the binary runs with its arena poisoned with NaN and every kernel
+# checked at once (DANLU_CUDA_POISON=1 DANLU_CUDA_SYNC=1); its output must match PyTorch's (‖danlu − torch‖ / ‖torch‖
+# < 1e-4, no NaN). Then a table: each binary's --bench 20 median against PyTorch eager's, and the ratio.
+set -uo pipefail
+cd "$(dirname "$0")"
+status=0
+folders=$(for d in */; do [ -f "$d/model.cu" ] && echo "${d%/}"; done)
+for dir in $folders; do
+  if ! python3 gpu_peers.py prepare "$dir" >"$dir/torch.log" 2>&1; then echo "FAIL $dir: PyTorch (see $dir/torch.log)"; status=1; continue; fi
+  if ! make -s -C "$dir" >"$dir/build.log" 2>&1; then echo "FAIL $dir: nvcc build (see $dir/build.log)"; status=1; continue; fi
+  if ! DANLU_CUDA_POISON=1 DANLU_CUDA_SYNC=1 "$dir/model" --weights "$dir/model.safetensors" --input "$dir/input.npy" \
+       --output "$dir/danlu.npy" >"$dir/run.log" 2>&1; then
+    echo "FAIL $dir: run (see $dir/run.log)"; status=1; continue
+  fi
+  python3 - "$dir" <<'PY' || status=1
+import sys, numpy as np
+d = sys.argv[1]
+ours, torch = np.load(f"{d}/danlu.npy"), np.load(f"{d}/torch.npy")
+error = np.linalg.norm(ours.astype(np.float64) - torch) / np.linalg.norm(torch)
+ok = ours.shape == torch.shape and not np.isnan(ours).any() and error < 1e-4
+print(f"{'ok  ' if ok else 'FAIL'} {d}: relative error against PyTorch {error:.2e}, NaN {int(np.isnan(ours).sum())}")
+sys.exit(0 if ok else 1)
+PY
+done
+echo
+echo "| model | batch | Danlu CUDA ms | PyTorch eager ms | Danlu/PyTorch |"
+echo "|---|---:|---:|---:|---:|"
+for dir in $folders; do
+  [ -x "$dir/model" ] || continue
+  danlu=$("$dir/model" --weights "$dir/model.safetensors" --input "$dir/input.npy" --bench 20 2>&1 \
+    | sed -n 's/^bench: median_ms=\([0-9.]*\).*/\1/p')
+  torch=$(python3 gpu_peers.py time "$dir" || echo "")
+  python3 - "$dir" "$danlu" "$torch" <<'PY'
+import sys
+d, ours, theirs = sys.argv[1:]
+model, batch = d.rsplit("_b", 1)
+ratio = f"{float(ours) / float(theirs):.2f}" if ours and theirs else "-"
+print(f"| {model} | {batch} | {ours or '-'} | {theirs or '-'} | {ratio} |")
+PY
+done
+exit $status
