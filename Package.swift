@@ -27,7 +27,7 @@ let package = Package(
     .target(name: "DanluFrontend", dependencies: ["DanluDiagnostics", "DanluSpec", "DanluIR"]),
     .target(name: "DanluInterpreter", dependencies: ["DanluIR"]),
     .target(name: "DanluPasses", dependencies: ["DanluIR", "DanluInterpreter"]),
-    .target(name: "DanluCodegen", dependencies: ["DanluIR"]),
+    .target(name: "DanluCodegen", dependencies: ["DanluDiagnostics", "DanluIR"]),
 
     // MARK: Runtime
     // The C runtime is the ABI of generated code; its sources are also compiled into every standalone binary.
@@ -57,7 +57,7 @@ let package = Package(
     .testTarget(name: "DanluPassesTests", dependencies: ["DanluPasses", "DanluInterpreter", "DanluDriver", "DanluRuntime", "DanluCodegen",
                                                         "CDanluRuntime", "DanluTestSupport"],
                 exclude: ["Inputs"]),
-    .testTarget(name: "DanluCodegenTests", dependencies: ["DanluCodegen", "DanluDriver", "DanluTestSupport"]),
+    .testTarget(name: "DanluCodegenTests", dependencies: ["DanluCodegen", "DanluDriver", "DanluPasses", "DanluTestSupport"]),
     .testTarget(name: "DanluRuntimeTests", dependencies: ["DanluRuntime", "CDanluRuntime", "DanluDriver", "DanluTestSupport"]),
     .testTarget(name: "DanluDriverTests", dependencies: ["DanluDriver", "DanluTestSupport"]),
   ]

@@ -29,6 +29,19 @@ class LeNet5(nn.Module):
         return self.fc3(torch.relu(self.fc2(torch.relu(self.fc1(x)))))
 
 
+class Wrapped(nn.Module):
+    """A module under the attribute name the spec gives it (`lstm.`, `layer.`), returning its first output."""
+
+    def __init__(self, name, module):
+        super().__init__()
+        setattr(self, name, module)
+        self.name = name
+
+    def forward(self, x):
+        y = getattr(self, self.name)(x)
+        return y[0] if isinstance(y, tuple) else y
+
+
 def model_for(name):
     if name in ("resnet18", "resnet50", "vgg16"):
         import torchvision
@@ -37,6 +50,10 @@ def model_for(name):
         return LeNet5()
     if name == "mlp":  # Models/mlp.yaml: nn.Sequential's names 1.*, 3.*, 5.*
         return nn.Sequential(nn.Flatten(), nn.Linear(784, 512), nn.ReLU(), nn.Linear(512, 256), nn.ReLU(), nn.Linear(256, 10))
+    if name == "lstm":  # Models/lstm.yaml: nn.LSTM(128, 256) under `lstm.`, sequence first
+        return Wrapped("lstm", nn.LSTM(128, 256))
+    if name == "transformer_encoder_layer":  # under `layer.`, batch first
+        return Wrapped("layer", nn.TransformerEncoderLayer(512, 8, 2048, dropout=0.0, batch_first=True))
     raise SystemExit(f"no PyTorch model for {name}")
 
 
@@ -57,7 +74,9 @@ def setup(folder):
     name, batch = folder.rsplit("_b", 1)
     torch.manual_seed(0)
     model = model_for(name).eval()
-    shape = (int(batch), 1, 28, 28) if name in ("mlp", "lenet5") else (int(batch), 3, 224, 224)
+    shapes = {"mlp": (int(batch), 1, 28, 28), "lenet5": (int(batch), 1, 28, 28), "lstm": (64, int(batch), 128),
+              "transformer_encoder_layer": (int(batch), 128, 512)}
+    shape = shapes.get(name, (int(batch), 3, 224, 224))
     return model, shape
 
 

@@ -120,7 +120,11 @@ enum CudaKernelEmitter {
       return convolution(graph, index, a, plan, epilogue: nil)
     case .fused(let group):
       return fused(graph, index, group, plan)
-    case .recurrent, .attention, .training:
+    case .recurrent(let r):
+      return CudaSequenceEmitter.recurrent(r, context, index: index, scratch: plan.scratchReference(index))
+    case .attention(let a):
+      return CudaSequenceEmitter.attention(a, context, index: index)
+    case .training:
       throw DiagnosticError(.targetUnsupported(layer: node.name, op: node.op.mnemonic, target: "cuda"), at: node.location)
     }
   }

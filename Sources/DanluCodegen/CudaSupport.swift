@@ -20,6 +20,7 @@ public enum CudaSupport {
     /* ==== No GPU: threads as a loop, device memory as host memory, cuBLAS as OpenBLAS (column-major, as cuBLAS). ==== */
     #include <cblas.h>
     #define __global__
+    #define __device__
     static long danlu_thread;
     #define DANLU_THREAD danlu_thread
     #define DANLU_LAUNCH(kernel, threads, ...) \

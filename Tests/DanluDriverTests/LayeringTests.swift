@@ -11,7 +11,7 @@ import Testing
     "DanluFrontend": ["DanluDiagnostics", "DanluSpec", "DanluIR"],
     "DanluInterpreter": ["DanluIR"],
     "DanluPasses": ["DanluDiagnostics", "DanluIR", "DanluInterpreter"],
-    "DanluCodegen": ["DanluIR"],
+    "DanluCodegen": ["DanluDiagnostics", "DanluIR"],
     "DanluRuntime": ["DanluDiagnostics", "DanluIR", "CDanluRuntime", "CZlib"],
     "DanluDriver": ["DanluDiagnostics", "DanluSpec", "DanluIR", "DanluFrontend", "DanluInterpreter", "DanluPasses", "CDanluRuntime",
                     "DanluCodegen", "DanluRuntime"],
