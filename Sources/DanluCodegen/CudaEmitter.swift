@@ -62,6 +62,9 @@ public enum CudaEmitter {
       /* DANLU_CUDA_POISON=1 (always when emulated) fills the per-run arena with NaN before each run, so an element no
        * kernel wrote shows in the outputs. */
       static int danlu_cuda_poison = 0;
+      /* The last run's kernels, between two CUDA events (danlu_device_ms: what --bench reports). */
+      static cudaEvent_t danlu_started, danlu_finished;
+      static float danlu_last_ms = 0.0f;
 
       static void danlu_cuda_setup(void) {
         if (d_arena) return;
@@ -72,6 +75,8 @@ public enum CudaEmitter {
         DANLU_CUDA(cudaGetDeviceCount(&devices));
         DANLU_CUBLAS(cublasCreate(&danlu_blas));
         DANLU_CUDA(cudaMalloc((void **)&d_arena, sizeof(float) * \(max(1, plan.arenaFloats))));
+        DANLU_CUDA(cudaEventCreate(&danlu_started));
+        DANLU_CUDA(cudaEventCreate(&danlu_finished));
       \(allocateInputs)}
 
       /* ==== Kernels ==== */
@@ -95,8 +100,14 @@ public enum CudaEmitter {
         danlu_cuda_layer = "(inputs)";
       \(copyInputs)  if (danlu_cuda_poison)
           DANLU_CUDA(cudaMemset(d_arena + \(loadTimeFloats), 0xff, sizeof(float) * \(max(0, plan.arenaFloats - loadTimeFloats))));
-      \(calls.map { $0 + "\n" }.joined())  danlu_cuda_layer = "(outputs)";
+        DANLU_CUDA(cudaEventRecord(danlu_started));
+      \(calls.map { $0 + "\n" }.joined())  DANLU_CUDA(cudaEventRecord(danlu_finished));
+        DANLU_CUDA(cudaEventSynchronize(danlu_finished));
+        DANLU_CUDA(cudaEventElapsedTime(&danlu_last_ms, danlu_started, danlu_finished));
+        danlu_cuda_layer = "(outputs)";
       \(copyOutputs)}
+
+      extern "C" double danlu_device_ms(void) { return danlu_last_ms; }
 
 
       """

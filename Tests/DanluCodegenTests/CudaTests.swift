@@ -94,14 +94,41 @@ import Testing
     let folder = Repository.temporaryFolder().appendingPathComponent("cuda-\(name)")
     _ = try Commands.compileCuda(Repository.path("Models/\(name).yaml"), BuildOptions(batch: 1, bindings: CodegenTests.smallDims(name)),
                                  output: folder.path, weights: nil)
+    let build = try Self.run("/usr/bin/env", ["make", "-C", folder.path, "CUDA_ARCH=sm_70"])
+    #expect(build.status == 0, "\(build.output)")
+  }
+
+  /// The folder's `make emulated` builds the standalone binary for this CPU: it runs as a process with the CPU
+  /// binary's arguments, agrees with the interpreter, and `--bench` reports the time between its CUDA events.
+  @Test func emulatedStandaloneBinaryRunsAndBenches() throws {
+    let folder = Repository.temporaryFolder().appendingPathComponent("cuda-standalone")
+    _ = try Commands.compileCuda(Repository.path("Models/lenet5.yaml"), BuildOptions(batch: 3), output: folder.path,
+                                 weights: nil, seed: 11)
+    let build = try Self.run("/usr/bin/env", ["make", "-C", folder.path, "emulated"])
+    #expect(build.status == 0, "\(build.output)")
+    let x = Tensor.random([3, 1, 28, 28], seed: 12)
+    let (input, output) = (folder.appendingPathComponent("x.npy").path, folder.appendingPathComponent("y.npy").path)
+    try NPY.write(x, to: input)
+    let run = try Self.run(folder.appendingPathComponent("emulated").path, ["--weights", folder.appendingPathComponent("model.safetensors").path,
+                                                                          "--input", input, "--output", output, "--bench", "3"])
+    #expect(run.status == 0, "\(run.output)")
+    #expect(run.output.contains("bench: GPU time between CUDA events around the kernels (copies excluded)"))
+    #expect(run.output.contains("bench: median_ms=") && run.output.contains("runs=3"))
+    let (model, graph) = try Oracle.graph(Repository.path("Models/lenet5.yaml"), BuildOptions(batch: 3))
+    let expected = try Oracle.interpret(graph, ["x": x], graph.initialWeights(model.initializers, seed: 11))["logits"]!
+    #expect(try NPY.read(output).relativeError(to: expected) < 1e-4)
+  }
+
+  /// Runs a program; its exit status and its standard output and error together.
+  static func run(_ program: String, _ arguments: [String]) throws -> (status: Int32, output: String) {
     let process = Process()
-    process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-    process.arguments = ["make", "-C", folder.path, "CUDA_ARCH=sm_70"]
+    process.executableURL = URL(fileURLWithPath: program)
+    process.arguments = arguments
     let pipe = Pipe()
     (process.standardOutput, process.standardError) = (pipe, pipe)
     try process.run()
-    let log = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+    let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
     process.waitUntilExit()
-    #expect(process.terminationStatus == 0, "\(log)")
+    return (process.terminationStatus, output)
   }
 }
