@@ -156,4 +156,18 @@ let danlu = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathCompo
     #expect(weights.status == 1)
     #expect(weights.err.contains("w.safetensors: file too short"))
   }
+
+  /// `compile --target cuda` writes the folder and says how to build it; an unknown target is named.
+  @Test func compileWritesACudaFolderOrNamesAnUnknownTarget() throws {
+    let folder = Repository.temporaryFolder().appendingPathComponent("mlp-cuda")
+    let result = try execute(danlu, ["compile", Repository.path("Models/mlp.yaml"), "--batch", "2", "--target", "cuda", "-o", folder.path])
+    #expect(result.status == 0, "\(result.err)")
+    #expect(result.out.contains("build it with 'make -C \(folder.path)' where nvcc is installed"))
+    for file in ["model.cu", "danlu_cuda.h", "Makefile", "model.safetensors", "runtime/danlu_main.c", "runtime/include/danlu_runtime.h"] {
+      #expect(FileManager.default.fileExists(atPath: folder.appendingPathComponent(file).path), "\(file)")
+    }
+    let unknown = try execute(danlu, ["compile", Repository.path("Models/mlp.yaml"), "--batch", "2", "--target", "tpu", "-o", folder.path])
+    #expect(unknown.status == 1)
+    #expect(unknown.err.contains("unknown target 'tpu'; use --target cpu or --target cuda"))
+  }
 }
