@@ -1,6 +1,6 @@
 """PyTorch's side of the CUDA target's GPU check (run by run_on_gpu.sh on the GPU machine, which has PyTorch but no
-Swift). `prepare FOLDER` writes the weights (PyTorch's default initialization, seeded), a random input and PyTorch's
-output on the GPU (fp32: TF32 off in cuDNN and cuBLAS, as Danlu's cuBLAS calls compute); `time FOLDER` prints PyTorch
+Swift). `prepare FOLDER` writes the weights (PyTorch's default initialization, seeded), a random input, and PyTorch's output
+on the CPU and on the GPU (fp32: TF32 off in cuDNN and cuBLAS, as Danlu's cuBLAS calls compute); `time FOLDER` prints PyTorch
 eager's median ms over 20 runs after warm-up, timed with CUDA events. The models are torchvision's, and this
 repository's MLP and LeNet-5 written in torch with the state_dict names their specs use."""
 import json
@@ -89,6 +89,7 @@ def main():
         x = torch.randn(shape)
         np.save(f"{folder}/input.npy", x.numpy())
         with torch.no_grad():
+            np.save(f"{folder}/cpu.npy", model(x).numpy())  # the CPU reference, fp32
             np.save(f"{folder}/torch.npy", model.cuda()(x.cuda()).cpu().numpy())
         return
     model, x = model.cuda(), torch.randn(shape).cuda()
