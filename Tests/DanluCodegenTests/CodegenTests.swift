@@ -128,6 +128,37 @@ import Testing
     #expect(actual.relativeError(to: expected) < 1e-5, "\(actual.relativeError(to: expected))")
   }
 
+  /// Single-row products small enough to be loops instead of BLAS calls (`KernelEmitter.smallMatrixVector`), both
+  /// orientations, depths that are not a multiple of 16, plain and with a fused bias: against the interpreter.
+  @Test func smallMatrixVectorLoopsAgreeWithTheInterpreter() throws {
+    let graph = try IRParser.parse("""
+      graph small {
+        %0 = input {name="x"} : f32[1,37]  # l
+        %1 = param {name="a"} : f32[21,37]  # l
+        %2 = matmul(%0, %1) {transpose_b=true} : f32[1,21]  # l
+        %3 = param {name="bias"} : f32[21]  # l
+        %4 = bias_add(%2, %3) {axis=1} : f32[1,21]  # l
+        %5 = param {name="b"} : f32[21,45]  # l
+        %6 = matmul(%4, %5) {transpose_b=false} : f32[1,45]  # l
+        %7 = param {name="c"} : f32[3,45]  # l
+        %8 = matmul(%6, %7) {transpose_b=true} : f32[1,3]  # l
+        output y = %8
+      }
+      """)
+    let optimized = Pipeline.optimize(graph, passes: try Pipeline.passes(nil))
+    let source = CEmitter.emit(optimized, source: "small")
+    #expect(source.components(separatedBy: "float lanes[16]").count == 3 && !source.contains("cblas_sgemv"))
+    let weights = ["a": Tensor.random([21, 37], seed: 1), "bias": Tensor.random([21], seed: 2),
+                   "b": Tensor.random([21, 45], seed: 3), "c": Tensor.random([3, 45], seed: 4)]
+    let inputs = ["x": Tensor.random([1, 37], seed: 5)]
+    let expected = try Oracle.interpret(graph, inputs, weights)["y"]!
+    let set = WeightSet(weights.sorted { $0.key < $1.key }.map { ($0.key, $0.value) })
+    let actual = try Commands.inProcess(source, "small") { (compiled) throws(DiagnosticError) in
+      try compiled.run(inputs: inputs, weights: set)
+    }["y"]!
+    #expect(actual.relativeError(to: expected) < 1e-5, "\(actual.relativeError(to: expected))")
+  }
+
   /// The emitted C for a small model is part of the contract (STYLE 13). Set DANLU_UPDATE_SNAPSHOTS=1 to rewrite.
   @Test func lenet5SourceMatchesItsSnapshot() throws {
     let (_, graph) = try Oracle.graph(Repository.path("Models/lenet5.yaml"), BuildOptions(batch: 1))

@@ -172,7 +172,17 @@ static void k12_fc1(const float *const *params, const float *const *inputs, floa
   (void)params; (void)inputs; (void)arena;
   float *y = (arena + 400);
   const float *op2 = params[5];
-  cblas_sgemv(CblasRowMajor, CblasNoTrans, 120, 400, 1.0f, params[4], 400, (arena + 0), 1, 0.0f, y, 1);
+  const float *restrict xa = (arena + 0), *restrict wb = params[4];
+  for (long r = 0; r < 120; r++) {
+    const float *row = wb + r * 400;
+    float lanes[16] = {0};
+    for (long c = 0; c < 400; c += 16)
+      for (int l = 0; l < 16; l++) lanes[l] += row[c + l] * xa[c + l];
+    float sum = 0.0f;
+    for (int l = 0; l < 16; l++) sum += lanes[l];
+    for (long c = 400; c < 400; c++) sum += row[c] * xa[c];
+    y[r] = sum;
+  }
   for (long r = 0; r < 1; r++)
     for (long c = 0; c < 120; c++) {
       const long idx = r * 120 + c;
@@ -188,7 +198,17 @@ static void k15_fc2(const float *const *params, const float *const *inputs, floa
   (void)params; (void)inputs; (void)arena;
   float *y = (arena + 0);
   const float *op2 = params[7];
-  cblas_sgemv(CblasRowMajor, CblasNoTrans, 84, 120, 1.0f, params[6], 120, (arena + 400), 1, 0.0f, y, 1);
+  const float *restrict xa = (arena + 400), *restrict wb = params[6];
+  for (long r = 0; r < 84; r++) {
+    const float *row = wb + r * 120;
+    float lanes[16] = {0};
+    for (long c = 0; c < 112; c += 16)
+      for (int l = 0; l < 16; l++) lanes[l] += row[c + l] * xa[c + l];
+    float sum = 0.0f;
+    for (int l = 0; l < 16; l++) sum += lanes[l];
+    for (long c = 112; c < 120; c++) sum += row[c] * xa[c];
+    y[r] = sum;
+  }
   for (long r = 0; r < 1; r++)
     for (long c = 0; c < 84; c++) {
       const long idx = r * 84 + c;
@@ -204,7 +224,17 @@ static void k18_fc3(const float *const *params, const float *const *inputs, floa
   (void)params; (void)inputs; (void)arena;
   float *y = (arena + 96);
   const float *op2 = params[9];
-  cblas_sgemv(CblasRowMajor, CblasNoTrans, 10, 84, 1.0f, params[8], 84, (arena + 0), 1, 0.0f, y, 1);
+  const float *restrict xa = (arena + 0), *restrict wb = params[8];
+  for (long r = 0; r < 10; r++) {
+    const float *row = wb + r * 84;
+    float lanes[16] = {0};
+    for (long c = 0; c < 80; c += 16)
+      for (int l = 0; l < 16; l++) lanes[l] += row[c + l] * xa[c + l];
+    float sum = 0.0f;
+    for (int l = 0; l < 16; l++) sum += lanes[l];
+    for (long c = 80; c < 84; c++) sum += row[c] * xa[c];
+    y[r] = sum;
+  }
   for (long r = 0; r < 1; r++)
     for (long c = 0; c < 10; c++) {
       const long idx = r * 10 + c;
