@@ -285,8 +285,11 @@ enum KernelEmitter {
       return WinogradEmitter.conv2d(x, w, sx, sw, out, padding: a.padding, y, scratch: scratch, steps: steps)
     }
     let geometry = ConvGeometry(x: sx, weight: sw, y: out, groups: a.groups)
-    let images = a.tiling(weight: sw, output: out).images
-    if images > 1 { return batchedConv2d(x, w, geometry, a, images: images, y, scratch: scratch, steps: steps) }
+    let tiling = a.tiling(weight: sw, output: out)
+    if tiling.staged {
+      return batchedConv2d(x, w, geometry, a, images: tiling.images, pixelsMajor: tiling.pixelsMajor, y, scratch: scratch,
+                           steps: steps)
+    }
     let (o, og, k, spatial) = (geometry.o, geometry.og, geometry.k, geometry.spatial)
     var body = geometry.loopHeader([("x", x), ("w", w)], y) + geometry.columns(a, scratch: scratch)
     body += "      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, \(og), \(spatial), \(k), 1.0f, "
@@ -311,11 +314,15 @@ enum KernelEmitter {
   }
 
   /// Several images' columns side by side in one GEMM (one group only): `cols[K, images·OH·OW]` gives
-  /// `staged[O, images·OH·OW]`, which the epilogue scatters to NCHW.
+  /// `staged[O, images·OH·OW]`, or pixels-major `staged[images·OH·OW, O]` = colsᵀ · Wᵀ, which the epilogue scatters
+  /// to NCHW.
   static func batchedConv2d(_ x: String, _ w: String, _ geometry: ConvGeometry, _ a: Conv2dAttributes, images: Int,
-                            _ y: String, scratch: String, steps: String?) -> String {
+                            pixelsMajor: Bool, _ y: String, scratch: String, steps: String?) -> String {
     let (n, o, k, spatial) = (geometry.n, geometry.o, geometry.k, geometry.spatial)
     let image = geometry.c * geometry.h * geometry.w
+    let gemm = pixelsMajor
+      ? "cblas_sgemm(CblasRowMajor, CblasTrans, CblasTrans, width, \(o), \(k), 1.0f, cols, width, w, \(k), 0.0f, staged, \(o));"
+      : "cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, \(o), width, \(k), 1.0f, w, \(k), cols, width, 0.0f, staged, width);"
     return """
         const float *restrict x = \(x), *restrict w = \(w);
       \(y)  float *cols = \(scratch), *staged = cols + \(k * images * spatial);
@@ -328,16 +335,15 @@ enum KernelEmitter {
       """ + im2col(a, cg: geometry.cg, kh: geometry.kh, kw: geometry.kw, h: geometry.h, w: geometry.w,
                    oh: geometry.oh, ow: geometry.ow, rowStride: "width") + """
           }
-          cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, \(o), width, \(k), 1.0f, w, \(k), cols, width, 0.0f,
-                      staged, width);
+          \(gemm)
           for (long b = 0; b < count; b++)
             for (long c = 0; c < \(o); c++) {
-              const float *from = staged + c * width + b * \(spatial);
+              const float *from = staged + \(pixelsMajor ? "b * \(spatial * o) + c" : "c * width + b * \(spatial)");
               float *row = y + ((n0 + b) * \(o) + c) * \(spatial);
               for (long i = 0; i < \(spatial); i++) {
                 const long idx = ((n0 + b) * \(o) + c) * \(spatial) + i;
                 (void)idx;
-                float v = from[i];
+                float v = from[\(pixelsMajor ? "i * \(o)" : "i")];
       \(steps ?? "")
                 row[i] = v;
               }

@@ -99,12 +99,11 @@ extension Graph {
                                                          spatial: y[2] * y[3], pointwise: pointwise)
   }
 
-  /// Images that share one GEMM in a forward im2col convolution (`ConvTiling`), where more than one.
-  public func imagesPerGEMM(_ index: Int) -> Int? {
+  /// How a forward im2col convolution walks its output (`ConvTiling`); nil for the gradients and Winograd.
+  public func convTiling(_ index: Int) -> ConvTiling? {
     guard let (a, w, y) = convShapes(index), a.algorithm != .winograd else { return nil }
     if case .training = nodes[index].op { return nil }
-    let images = a.tiling(weight: w, output: y).images
-    return images > 1 ? images : nil
+    return a.tiling(weight: w, output: y)
   }
 
   /// 2×2 output tiles covering an OH×OW output.
@@ -129,6 +128,6 @@ extension Conv2dAttributes {
 
   /// How the forward GEMM convolution with this weight shape and output shape walks its output.
   public func tiling(weight w: [Int], output y: [Int]) -> ConvTiling {
-    ConvTiling(batch: y[0], groups: groups, spatial: y[2] * y[3])
+    ConvTiling(batch: y[0], groups: groups, spatial: y[2] * y[3], products: w.reduce(1, *) * y[2] * y[3])
   }
 }

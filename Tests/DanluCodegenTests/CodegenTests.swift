@@ -94,21 +94,27 @@ import Testing
     #expect(actual.relativeError(to: expected) < 1e-4)
   }
 
-  /// Both ways `ConvTiling` walks a convolution, against the interpreter: small images sharing one GEMM (10 images of
-  /// 10×10 by 8, so the last GEMM has 2; the stride-2 conv takes all 10), and 34×34 images one per GEMM (their
-  /// stride-2 conv, 16×16, takes both). A fused batch norm, activation and residual ride on both.
-  @Test(arguments: [(height: 10, batch: 10, marker: "staged"), (height: 34, batch: 2, marker: "cols, 1156, 0.0f")])
-  func tiledConvolutionsAgreeWithTheInterpreter(_ tiles: (height: Int, batch: Int, marker: String)) throws {
+  /// The ways `ConvTiling` walks a convolution, against the interpreter: small images sharing one GEMM (10 images of
+  /// 10×10 by 8, so the last GEMM has 2; the stride-2 conv takes all 10), 34×34 images one per GEMM (their stride-2
+  /// conv, 16×16, takes both), and one 9×9 image of 64 channels as a pixels-major GEMM. A fused batch norm,
+  /// activation and residual ride on each.
+  @Test(arguments: [(height: 10, batch: 10, channels: 16, marker: "staged", dump: "// images per convolution GEMM: %"),
+                    (height: 34, batch: 2, channels: 16, marker: "cols, 1156, 0.0f", dump: "// images per convolution GEMM: %"),
+                    (height: 9, batch: 1, channels: 64, marker: "CblasTrans, CblasTrans, width",
+                     dump: "// convolutions as pixels-major GEMMs: %")])
+  func tiledConvolutionsAgreeWithTheInterpreter(_ tiles: (height: Int, batch: Int, channels: Int, marker: String, dump: String))
+    throws
+  {
     let path = Repository.temporaryFolder().appendingPathComponent("tiles.yaml").path
     try """
       model: tiles
       inputs:
-        x: f32[N, 16, H, H]
+        x: f32[N, \(tiles.channels), H, H]
       layers:
-        - c1: conv2d(16, kernel=3, padding=1)
+        - c1: conv2d(\(tiles.channels), kernel=3, padding=1)
         - bn: batchnorm2d
         - relu
-        - c2: conv2d(16, kernel=3, padding=1, bias=false)
+        - c2: conv2d(\(tiles.channels), kernel=3, padding=1, bias=false)
         - add(., x)
         - c3: conv2d(8, kernel=3, stride=2)
       """.write(toFile: path, atomically: true, encoding: .utf8)
@@ -116,7 +122,7 @@ import Testing
     let optimized = Pipeline.optimize(graph, passes: try Pipeline.passes(nil))
     let source = CEmitter.emit(optimized, source: "tiles")
     #expect(source.contains(tiles.marker))
-    #expect(IRPrinter.print(optimized).contains("// images per convolution GEMM: %"))
+    #expect(IRPrinter.print(optimized).contains(tiles.dump))
     let weights = graph.initialWeights(model.initializers, seed: 7)
     let inputs = Oracle.randomInputs(graph, seed: 8)
     let expected = try Oracle.interpret(graph, inputs, weights)["output"]!
