@@ -1,7 +1,8 @@
 /// How a GEMM convolution walks its output. Measured here (OpenBLAS, 2 threads): a GEMM narrower than a few hundred
 /// columns runs well below sgemm's rate (512×49×4608: 59–126 GFLOP/s between runs; 512×784×4608: 186–203), so images
-/// with few output positions share one GEMM. (Cutting large images into bands of output rows, so that their im2col stays in L2,
-/// measured slower here: im2col of a whole 56×56 image costs a fifth of its GEMM, and narrower GEMMs lose more.)
+/// with few output positions share one GEMM. (Cutting large images into bands of output rows, so that their im2col
+/// stays in L2, measured slower here: im2col of a whole 56×56 image costs a fifth of its GEMM, and narrower GEMMs
+/// lose more.)
 public struct ConvTiling: Hashable, Sendable {
   /// Images per GEMM; above 1 the GEMM writes a staging buffer that the epilogue scatters to NCHW.
   public let images: Int
@@ -25,7 +26,7 @@ public struct ConvTiling: Hashable, Sendable {
   /// Whether the GEMM writes the staging buffer (several images, or pixels-major) rather than the output itself.
   public var staged: Bool { images > 1 || pixelsMajor }
 
-  /// Scratch floats: the im2col columns (none for a single pointwise image) and, when images share a GEMM, its output.
+  /// Scratch floats: the im2col columns (none for a single pointwise image) and, when staged, the GEMM's output.
   public func scratchFloats(depth k: Int, outputChannels o: Int, spatial: Int, pointwise: Bool) -> Int {
     if staged { return (k + o) * images * spatial }
     return pointwise ? 0 : k * spatial
