@@ -153,11 +153,7 @@ enum CudaKernelEmitter {
     body += KernelEmitter.poolWindow(p, h: h, w: w, "const float v = in0[(plane * \(h) + iy) * \(w) + ix];\n"
                                      + "            \(isMax ? "acc = v > acc ? v : acc;" : "acc += v;") count++;")
     if isMax { return body + "  (void)count;\n  y[t] = acc;\n" }
-    let divisor = p.countIncludePad
-      ? "(float)(((y0 + \(p.kernel[0]) < \(h + p.padding[0]) ? y0 + \(p.kernel[0]) : \(h + p.padding[0])) - y0) * "
-        + "((x0 + \(p.kernel[1]) < \(w + p.padding[1]) ? x0 + \(p.kernel[1]) : \(w + p.padding[1])) - x0))"
-      : "(float)count"
-    return body + "  y[t] = acc / \(divisor);\n"
+    return body + "  y[t] = acc / \(KernelEmitter.averageDivisor(p, h: h, w: w));\n"
   }
 
   /// `y = a · bᵀ` (or `a · b`) through cuBLAS.

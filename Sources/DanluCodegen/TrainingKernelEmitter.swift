@@ -306,10 +306,7 @@ enum TrainingKernelEmitter {
     if isMax {
       body += "        (void)count;\n        if (best >= 0) yp[best] += d;\n      }\n"
     } else {
-      let divisor = p.countIncludePad
-        ? "(float)(((y0 + \(p.kernel[0]) < \(h + p.padding[0]) ? y0 + \(p.kernel[0]) : \(h + p.padding[0])) - y0) * "
-          + "((x0 + \(p.kernel[1]) < \(w + p.padding[1]) ? x0 + \(p.kernel[1]) : \(w + p.padding[1])) - x0))"
-        : "(float)count"
+      let divisor = KernelEmitter.averageDivisor(p, h: h, w: w)
       body += """
                 (void)best;
                 const float share = d / \(divisor);
