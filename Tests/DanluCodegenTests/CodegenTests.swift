@@ -34,7 +34,22 @@ import Testing
   /// Spatial sizes are bound small so the naive interpreter stays quick in debug builds.
   @Test(arguments: Repository.models)
   func agreesWithTheInterpreter(_ name: String) throws {
-    let options = BuildOptions(batch: name == "vgg16" ? 1 : 2, bindings: Self.smallDims(name))
+    let (graph, inputs, weights, expected, seed) = try Self.modelCase(name)
+    let actual = try Oracle.compiled(graph, inputs, weights)
+    for output in graph.outputs {
+      let (a, e) = (try #require(actual[output.name]), try #require(expected[output.name]))
+      #expect(a.shape == e.shape)
+      #expect(a.relativeError(to: e) < 1e-4, "\(name) seed \(seed): \(a.relativeError(to: e))")
+      #expect(e.data.contains { $0 != 0 }, "an all-zero reference proves nothing")
+    }
+  }
+
+  /// A model of Models/ at small sizes with seeded weights and fresh random inputs (token ids for the language
+  /// models), and the interpreter's outputs for them.
+  static func modelCase(_ name: String) throws
+    -> (graph: Graph, inputs: [String: Tensor], weights: WeightSet, expected: [String: Tensor], seed: UInt64)
+  {
+    let options = BuildOptions(batch: name == "vgg16" ? 1 : 2, bindings: smallDims(name))
     let (model, graph) = try Oracle.graph(Repository.path("Models/\(name).yaml"), options)
     let seed = UInt64.random(in: 1...1_000_000)
     let weights = graph.initialWeights(model.initializers, seed: seed)
@@ -44,13 +59,7 @@ import Testing
       inputs = inputs.mapValues { Tensor(shape: $0.shape, data: $0.data.map { (abs($0) * 1000).rounded().truncatingRemainder(dividingBy: 32) }) }
     }
     let expected = try Oracle.interpret(graph, inputs, weights)
-    let actual = try Oracle.compiled(graph, inputs, WeightSet(weights.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }))
-    for output in graph.outputs {
-      let (a, e) = (try #require(actual[output.name]), try #require(expected[output.name]))
-      #expect(a.shape == e.shape)
-      #expect(a.relativeError(to: e) < 1e-4, "\(name) seed \(seed): \(a.relativeError(to: e))")
-      #expect(e.data.contains { $0 != 0 }, "an all-zero reference proves nothing")
-    }
+    return (graph, inputs, WeightSet(weights.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }), expected, seed)
   }
 
   /// Small sizes for a model's symbolic dimensions so that the naive interpreter stays quick in debug builds.

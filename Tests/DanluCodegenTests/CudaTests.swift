@@ -17,18 +17,8 @@ import Testing
 
   @Test(arguments: supported)
   func emulatedKernelsAgreeWithTheInterpreter(_ name: String) throws {
-    let options = BuildOptions(batch: name == "vgg16" ? 1 : 2, bindings: CodegenTests.smallDims(name))
-    let (model, graph) = try Oracle.graph(Repository.path("Models/\(name).yaml"), options)
-    let seed = UInt64.random(in: 1...1_000_000)
-    let weights = graph.initialWeights(model.initializers, seed: seed)
-    var inputs = Oracle.randomInputs(graph, seed: seed)
-    if ["char_lm", "seq2seq_attention"].contains(name) {
-      // Token ids: integers below the smaller vocabulary (32).
-      inputs = inputs.mapValues { Tensor(shape: $0.shape, data: $0.data.map { (abs($0) * 1000).rounded().truncatingRemainder(dividingBy: 32) }) }
-    }
-    let expected = try Oracle.interpret(graph, inputs, weights)
+    let (graph, inputs, set, expected, seed) = try CodegenTests.modelCase(name)
     let source = try CudaEmitter.emit(Pipeline.optimize(graph, passes: try Pipeline.passes(nil)), source: name)
-    let set = WeightSet(weights.sorted { $0.key < $1.key }.map { ($0.key, $0.value) })
     let actual = try Commands.inProcessEmulatedCuda(source) { (compiled) throws(DiagnosticError) in
       try compiled.run(inputs: inputs, weights: set)
     }
@@ -94,8 +84,8 @@ import Testing
     let folder = Repository.temporaryFolder().appendingPathComponent("cuda-\(name)")
     _ = try Commands.compileCuda(Repository.path("Models/\(name).yaml"), BuildOptions(batch: 1, bindings: CodegenTests.smallDims(name)),
                                  output: folder.path, weights: nil)
-    let build = try Self.run("/usr/bin/env", ["make", "-C", folder.path, "CUDA_ARCH=sm_70"])
-    #expect(build.status == 0, "\(build.output)")
+    let build = try execute("/usr/bin/env", ["make", "-C", folder.path, "CUDA_ARCH=sm_70"])
+    #expect(build.status == 0, "\(build.out)\(build.err)")
   }
 
   /// The folder's `make emulated` builds the standalone binary for this CPU: it runs as a process with the CPU
@@ -104,31 +94,18 @@ import Testing
     let folder = Repository.temporaryFolder().appendingPathComponent("cuda-standalone")
     _ = try Commands.compileCuda(Repository.path("Models/lenet5.yaml"), BuildOptions(batch: 3), output: folder.path,
                                  weights: nil, seed: 11)
-    let build = try Self.run("/usr/bin/env", ["make", "-C", folder.path, "emulated"])
-    #expect(build.status == 0, "\(build.output)")
+    let build = try execute("/usr/bin/env", ["make", "-C", folder.path, "emulated"])
+    #expect(build.status == 0, "\(build.out)\(build.err)")
     let x = Tensor.random([3, 1, 28, 28], seed: 12)
     let (input, output) = (folder.appendingPathComponent("x.npy").path, folder.appendingPathComponent("y.npy").path)
     try NPY.write(x, to: input)
-    let run = try Self.run(folder.appendingPathComponent("emulated").path, ["--weights", folder.appendingPathComponent("model.safetensors").path,
+    let run = try execute(folder.appendingPathComponent("emulated").path, ["--weights", folder.appendingPathComponent("model.safetensors").path,
                                                                           "--input", input, "--output", output, "--bench", "3"])
-    #expect(run.status == 0, "\(run.output)")
-    #expect(run.output.contains("bench: GPU time between CUDA events around the kernels (copies excluded)"))
-    #expect(run.output.contains("bench: median_ms=") && run.output.contains("runs=3"))
+    #expect(run.status == 0, "\(run.err)")
+    #expect(run.err.contains("bench: GPU time between CUDA events around the kernels (copies excluded)"))
+    #expect(run.out.contains("bench: median_ms=") && run.out.contains("runs=3"))
     let (model, graph) = try Oracle.graph(Repository.path("Models/lenet5.yaml"), BuildOptions(batch: 3))
     let expected = try Oracle.interpret(graph, ["x": x], graph.initialWeights(model.initializers, seed: 11))["logits"]!
     #expect(try NPY.read(output).relativeError(to: expected) < 1e-4)
-  }
-
-  /// Runs a program; its exit status and its standard output and error together.
-  static func run(_ program: String, _ arguments: [String]) throws -> (status: Int32, output: String) {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: program)
-    process.arguments = arguments
-    let pipe = Pipe()
-    (process.standardOutput, process.standardError) = (pipe, pipe)
-    try process.run()
-    let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-    process.waitUntilExit()
-    return (process.terminationStatus, output)
   }
 }
