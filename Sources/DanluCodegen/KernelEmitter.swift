@@ -301,22 +301,68 @@ enum KernelEmitter {
 
   static func pool(_ x: String, _ s: [Int], _ out: [Int], _ p: PoolAttributes, _ y: String, isMax: Bool) -> String {
     let (h, w, oh, ow) = (s[2], s[3], out[2], out[3])
-    var body = "  const float *restrict x = \(x);\n" + y + """
+    if isMax { return maxPool(x, s, out, p, y) }
+    let body = "  const float *restrict x = \(x);\n" + y + """
         for (long plane = 0; plane < \(s[0] * s[1]); plane++)
           for (long oy = 0; oy < \(oh); oy++)
             for (long ox = 0; ox < \(ow); ox++) {
               const long y0 = oy * \(p.stride[0]) - \(p.padding[0]), x0 = ox * \(p.stride[1]) - \(p.padding[1]);
-              float acc = \(isMax ? "-INFINITY" : "0.0f");
+              float acc = 0.0f;
               long count = 0;
 
-      """ + poolWindow(p, h: h, w: w, "const float v = x[(plane * \(h) + iy) * \(w) + ix];\n"
-                       + "            \(isMax ? "acc = v > acc ? v : acc;" : "acc += v;") count++;")
-    if isMax {
-      body += "        (void)count;\n        y[(plane * \(oh) + oy) * \(ow) + ox] = acc;\n      }\n"
-    } else {
-      let divisor = KernelEmitter.averageDivisor(p, h: h, w: w)
-      body += "        y[(plane * \(oh) + oy) * \(ow) + ox] = acc / \(divisor);\n      }\n"
+      """ + poolWindow(p, h: h, w: w, "const float v = x[(plane * \(h) + iy) * \(w) + ix];\n            acc += v; count++;")
+    let divisor = KernelEmitter.averageDivisor(p, h: h, w: w)
+    return body + "        y[(plane * \(oh) + oy) * \(ow) + ox] = acc / \(divisor);\n      }\n"
+  }
+
+  /// Max pooling. Where every window lies inside the input (no padding, no ceil-mode overhang: LeNet's 2×2 pools),
+  /// per window with no checks, which the C compiler unrolls. Otherwise a row of outputs at a time: for each tap
+  /// inside the input, one pass along the row over the outputs whose window holds it (`lo`..<`hi`, as im2col finds
+  /// them), with no branch inside. Per window with every tap checked, ResNet-18's pool after the stem took 0.44 ms
+  /// against 0.30 by rows; by rows, LeNet-5's took 8% longer than per window.
+  static func maxPool(_ x: String, _ s: [Int], _ out: [Int], _ p: PoolAttributes, _ y: String) -> String {
+    let (h, w, oh, ow) = (s[2], s[3], out[2], out[3])
+    let inside = p.padding == [0, 0] && (oh - 1) * p.stride[0] + (p.kernel[0] - 1) * p.dilation[0] < h
+      && (ow - 1) * p.stride[1] + (p.kernel[1] - 1) * p.dilation[1] < w
+    if inside {
+      return "  const float *restrict x = \(x);\n" + y + """
+          for (long plane = 0; plane < \(s[0] * s[1]); plane++)
+            for (long oy = 0; oy < \(oh); oy++)
+              for (long ox = 0; ox < \(ow); ox++) {
+                const float *window = x + (plane * \(h) + oy * \(p.stride[0])) * \(w) + ox * \(p.stride[1]);
+                float acc = -INFINITY;
+                for (long ky = 0; ky < \(p.kernel[0]); ky++)
+                  for (long kx = 0; kx < \(p.kernel[1]); kx++) {
+                    const float v = window[ky * \(p.dilation[0] * w) + kx * \(p.dilation[1])];
+                    acc = v > acc ? v : acc;
+                  }
+                y[(plane * \(oh) + oy) * \(ow) + ox] = acc;
+              }
+
+        """
     }
-    return body
+    return "  const float *restrict x = \(x);\n" + y + """
+        for (long plane = 0; plane < \(s[0] * s[1]); plane++)
+          for (long oy = 0; oy < \(oh); oy++) {
+            float *restrict out = y + (plane * \(oh) + oy) * \(ow);
+            for (long ox = 0; ox < \(ow); ox++) out[ox] = -INFINITY;
+            for (long ky = 0; ky < \(p.kernel[0]); ky++) {
+              const long iy = oy * \(p.stride[0]) - \(p.padding[0]) + ky * \(p.dilation[0]);
+              if (iy < 0 || iy >= \(h)) continue;
+              const float *src = x + (plane * \(h) + iy) * \(w);
+              for (long kx = 0; kx < \(p.kernel[1]); kx++) {
+                const long ix0 = kx * \(p.dilation[1]) - \(p.padding[1]);
+                const long lo = ix0 >= 0 ? 0 : (-ix0 + \(p.stride[1] - 1)) / \(p.stride[1]);
+                long hi = (\(w) - ix0 + \(p.stride[1] - 1)) / \(p.stride[1]);
+                if (hi > \(ow)) hi = \(ow);
+                for (long ox = lo; ox < hi; ox++) {
+                  const float v = src[ox * \(p.stride[1]) + ix0];
+                  out[ox] = v > out[ox] ? v : out[ox];
+                }
+              }
+            }
+          }
+
+      """
   }
 }

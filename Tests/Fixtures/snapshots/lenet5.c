@@ -79,20 +79,13 @@ static void k4_2(const float *const *params, const float *const *inputs, float *
   for (long plane = 0; plane < 6; plane++)
     for (long oy = 0; oy < 14; oy++)
       for (long ox = 0; ox < 14; ox++) {
-        const long y0 = oy * 2 - 0, x0 = ox * 2 - 0;
+        const float *window = x + (plane * 28 + oy * 2) * 28 + ox * 2;
         float acc = -INFINITY;
-        long count = 0;
-        for (long ky = 0; ky < 2; ky++) {
-          const long iy = y0 + ky * 1;
-          if (iy < 0 || iy >= 28) continue;
+        for (long ky = 0; ky < 2; ky++)
           for (long kx = 0; kx < 2; kx++) {
-            const long ix = x0 + kx * 1;
-            if (ix < 0 || ix >= 28) continue;
-            const float v = x[(plane * 28 + iy) * 28 + ix];
-            acc = v > acc ? v : acc; count++;
+            const float v = window[ky * 28 + kx * 1];
+            acc = v > acc ? v : acc;
           }
-        }
-        (void)count;
         y[(plane * 14 + oy) * 14 + ox] = acc;
       }
 }
@@ -149,20 +142,13 @@ static void k8_5(const float *const *params, const float *const *inputs, float *
   for (long plane = 0; plane < 16; plane++)
     for (long oy = 0; oy < 5; oy++)
       for (long ox = 0; ox < 5; ox++) {
-        const long y0 = oy * 2 - 0, x0 = ox * 2 - 0;
+        const float *window = x + (plane * 10 + oy * 2) * 10 + ox * 2;
         float acc = -INFINITY;
-        long count = 0;
-        for (long ky = 0; ky < 2; ky++) {
-          const long iy = y0 + ky * 1;
-          if (iy < 0 || iy >= 10) continue;
+        for (long ky = 0; ky < 2; ky++)
           for (long kx = 0; kx < 2; kx++) {
-            const long ix = x0 + kx * 1;
-            if (ix < 0 || ix >= 10) continue;
-            const float v = x[(plane * 10 + iy) * 10 + ix];
-            acc = v > acc ? v : acc; count++;
+            const float v = window[ky * 10 + kx * 1];
+            acc = v > acc ? v : acc;
           }
-        }
-        (void)count;
         y[(plane * 5 + oy) * 5 + ox] = acc;
       }
 }
