@@ -2,10 +2,12 @@
 Swift). `prepare FOLDER` writes the weights (PyTorch's default initialization, seeded), a random input, and PyTorch's output
 on the CPU and on the GPU (fp32: TF32 off in cuDNN and cuBLAS, as Danlu's cuBLAS calls compute); `time FOLDER` prints PyTorch
 eager's median ms over 20 runs after warm-up, timed with CUDA events. The models are torchvision's, and this
-repository's MLP and LeNet-5 written in torch with the state_dict names their specs use."""
+repository's MLP and LeNet-5 written in torch with the state_dict names their specs use. Without a GPU (the script's
+own rehearsal, run_on_gpu.sh with DANLU_EMULATED=1) the GPU output is the CPU's and `time` times the CPU."""
 import json
 import struct
 import sys
+import time
 
 import numpy as np
 import torch
@@ -13,6 +15,7 @@ import torch.nn as nn
 
 torch.backends.cudnn.allow_tf32 = False
 torch.backends.cuda.matmul.allow_tf32 = False
+GPU = torch.cuda.is_available()
 
 
 class LeNet5(nn.Module):
@@ -90,20 +93,27 @@ def main():
         np.save(f"{folder}/input.npy", x.numpy())
         with torch.no_grad():
             np.save(f"{folder}/cpu.npy", model(x).numpy())  # the CPU reference, fp32
-            np.save(f"{folder}/torch.npy", model.cuda()(x.cuda()).cpu().numpy())
+            on_gpu = model.cuda()(x.cuda()).cpu() if GPU else model(x)
+            np.save(f"{folder}/torch.npy", on_gpu.numpy())
         return
-    model, x = model.cuda(), torch.randn(shape).cuda()
+    device = "cuda" if GPU else "cpu"
+    model, x = model.to(device), torch.randn(shape).to(device)
     times = []
     with torch.no_grad():
         for _ in range(5):
             model(x)
         for _ in range(20):
-            start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-            start.record()
-            model(x)
-            end.record()
-            torch.cuda.synchronize()
-            times.append(start.elapsed_time(end))
+            if GPU:
+                start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+                start.record()
+                model(x)
+                end.record()
+                torch.cuda.synchronize()
+                times.append(start.elapsed_time(end))
+            else:
+                began = time.perf_counter()
+                model(x)
+                times.append((time.perf_counter() - began) * 1e3)
     print(f"{sorted(times)[len(times) // 2]:.4f}")
 
 
