@@ -60,6 +60,7 @@ enum AttentionEmitter {
   }
 
   static func kernel(_ a: AttentionAttributes, _ context: KernelContext, scratch: String) -> String {
+    if a.vectorizedForward(width: context.shape(0)[2]) { return vectorKernel(a, context, scratch: scratch) }
     let g = Geometry(a, q: context.shape(0), k: context.shape(1))
     return header(a, context, first: 0) + context.y + """
         float *p = \(scratch);

@@ -26,4 +26,19 @@ public struct AttentionAttributes: Hashable, Sendable {
   public func batchAndLength<D>(_ shape: [D]) -> (batch: D, length: D) {
     batchFirst ? (shape[0], shape[1]) : (shape[1], shape[0])
   }
+
+  /// Whether the forward kernel runs its own vector loops (a head size that is a multiple of 16) rather than two
+  /// GEMMs per block of queries.
+  public func vectorizedForward(width: Int) -> Bool { (width / heads) % 16 == 0 }
+
+  /// Keys rounded up to the vector kernel's chunks of 64.
+  public static func paddedKeys(_ keys: Int) -> Int { (keys + 63) / 64 * 64 }
+
+  /// Floats of scratch the forward kernel needs: for the vector loops one head's keys transposed and four query rows'
+  /// scores ((head size + 4) × padded keys); for the GEMMs one block of up to 64 query rows' scores.
+  public func forwardScratchFloats(q: [Int], k: [Int]) -> Int {
+    let (queries, keys) = (batchAndLength(q).length, batchAndLength(k).length)
+    guard vectorizedForward(width: q[2]) else { return min(64, queries) * keys }
+    return (q[2] / heads + 4) * Self.paddedKeys(keys)
+  }
 }

@@ -77,10 +77,11 @@ extension Graph {
       let batch = r.batchFirst ? x[0] : x[1]
       return 2 * (x[0] * x[1] + batch) * r.gates * r.hidden + 4 * batch * r.hidden
     }
-    // Attention keeps one block of at most 64 query rows' scores (its gradient, their gradients too).
+    // Attention keeps a block of query rows' scores, and one head's keys transposed (`forwardScratchFloats`); its
+    // gradient one block of at most 64 query rows' scores and their gradients.
     if case .attention(let a) = nodes[index].op, let q = nodes[nodes[index].operands[0]].type.staticShape,
        let k = nodes[nodes[index].operands[1]].type.staticShape {
-      return min(64, a.batchAndLength(q).length) * a.batchAndLength(k).length
+      return a.forwardScratchFloats(q: q, k: k)
     }
     if case .training(.attentionGrad(let a)) = nodes[index].op, let q = nodes[nodes[index].operands[1]].type.staticShape,
        let k = nodes[nodes[index].operands[2]].type.staticShape {

@@ -154,6 +154,25 @@ def main():
     table, x = rng.normal(size=(9, e)), x32(5, 2, e)
     write("positional_learned", [("x", x)], "positional_encoding(kind='learned', max_len=9)", {"weight": table},
           x + np.asarray(table, np.float32)[:5, None, :])
+    # Head sizes that are multiples of 16 take the forward kernel's vector loops (4 query rows by 64 keys at a time):
+    # a last group of fewer than 4 queries, keys past one chunk of 64 and not a multiple of it, causal with key
+    # padding, sequence first, and head sizes of 48 and 80 (a partial group of value vectors, a second chunk).
+    w, x = attention_weights(32, [""]), x32(7, 2, 32)
+    y = mha(f64(w), "", *(jnp.swapaxes(jnp.asarray(x, jnp.float64), 0, 1),) * 3, 2)
+    write("mha_vector_seq_first", [("x", x)], "multi_head_attention(32, 2)", w, jnp.swapaxes(y, 0, 1))
+    w, x = attention_weights(64, [""]), x32(2, 70, 64)
+    mask = (rng.uniform(size=(2, 70)) < 0.3).astype(np.float32)
+    mask[:, 0] = 0  # every query sees key 0
+    y = mha(f64(w), "", *(jnp.asarray(x, jnp.float64),) * 3, 2, causal=True, key_padding=mask)
+    write("mha_vector_causal_padding", [("x", x), ("mask", mask)],
+          "multi_head_attention(64, 2, batch_first=true, causal=true, key_padding_mask=true)(x, mask)", w, y)
+    w, x, memory = attention_weights(48, [""]), x32(2, 5, 48), x32(2, 67, 48)
+    y = mha(f64(w), "", jnp.asarray(x, jnp.float64), *(jnp.asarray(memory, jnp.float64),) * 2, 1)
+    write("mha_vector_cross_48", [("x", x), ("memory", memory)],
+          "multi_head_attention(48, 1, batch_first=true)(x, memory)", w, y)
+    w, x = attention_weights(160, [""]), x32(1, 9, 160)
+    y = mha(f64(w), "", *(jnp.asarray(x, jnp.float64),) * 3, 2, causal=True)
+    write("mha_vector_80", [("x", x)], "multi_head_attention(160, 2, batch_first=true, causal=true)", w, y)
     print("wrote the attention goldens")
 
 

@@ -1,0 +1,91 @@
+import DanluIR
+
+/// The forward attention kernel as vector loops, for head sizes that are a multiple of 16: per batch row and head,
+/// the head's keys transposed once (`kt`, D × padded keys, zero past the last key), then per 4 query rows the scores
+/// 64 keys at a time (4 × 4 vectors of running sums, each step one broadcast query element against 4 vectors of
+/// `kt`), the masks and softmax on those rows, and the weighted sum of v the same way (a broadcast weight against up
+/// to 4 vectors of a value row). OpenBLAS's sgemm on the block products (64×128×64 in the encoder layer) ran at ~40
+/// GFLOP/s on one core and split poorly over two.
+extension AttentionEmitter {
+  static func vectorKernel(_ a: AttentionAttributes, _ context: KernelContext, scratch: String) -> String {
+    let g = Geometry(a, q: context.shape(0), k: context.shape(1))
+    let (d, padded) = (g.headSize, AttentionAttributes.paddedKeys(g.keys))
+    let scale = "\(1 / Float(d).squareRoot())f"
+    let rows = 0..<4, chunks = 0..<4
+    func lines(_ items: [String], indent: String) -> String { items.map { indent + $0 + "\n" }.joined() }
+
+    // Scores of 4 query rows against keys j0..<j0+64.
+    let scoreSums = lines(rows.flatMap { r in chunks.map { c in "danlu_v16f s\(r)\(c) = {0};" } }, indent: "          ")
+    let scoreSteps = lines(chunks.map { c in "const danlu_v16f k\(c) = danlu_load16(kd + \(16 * c));" }
+      + rows.flatMap { r in
+        ["const danlu_v16f q\(r) = zero + qr\(r)[e];"]
+          + chunks.map { c in "s\(r)\(c) = danlu_fma16(q\(r), k\(c), s\(r)\(c));" }
+      }, indent: "            ")
+    let scoreStores = lines(rows.flatMap { r in chunks.map { c in
+      "danlu_store16(pb + \(r * padded) + j0 + \(16 * c), s\(r)\(c) * \(scale));"
+    } }, indent: "          ")
+
+    // The weighted sum of v for head elements d0..<d0+16·vectors.
+    func weightedSum(_ d0: Int, vectors: Int) -> String {
+      let range = 0..<vectors
+      return "        {\n"
+        + lines(rows.flatMap { r in range.map { c in "danlu_v16f o\(r)\(c) = {0};" } }, indent: "          ")
+        + "          for (long j = 0; j < kc; j++) {\n"
+        + "            const float *vj = vb + j * \(g.stride) + \(d0);\n"
+        + lines(range.map { c in "const danlu_v16f v\(c) = danlu_load16(vj + \(16 * c));" }
+                  + rows.flatMap { r in
+                    ["const danlu_v16f w\(r) = zero + pb[\(r * padded) + j];"]
+                      + range.map { c in "o\(r)\(c) = danlu_fma16(w\(r), v\(c), o\(r)\(c));" }
+                  }, indent: "            ")
+        + "          }\n"
+        + lines(rows.flatMap { r in range.map { c in
+          "if (\(r) < rows) danlu_store16(y + \(g.queryRow("n", "i0 + \(r)")) + h * \(d) + \(d0 + 16 * c), o\(r)\(c));"
+        } }, indent: "          ")
+        + "        }\n"
+    }
+    var sums = ""
+    for d0 in stride(from: 0, to: d, by: 64) { sums += weightedSum(d0, vectors: min(4, (d - d0) / 16)) }
+
+    let mask = a.keyPadding ? "\n              if (mask[n * \(g.keys) + j] != 0.0f) row[j] = -INFINITY;" : ""
+    let causal = a.causal ? "\n              if (j > i0 + r) row[j] = -INFINITY;" : ""
+    return header(a, context, first: 0) + context.y + """
+        float *kt = \(scratch), *pb = kt + \(d * padded);
+        const danlu_v16f zero = {0};
+        for (long j = \(g.keys); j < \(padded); j++)
+          for (long e = 0; e < \(d); e++) kt[e * \(padded) + j] = 0.0f;
+        for (long n = 0; n < \(g.batch); n++)
+          for (long h = 0; h < \(a.heads); h++) {
+            const float *kb = k + \(g.keyRow("n")) + h * \(d), *vb = v + \(g.keyRow("n")) + h * \(d);
+            for (long j = 0; j < \(g.keys); j++)
+              for (long e = 0; e < \(d); e++) kt[e * \(padded) + j] = kb[j * \(g.stride) + e];
+            for (long i0 = 0; i0 < \(g.queries); i0 += 4) {
+              const long rows = i0 + 4 <= \(g.queries) ? 4 : \(g.queries) - i0;
+              const long kc = \(a.causal ? "i0 + rows < \(g.keys) ? i0 + rows : \(g.keys)" : "\(g.keys)");
+              /* A last group of fewer than 4 rows repeats its last row; those results are not stored. */
+      \(lines(rows.map { r in
+        "const float *qr\(r) = q + \(g.queryRow("n", "i0 + (\(r) < rows ? \(r) : rows - 1)")) + h * \(d);"
+      }, indent: "        "))\
+              for (long j0 = 0; j0 < kc; j0 += 64) {
+      \(scoreSums)\
+                for (long e = 0; e < \(d); e++) {
+                  const float *kd = kt + e * \(padded) + j0;
+      \(scoreSteps)\
+                }
+      \(scoreStores)\
+              }
+              for (long r = 0; r < rows; r++) {
+                float *row = pb + r * \(padded), peak = -INFINITY;
+                for (long j = 0; j < kc; j++) {\(mask)\(causal)
+                  peak = row[j] > peak ? row[j] : peak;  /* fmaxf is a libm call here */
+                }
+                if (peak == -INFINITY) { for (long j = 0; j < kc; j++) row[j] = NAN; continue; }
+                const float inv = 1.0f / danlu_exp_sum(row, kc, peak);
+                for (long j = 0; j < kc; j++) row[j] *= inv;
+              }
+      \(sums)\
+            }
+          }
+
+      """
+  }
+}
