@@ -26,7 +26,7 @@ public let fuse = Pass(name: "fuse", summary: "fuse conv/matmul epilogues and el
     case .conv2d(let a):
       group = FusedGroup(anchor: .conv2d(a), epilogue: [])
       operands = anchorNode.operands
-    case .matmul(let t) where anchorNode.type.rank == 2:
+    case .matmul(let t):  // any rank: the rows are the leading axes flattened, the channels the last axis
       group = FusedGroup(anchor: .matmul(transposeB: t), epilogue: [])
       operands = anchorNode.operands
     default:
