@@ -59,6 +59,14 @@ public enum CudaSupport {
                   m, n, k, *alpha, a, lda, b, ldb, *beta, c, ldc);
       return CUBLAS_STATUS_SUCCESS;
     }
+    static cublasStatus_t cublasSgemmStridedBatched(cublasHandle_t h, cublasOperation_t ta, cublasOperation_t tb, int m, int n,
+                                                    int k, const float *alpha, const float *a, int lda, long long stride_a,
+                                                    const float *b, int ldb, long long stride_b, const float *beta, float *c,
+                                                    int ldc, long long stride_c, int batch) {
+      for (int i = 0; i < batch; i++)
+        cublasSgemm(h, ta, tb, m, n, k, alpha, a + i * stride_a, lda, b + i * stride_b, ldb, beta, c + i * stride_c, ldc);
+      return CUBLAS_STATUS_SUCCESS;
+    }
     static const int danlu_emulated = 1;
     #else
     #include <cublas_v2.h>
@@ -120,6 +128,15 @@ public enum CudaSupport {
       const float one = 1.0f;
       DANLU_CUBLAS(cublasSgemm(danlu_blas, trans_b ? CUBLAS_OP_T : CUBLAS_OP_N, trans_a ? CUBLAS_OP_T : CUBLAS_OP_N,
                                n, m, k, &one, b, ldb, a, lda, &beta, c, ldc));
+    }
+
+    /* `batch` such products in one call, operand i at a + i·stride_a (and b, c likewise; a stride of 0 shares it). */
+    static void danlu_gemm_batched(int trans_a, int trans_b, int m, int n, int k, const float *a, int lda, long stride_a,
+                                   const float *b, int ldb, long stride_b, float beta, float *c, int ldc, long stride_c,
+                                   int batch) {
+      const float one = 1.0f;
+      DANLU_CUBLAS(cublasSgemmStridedBatched(danlu_blas, trans_b ? CUBLAS_OP_T : CUBLAS_OP_N, trans_a ? CUBLAS_OP_T : CUBLAS_OP_N,
+                                             n, m, k, &one, b, ldb, stride_b, a, lda, stride_a, &beta, c, ldc, stride_c, batch));
     }
 
     #endif

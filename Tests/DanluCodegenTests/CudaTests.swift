@@ -47,6 +47,38 @@ import Testing
     #expect(!output.data.contains { $0.isNaN } || golden.expected.data.contains { $0.isNaN })
   }
 
+  /// Convolutions run a chunk of images per im2col launch and strided-batched GEMM; with a column buffer of two
+  /// images' columns, 5 images go as 2 + 2 + 1: a 3×3 convolution with its fused epilogue, a grouped dilated one and a
+  /// 1×1 one (no im2col, the GEMM reading the input in place) against the interpreter.
+  @Test func convolutionsRunInChunksOfImages() throws {
+    let path = Repository.temporaryFolder().appendingPathComponent("chunks.yaml").path
+    try """
+      model: chunks
+      inputs:
+        x: f32[5, 4, 9, 9]
+      layers:
+        - c1: conv2d(6, kernel=3, padding=1)
+        - bn: batchnorm2d
+        - relu
+        - c2: conv2d(6, kernel=3, padding=2, dilation=2, groups=2)
+        - c3: conv2d(3, kernel=1)
+      """.write(toFile: path, atomically: true, encoding: .utf8)
+    let (model, graph) = try Oracle.graph(path, BuildOptions())
+    let optimized = Pipeline.optimize(graph, passes: try Pipeline.passes(nil))
+    let source = try CudaEmitter.emit(optimized, source: "chunks", columnFloats: 2 * 4 * 9 * 81)
+    #expect(source.contains("n0 += 2)"), "c1's 36×81 columns per image: two images per launch")
+    #expect(source.contains("danlu_gemm_batched"))
+    let weights = graph.initialWeights(model.initializers, seed: 11)
+    let inputs = Oracle.randomInputs(graph, seed: 12)
+    let expected = try #require(try Oracle.interpret(graph, inputs, weights)["output"])
+    let set = WeightSet(weights.sorted { $0.key < $1.key }.map { ($0.key, $0.value) })
+    let actual = try #require(try Commands.inProcessEmulatedCuda(source) { (compiled) throws(DiagnosticError) in
+      try compiled.run(inputs: inputs, weights: set)
+    }["output"])
+    #expect(actual.shape == expected.shape)
+    #expect(actual.relativeError(to: expected) < 1e-5, "\(actual.relativeError(to: expected))")
+  }
+
   /// The emitted CUDA for a small model is part of the contract, like the C (STYLE 13).
   @Test func lenet5SourceMatchesItsSnapshot() throws {
     let (_, graph) = try Oracle.graph(Repository.path("Models/lenet5.yaml"), BuildOptions(batch: 1))

@@ -6,6 +6,8 @@
 
 /* ==== Device memory: 24304 floats of arena (memory: arena=97216 lower_bound=97216 naive=170944 weights=246824), one allocation ==== */
 static float *d_arena;
+/* im2col columns for a chunk of images of one convolution at a time (19600 floats). */
+static float *d_columns;
 static float *d_params[10];
 static float *d_inputs[1];
 /* DANLU_CUDA_POISON=1 (always when emulated) fills the per-run arena with NaN before each run, so an element no
@@ -24,6 +26,7 @@ static void danlu_cuda_setup(void) {
   DANLU_CUDA(cudaGetDeviceCount(&devices));
   DANLU_CUBLAS(cublasCreate(&danlu_blas));
   DANLU_CUDA(cudaMalloc((void **)&d_arena, sizeof(float) * 24304));
+  DANLU_CUDA(cudaMalloc((void **)&d_columns, sizeof(float) * 19600));
   DANLU_CUDA(cudaEventCreate(&danlu_started));
   DANLU_CUDA(cudaEventCreate(&danlu_finished));
   DANLU_CUDA(cudaMalloc((void **)&d_inputs[0], sizeof(float) * 784));
@@ -31,15 +34,16 @@ static void danlu_cuda_setup(void) {
 
 /* ==== Kernels ==== */
 /* conv1: fused -> f32[1,6,28,28] (Models/lenet5.yaml:7:12) */
-__global__ void g3_im2col(float *cols, const float *xin) {
+__global__ void g3_im2col(float *cols, const float *xin, long count) {
   const long t = DANLU_THREAD;
-  if (t >= 19600) return;
-  const long row = t / 784, column = t % 784;
+  if (t >= count * 19600) return;
+  const long b = t / 19600, within = t % 19600;
+  const long row = within / 784, column = within % 784;
   const long ic = row / 25, ky = (row / 5) % 5, kx = row % 5;
   const long oy = column / 28, ox = column % 28;
   const long iy = oy * 1 - 2 + ky * 1;
   const long ix = ox * 1 - 2 + kx * 1;
-  cols[t] = iy >= 0 && iy < 28 && ix >= 0 && ix < 28 ? xin[(ic * 28 + iy) * 28 + ix] : 0.0f;
+  cols[t] = iy >= 0 && iy < 28 && ix >= 0 && ix < 28 ? xin[b * 784 + (ic * 28 + iy) * 28 + ix] : 0.0f;
 }
 __global__ void g3_epilogue(float *y, const float *op0, const float *op1, const float *op2) {
   const long idx = DANLU_THREAD;
@@ -55,14 +59,14 @@ static void k3_conv1(const float *const *params, const float *const *inputs, flo
   (void)params; (void)inputs; (void)arena;
   danlu_cuda_layer = "conv1";
   const float *x = inputs[0], *w = params[0];
-  float *y = (arena + 19600), *cols = (arena + 0);
-  (void)cols;
-  for (long n = 0; n < 1; n++)
-    for (long g = 0; g < 1; g++) {
-      const float *xin = x + (n * 1 + g * 1) * 784;
-      DANLU_LAUNCH(g3_im2col, 19600, cols, xin);
-      const float *operand = cols;
-      danlu_gemm(0, 0, 6, 784, 25, w + g * 150, 25, operand, 784, 0.0f, y + (n * 6 + g * 6) * 784, 784);
+  float *y = (arena + 19600);
+  for (long g = 0; g < 1; g++)
+    for (long n0 = 0; n0 < 1; n0 += 1) {
+      const int count = (int)(n0 + 1 <= 1 ? 1 : 1 - n0);
+      const float *xin = x + (n0 * 1 + g * 1) * 784;
+      DANLU_LAUNCH(g3_im2col, count * 19600L, d_columns, xin, (long)count);
+      const float *operand = d_columns;
+      danlu_gemm_batched(0, 0, 6, 784, 25, w + g * 150, 25, 0, operand, 784, 19600, 0.0f, y + (n0 * 6 + g * 6) * 784, 784, 4704, count);
     }
   DANLU_LAUNCH(g3_epilogue, 4704, (arena + 19600), inputs[0], params[0], params[1]);
   DANLU_AFTER_KERNEL();
@@ -97,15 +101,16 @@ static void k4_2(const float *const *params, const float *const *inputs, float *
 }
 
 /* conv2: fused -> f32[1,16,10,10] (Models/lenet5.yaml:10:12) */
-__global__ void g7_im2col(float *cols, const float *xin) {
+__global__ void g7_im2col(float *cols, const float *xin, long count) {
   const long t = DANLU_THREAD;
-  if (t >= 15000) return;
-  const long row = t / 100, column = t % 100;
+  if (t >= count * 15000) return;
+  const long b = t / 15000, within = t % 15000;
+  const long row = within / 100, column = within % 100;
   const long ic = row / 25, ky = (row / 5) % 5, kx = row % 5;
   const long oy = column / 10, ox = column % 10;
   const long iy = oy * 1 - 0 + ky * 1;
   const long ix = ox * 1 - 0 + kx * 1;
-  cols[t] = iy >= 0 && iy < 14 && ix >= 0 && ix < 14 ? xin[(ic * 14 + iy) * 14 + ix] : 0.0f;
+  cols[t] = iy >= 0 && iy < 14 && ix >= 0 && ix < 14 ? xin[b * 1176 + (ic * 14 + iy) * 14 + ix] : 0.0f;
 }
 __global__ void g7_epilogue(float *y, const float *op0, const float *op1, const float *op2) {
   const long idx = DANLU_THREAD;
@@ -121,14 +126,14 @@ static void k7_conv2(const float *const *params, const float *const *inputs, flo
   (void)params; (void)inputs; (void)arena;
   danlu_cuda_layer = "conv2";
   const float *x = (arena + 16608), *w = params[2];
-  float *y = (arena + 15008), *cols = (arena + 0);
-  (void)cols;
-  for (long n = 0; n < 1; n++)
-    for (long g = 0; g < 1; g++) {
-      const float *xin = x + (n * 6 + g * 6) * 196;
-      DANLU_LAUNCH(g7_im2col, 15000, cols, xin);
-      const float *operand = cols;
-      danlu_gemm(0, 0, 16, 100, 150, w + g * 2400, 150, operand, 100, 0.0f, y + (n * 16 + g * 16) * 100, 100);
+  float *y = (arena + 15008);
+  for (long g = 0; g < 1; g++)
+    for (long n0 = 0; n0 < 1; n0 += 1) {
+      const int count = (int)(n0 + 1 <= 1 ? 1 : 1 - n0);
+      const float *xin = x + (n0 * 6 + g * 6) * 196;
+      DANLU_LAUNCH(g7_im2col, count * 15000L, d_columns, xin, (long)count);
+      const float *operand = d_columns;
+      danlu_gemm_batched(0, 0, 16, 100, 150, w + g * 2400, 150, 0, operand, 100, 15000, 0.0f, y + (n0 * 16 + g * 16) * 100, 100, 1600, count);
     }
   DANLU_LAUNCH(g7_epilogue, 1600, (arena + 15008), (arena + 16608), params[2], params[3]);
   DANLU_AFTER_KERNEL();
