@@ -173,8 +173,8 @@ enum CudaKernelEmitter {
   /// Convolution: per group and chunk of images, one im2col launch over all their columns (one thread per column
   /// element; none for 1×1 stride 1) into the device's column buffer (`d_columns`, sized by `columnBufferFloats`),
   /// then one strided-batched cuBLAS GEMM writing every image's output in place, then the fused epilogue (if any) over
-  /// the whole output. (Winograd is a CPU choice; on the GPU every convolution takes this path.) Per image, ResNet-18
-  /// at batch 64 would take two launches per image and convolution.
+  /// the whole output. (Winograd is a CPU choice; on the GPU every convolution takes this path.) Run per image, as
+  /// before, ResNet-18 at batch 64 took 128 launches for each convolution.
   static func convolution(_ graph: Graph, _ index: Int, _ a: Conv2dAttributes, _ plan: StoragePlan,
                           epilogue: (device: String, host: String)?, columnFloats: Int) -> (device: String, host: String) {
     let node = graph.nodes[index]
@@ -224,19 +224,10 @@ enum CudaKernelEmitter {
   /// Floats the device's im2col column buffer needs: the most any convolution's chunk of images fills (at least 1).
   static func columnBufferFloats(_ graph: Graph, columnFloats: Int) -> Int {
     var most = 1
-    for node in graph.nodes {
-      let attributes: Conv2dAttributes
-      switch node.op {
-      case .conv2d(let a): attributes = a
-      case .fused(let group):
-        guard case .conv2d(let a) = group.anchor else { continue }
-        attributes = a
-      default: continue
-      }
-      guard let sx = graph.nodes[node.operands[0]].type.staticShape, let sw = graph.nodes[node.operands[1]].type.staticShape,
-            let out = node.type.staticShape else { continue }
-      let g = ConvGeometry(x: sx, weight: sw, y: out, groups: attributes.groups)
-      if !attributes.isPointwise(kernel: [g.kh, g.kw]) {
+    for index in graph.nodes.indices {
+      guard let conv = graph.forwardConvolution(index) else { continue }
+      let g = ConvGeometry(x: conv.input, weight: conv.weight, y: conv.output, groups: conv.attributes.groups)
+      if !conv.attributes.isPointwise(kernel: [g.kh, g.kw]) {
         most = max(most, imagesPerLaunch(g, columnFloats: columnFloats) * g.k * g.spatial)
       }
     }

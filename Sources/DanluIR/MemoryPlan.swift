@@ -43,9 +43,25 @@ public enum StorageAlignment {
 }
 
 extension Graph {
-  private func convShapes(_ index: Int) -> (Conv2dAttributes, [Int], [Int])? {
+  /// A forward convolution's attributes and its input, weight and output shapes (a plain `conv2d` or a fused group's
+  /// anchor); nil for any other node or unbound shapes.
+  public func forwardConvolution(_ index: Int) -> (attributes: Conv2dAttributes, input: [Int], weight: [Int], output: [Int])? {
     let node = nodes[index]
     let attributes: Conv2dAttributes
+    switch node.op {
+    case .conv2d(let a): attributes = a
+    case .fused(let group):
+      guard case .conv2d(let a) = group.anchor else { return nil }
+      attributes = a
+    default: return nil
+    }
+    guard let x = nodes[node.operands[0]].type.staticShape, let w = nodes[node.operands[1]].type.staticShape,
+          let y = node.type.staticShape else { return nil }
+    return (attributes, x, w, y)
+  }
+
+  private func convShapes(_ index: Int) -> (Conv2dAttributes, [Int], [Int])? {
+    let node = nodes[index]
     switch node.op {
     // The gradients' im2col / col2im buffer has the forward's size: weight shape and output (dy) shape.
     case .training(.conv2dInputGrad(let a, _)):
@@ -54,14 +70,9 @@ extension Graph {
     case .training(.conv2dWeightGrad(let a, _)):
       guard let w = node.type.staticShape, let dy = nodes[node.operands[0]].type.staticShape else { return nil }
       return (a, w, dy)
-    case .conv2d(let a): attributes = a
-    case .fused(let group):
-      guard case .conv2d(let a) = group.anchor else { return nil }
-      attributes = a
-    default: return nil
+    default:
+      return forwardConvolution(index).map { ($0.attributes, $0.weight, $0.output) }
     }
-    guard let w = nodes[node.operands[1]].type.staticShape, let y = node.type.staticShape else { return nil }
-    return (attributes, w, y)
   }
 
   /// Floats of im2col scratch a convolution needs: as its `ConvTiling` walks the output for a forward convolution,
