@@ -81,6 +81,18 @@ extension KernelEmitter {
       """
   }
 
+  /// C declaring, for tap `kx` of a row of windows, `ix0` (the input column under output column 0) and the output
+  /// columns [`lo`, `hi`) whose tap reads inside the input; the lines after the first indented by `indent` spaces.
+  /// im2col and max pooling share it.
+  static func tapColumns(stride: Int, dilation: Int, padding: Int, w: Int, ow: Int, indent: Int) -> String {
+    [
+      "const long ix0 = kx * \(dilation) - \(padding);",
+      "const long lo = ix0 >= 0 ? 0 : (-ix0 + \(stride - 1)) / \(stride);",
+      "long hi = (\(w) - ix0 + \(stride - 1)) / \(stride);",
+      "if (hi > \(ow)) hi = \(ow);",
+    ].joined(separator: "\n" + String(repeating: " ", count: indent))
+  }
+
   /// Fills `cols` (rows of `rowStride` floats) for the image at `xin`. Output columns [lo, hi) of each row read
   /// inside the input; the rest read padding.
   static func im2col(_ a: Conv2dAttributes, cg: Int, kh: Int, kw: Int, h: Int, w: Int, oh: Int, ow: Int,
@@ -90,10 +102,7 @@ extension KernelEmitter {
             for (long ky = 0; ky < \(kh); ky++)
               for (long kx = 0; kx < \(kw); kx++) {
                 float *row = cols + ((ic * \(kh) + ky) * \(kw) + kx) * \(rowStride);
-                const long ix0 = kx * \(a.dilation[1]) - \(a.padding[1]);
-                const long lo = ix0 >= 0 ? 0 : (-ix0 + \(a.stride[1] - 1)) / \(a.stride[1]);
-                long hi = (\(w) - ix0 + \(a.stride[1] - 1)) / \(a.stride[1]);
-                if (hi > \(ow)) hi = \(ow);
+                \(tapColumns(stride: a.stride[1], dilation: a.dilation[1], padding: a.padding[1], w: w, ow: ow, indent: 12))
                 for (long oy = 0; oy < \(oh); oy++) {
                   float *out = row + oy * \(ow);
                   const long iy = oy * \(a.stride[0]) - \(a.padding[0]) + ky * \(a.dilation[0]);

@@ -351,10 +351,7 @@ enum KernelEmitter {
               if (iy < 0 || iy >= \(h)) continue;
               const float *src = x + (plane * \(h) + iy) * \(w);
               for (long kx = 0; kx < \(p.kernel[1]); kx++) {
-                const long ix0 = kx * \(p.dilation[1]) - \(p.padding[1]);
-                const long lo = ix0 >= 0 ? 0 : (-ix0 + \(p.stride[1] - 1)) / \(p.stride[1]);
-                long hi = (\(w) - ix0 + \(p.stride[1] - 1)) / \(p.stride[1]);
-                if (hi > \(ow)) hi = \(ow);
+                \(tapColumns(stride: p.stride[1], dilation: p.dilation[1], padding: p.padding[1], w: w, ow: ow, indent: 10))
                 for (long ox = lo; ox < hi; ox++) {
                   const float v = src[ox * \(p.stride[1]) + ix0];
                   out[ox] = v > out[ox] ? v : out[ox];

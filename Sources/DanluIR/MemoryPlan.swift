@@ -113,9 +113,8 @@ extension Graph {
 
   /// How a forward im2col convolution walks its output (`ConvTiling`); nil for the gradients and Winograd.
   public func convTiling(_ index: Int) -> ConvTiling? {
-    guard let (a, w, y) = convShapes(index), a.algorithm != .winograd else { return nil }
-    if case .training = nodes[index].op { return nil }
-    return a.tiling(weight: w, output: y)
+    guard let conv = forwardConvolution(index), conv.attributes.algorithm != .winograd else { return nil }
+    return conv.attributes.tiling(weight: conv.weight, output: conv.output)
   }
 
   /// 2×2 output tiles covering an OH×OW output.
