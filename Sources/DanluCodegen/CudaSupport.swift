@@ -159,12 +159,14 @@ public enum CudaSupport {
     runtime/%.o: runtime/%.c
     \t$(CC) -O2 -std=c11 -Iruntime/include -c $< -o $@
 
-    # Without a GPU: the same source as C++ for this CPU (kernels as loops over their threads, cuBLAS as OpenBLAS).
+    # Without a GPU: the same source as C++ for this CPU (kernels as loops over their threads, cuBLAS as OpenBLAS). A
+    # binary reads NAME.safetensors beside it by default, so emulated.safetensors points at the folder's weights.
     emulated: model.cu danlu_cuda.h $(OBJECTS)
     \t$(CXX) -O2 -x c++ -std=c++17 -DDANLU_CUDA_EMULATE -DDANLU_STANDALONE -I. -Iruntime/include -o $@ model.cu -x none $(OBJECTS) -lopenblas -lm
+    \tln -sf model.safetensors emulated.safetensors
 
     clean:
-    \trm -f model emulated $(OBJECTS)
+    \trm -f model emulated emulated.safetensors $(OBJECTS)
 
     .PHONY: clean
 

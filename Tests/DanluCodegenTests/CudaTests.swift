@@ -131,8 +131,8 @@ import Testing
     let x = Tensor.random([3, 1, 28, 28], seed: 12)
     let (input, output) = (folder.appendingPathComponent("x.npy").path, folder.appendingPathComponent("y.npy").path)
     try NPY.write(x, to: input)
-    let run = try execute(folder.appendingPathComponent("emulated").path, ["--weights", folder.appendingPathComponent("model.safetensors").path,
-                                                                          "--input", input, "--output", output, "--bench", "3"])
+    // Without --weights: the folder's model.safetensors, through emulated.safetensors beside the binary.
+    let run = try execute(folder.appendingPathComponent("emulated").path, ["--input", input, "--output", output, "--bench", "3"])
     #expect(run.status == 0, "\(run.err)")
     #expect(run.err.contains("bench: GPU time between CUDA events around the kernels (copies excluded)"))
     #expect(run.out.contains("bench: median_ms=") && run.out.contains("runs=3"))
