@@ -1,23 +1,55 @@
 import DanluIR
 
-/// Winograd F(2×2, 3×3) convolution (Lavin & Gray, 2015): per image, each 4×4 input tile d becomes V = Bᵀ d B, each
-/// 3×3 kernel g becomes U = G g Gᵀ, the 16 element positions are 16 GEMMs M[k] = U[k] · V[k] (O×I by I×T), and each
-/// 2×2 output tile is Aᵀ M A. The fused epilogue runs on every output value as it is written.
+/// Winograd F(2×2, 3×3) convolution (Lavin & Gray, 2015): each 4×4 input tile d becomes V = Bᵀ d B, each 3×3 kernel
+/// g becomes U = G g Gᵀ, the 16 element positions are 16 GEMMs M[k] = U[k] · V[k] (O×I by I×columns) over a group
+/// of images whose tiles sit side by side (`WinogradTiling`), and each 2×2 output tile is Aᵀ M A. The fused epilogue
+/// runs on every output value as it is written.
 ///
-/// Both tile transforms run along a row of tiles with no branches, so that the C compiler vectorizes them: the input
-/// plane is first copied into a zero-bordered one (`P`, whose border is zeroed once), and a ragged last output column
-/// is written by its own loop.
+/// Both tile transforms are unit-stride loops along a row of tiles, which the C compiler turns into vector code: each
+/// input plane is copied once into a zero-bordered one split into its even and odd columns (`Pe`, `Po`), so that
+/// tile tx reads columns tx and tx + 1 of each half, and the output transform writes a row pair of outputs into a
+/// small buffer that the epilogue then walks in order. (Reading the tiles at stride 2 from one plane left gcc 12 with
+/// scalar code, and gcc ignores `restrict` on these block-scope pointers, hence `#pragma GCC ivdep`: without it
+/// the 16 stores into V needed more run-time alias checks than it makes, and the transforms took 70% of the
+/// convolution.)
 enum WinogradEmitter {
+  /// Declarations the threaded group loop uses; in every source with a Winograd convolution.
+  static let helpers = """
+    #include <unistd.h>
+    #ifdef _OPENMP
+    #include <omp.h>
+    #endif
+
+    /* Threads for `wanted` parts of a kernel, at most those given (set_threads, else the cores online). */
+    static int danlu_threads_for(int wanted) {
+    #ifndef _OPENMP
+      return 1;  /* built without -fopenmp: every part in this thread */
+    #endif
+      const long threads = danlu_threads > 0 ? danlu_threads : sysconf(_SC_NPROCESSORS_ONLN);
+      return wanted < threads ? wanted : (int)threads;
+    }
+
+
+    """
+
   static func conv2d(_ x: String, _ w: String, _ sx: [Int], _ sw: [Int], _ out: [Int], padding: [Int], _ y: String,
                      scratch: String, steps: String?) -> String {
     let (n, c, h, wd) = (sx[0], sx[1], sx[2], sx[3])
     let o = sw[0]
     let (oh, ow) = (out[2], out[3])
     let (th, tw) = ((oh + 1) / 2, (ow + 1) / 2)
-    let t = th * tw
-    let pw = Graph.winogradPaddedWidth(ow)
+    let tiling = WinogradTiling(weight: sw, output: out)
+    let (t, cols) = (tiling.tiles, tiling.columns)
+    // Both transforms run over `wide` tiles per row, a whole number of 16-float vectors (gcc 12 leaves a loop's
+    // remainder scalar, which took most of the time at 28 tiles); the extra tiles read and write only scratch.
+    let wide = (tw + 15) / 16 * 16
+    // Each half-plane row has wide + 1 columns; padded column q = ix + padding lands in half q % 2 at q / 2.
+    let half = Graph.winogradHalfWidth(ow)
+    let (top, left) = (padding[0], padding[1])
+    let evenFrom = (left + 1) / 2, evenTo = (wd - 1 + left) / 2  // Pe[j] = row[2j − left]
+    let oddFrom = left / 2, oddTo = (wd - 2 + left) / 2           // Po[j] = row[2j + 1 − left]
     return "  const float *restrict x = \(x), *restrict w = \(w);\n" + y + """
-        float *U = \(scratch), *V = U + 16 * \(o * c), *M = V + 16 * \(c * t), *P = M + 16 * \(o * t);
+        float *U = \(scratch);
         /* U[k][o][i] = (G g Gᵀ)[k] with G = [1 0 0; ½ ½ ½; ½ -½ ½; 0 0 1]. */
         for (long oi = 0; oi < \(o * c); oi++) {
           const float *g = w + oi * 9;
@@ -33,83 +65,115 @@ enum WinogradEmitter {
             for (int s = 0; s < 4; s++) U[(r * 4 + s) * \(o * c) + oi] = u[s];
           }
         }
-        memset(P, 0, sizeof(float) * \(Graph.winogradPaddedHeight(oh) * pw));
-        for (long n = 0; n < \(n); n++) {
-          /* V[k][i][t] = (Bᵀ d B)[k] with Bᵀ = [1 0 -1 0; 0 1 1 0; 0 -1 1 0; 0 1 0 -1]: each row of the tile
-             first (h0…h3), then the rows combined. */
-          for (long ic = 0; ic < \(c); ic++) {
-            const float *plane = x + (n * \(c) + ic) * \(h * wd);
-            for (long iy = 0; iy < \(h); iy++)
-              memcpy(P + (iy + \(padding[0])) * \(pw) + \(padding[1]), plane + iy * \(wd), sizeof(float) * \(wd));
-            for (long ty = 0; ty < \(th); ty++) {
-              const float *d0 = P + 2 * ty * \(pw), *d1 = d0 + \(pw), *d2 = d1 + \(pw), *d3 = d2 + \(pw);
-              float *v = V + ic * \(t) + ty * \(tw);
-              for (long tx = 0; tx < \(tw); tx++) {
-                const long q = 2 * tx;
-                float h[4][4];
-                const float *rows[4] = {d0, d1, d2, d3};
-                for (int r = 0; r < 4; r++) {
-                  h[r][0] = rows[r][q] - rows[r][q + 2];
-                  h[r][1] = rows[r][q + 1] + rows[r][q + 2];
-                  h[r][2] = rows[r][q + 2] - rows[r][q + 1];
-                  h[r][3] = rows[r][q + 1] - rows[r][q + 3];
+        /* Groups of images on `parts` threads, each with its own tiles and single-threaded GEMMs. */
+        const int parts = danlu_threads_for(\(tiling.parts));
+        const int blas_threads = openblas_get_num_threads();
+        if (parts > 1) openblas_set_num_threads(1);
+        #pragma omp parallel num_threads(parts)
+        {
+      #ifdef _OPENMP
+        const long part = omp_get_thread_num();
+      #else
+        const long part = 0;
+      #endif
+        float *V = U + \(16 * o * c) + part * \(tiling.partFloats(weight: sw, output: out)), *M = V + \(16 * c * cols);
+        float *Pe = M + \(16 * o * cols), *Po = Pe + \(Graph.winogradPaddedHeight(oh) * half);
+        memset(Pe, 0, sizeof(float) * \(2 * Graph.winogradPaddedHeight(oh) * half));
+        for (long n0 = part * \(tiling.images); n0 < \(n); n0 += parts * \(tiling.images)) {
+          const long count = n0 + \(tiling.images) <= \(n) ? \(tiling.images) : \(n) - n0;
+          /* V[k][i][b·T + t] = (Bᵀ d B)[k] with Bᵀ = [1 0 -1 0; 0 1 1 0; 0 -1 1 0; 0 1 0 -1]: the tile's rows
+             combined first (r0…r3, on even and odd columns alike), then the columns of each combination. */
+          for (long b = 0; b < count; b++)
+            for (long ic = 0; ic < \(c); ic++) {
+              const float *plane = x + ((n0 + b) * \(c) + ic) * \(h * wd);
+              for (long iy = 0; iy < \(h); iy++) {
+                const float *restrict src = plane + iy * \(wd);
+                float *restrict pe = Pe + (iy + \(top)) * \(half), *restrict po = Po + (iy + \(top)) * \(half);
+      #pragma GCC ivdep
+                for (long j = \(evenFrom); j <= \(evenTo); j++) pe[j] = src[2 * j - \(left)];
+      #pragma GCC ivdep
+                for (long j = \(oddFrom); j <= \(oddTo); j++) po[j] = src[2 * j + \(1 - left)];
+              }
+              for (long ty = 0; ty < \(th); ty++) {
+                const float *restrict e0 = Pe + 2 * ty * \(half), *restrict e1 = e0 + \(half);
+                const float *restrict e2 = e1 + \(half), *restrict e3 = e2 + \(half);
+                const float *restrict o0 = Po + 2 * ty * \(half), *restrict o1 = o0 + \(half);
+                const float *restrict o2 = o1 + \(half), *restrict o3 = o2 + \(half);
+                float row[16][\(wide)];
+                float *restrict v = V + ic * \(cols) + b * \(t) + ty * \(tw);
+      #pragma GCC ivdep
+                for (long tx = 0; tx < \(wide); tx++) {
+      \(inputRows())
                 }
-                for (int s = 0; s < 4; s++) {
-                  v[(0 * 4 + s) * \(c * t) + tx] = h[0][s] - h[2][s];
-                  v[(1 * 4 + s) * \(c * t) + tx] = h[1][s] + h[2][s];
-                  v[(2 * 4 + s) * \(c * t) + tx] = h[2][s] - h[1][s];
-                  v[(3 * 4 + s) * \(c * t) + tx] = h[1][s] - h[3][s];
-                }
+                for (int k = 0; k < 16; k++) memcpy(v + k * \(c * cols), row[k], sizeof(float) * \(tw));
               }
             }
-          }
+
           for (int k = 0; k < 16; k++)
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, \(o), \(t), \(c), 1.0f, U + k * \(o * c), \(c),
-                        V + k * \(c * t), \(t), 0.0f, M + k * \(o * t), \(t));
-          /* Y = Aᵀ M A with Aᵀ = [1 1 1 0; 0 1 -1 -1], then the epilogue on each value. */
-          for (long c = 0; c < \(o); c++)
-            for (long ty = 0; ty < \(th); ty++) {
-              const float *m = M + c * \(t) + ty * \(tw);
-              const long base = (n * \(o) + c) * \(oh * ow) + 2 * ty * \(ow);
-      \(outputLoop(full: true, ow: ow, oh: oh, o: o, t: t, steps: steps))
-      \(ow % 2 == 1 ? outputLoop(full: false, ow: ow, oh: oh, o: o, t: t, steps: steps) : "")
-            }
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, \(o), count * \(t), \(c), 1.0f, U + k * \(o * c), \(c),
+                        V + k * \(c * cols), \(cols), 0.0f, M + k * \(o * cols), \(cols));
+          /* Y = Aᵀ M A with Aᵀ = [1 1 1 0; 0 1 -1 -1] into a row pair, then the epilogue on each value in order. */
+          for (long b = 0; b < count; b++)
+            for (long c = 0; c < \(o); c++)
+              for (long ty = 0; ty < \(th); ty++) {
+                const float *restrict m = M + c * \(cols) + b * \(t) + ty * \(tw);
+                float pair[2][\(2 * wide)];
+      #pragma GCC ivdep
+                for (long tx = 0; tx < \(wide); tx++) {
+      \(outputTile(stride: o * cols))
+                }
+                for (int r = 0; r < 2 && 2 * ty + r < \(oh); r++) {
+                  const long base = ((n0 + b) * \(o) + c) * \(oh * ow) + (2 * ty + r) * \(ow);
+                  for (long i = 0; i < \(ow); i++) {
+                    const long idx = base + i;
+                    float v = pair[r][i];
+      \(steps ?? "")
+                    y[idx] = v;
+                  }
+                }
+              }
         }
+        }
+        if (parts > 1) openblas_set_num_threads(blas_threads);
 
       """
   }
 
-  /// The loop over a row of tiles that applies Aᵀ M A: every whole 2-wide tile, or (`full` false) the last, 1 wide.
-  /// The second output row is skipped on the last tile row of an odd-height output.
-  static func outputLoop(full: Bool, ow: Int, oh: Int, o: Int, t: Int, steps: String?) -> String {
-    func store(_ value: String, row: Int, column: Int) -> String {
-      """
-                      {
-                        const long idx = base + \(row * ow) + 2 * tx + \(column);
-                        float v = \(value);
-        \(steps ?? "")
-                        y[idx] = v;
-                      }
+  /// The body of the input transform for tile tx: the four row combinations of the even (E) and odd (O) columns at
+  /// tx and tx + 1, then Bᵀ along the columns, into the 16 rows of `row`.
+  static func inputRows() -> String {
+    let rows = [("e0", "-", "e2"), ("e1", "+", "e2"), ("e2", "-", "e1"), ("e1", "-", "e3")]
+    var body = ""
+    for (r, (a, op, b)) in rows.enumerated() {
+      let (oa, ob) = ("o" + a.dropFirst(), "o" + b.dropFirst())
+      body += """
+                    {
+                      const float Ea = \(a)[tx] \(op) \(b)[tx], Eb = \(a)[tx + 1] \(op) \(b)[tx + 1];
+                      const float Oa = \(oa)[tx] \(op) \(ob)[tx], Ob = \(oa)[tx + 1] \(op) \(ob)[tx + 1];
+                      row[\(r * 4 + 0)][tx] = Ea - Eb;
+                      row[\(r * 4 + 1)][tx] = Oa + Eb;
+                      row[\(r * 4 + 2)][tx] = Eb - Oa;
+                      row[\(r * 4 + 3)][tx] = Oa - Ob;
+                    }
 
         """
     }
-    let range = full ? "for (long tx = 0; tx < \(ow / 2); tx++) {" : "for (long tx = \(ow / 2); tx < \((ow + 1) / 2); tx++) {"
-    var body = """
-                \(range)
-                  float p[2][4];
-                  for (int s = 0; s < 4; s++) {
-                    const float m0 = m[(0 * 4 + s) * \(o * t) + tx], m1 = m[(1 * 4 + s) * \(o * t) + tx];
-                    const float m2 = m[(2 * 4 + s) * \(o * t) + tx], m3 = m[(3 * 4 + s) * \(o * t) + tx];
-                    p[0][s] = m0 + m1 + m2;
-                    p[1][s] = m1 - m2 - m3;
-                  }
+    return body
+  }
 
-      """
-    body += store("p[0][0] + p[0][1] + p[0][2]", row: 0, column: 0)
-    if full { body += store("p[0][1] - p[0][2] - p[0][3]", row: 0, column: 1) }
-    body += "              if (2 * ty + 1 < \(oh)) {\n"
-    body += store("p[1][0] + p[1][1] + p[1][2]", row: 1, column: 0)
-    if full { body += store("p[1][1] - p[1][2] - p[1][3]", row: 1, column: 1) }
-    return body + "              }\n            }\n"
+  /// The body of the output transform for tile tx: Aᵀ M A from the 16 planes of M (`stride` floats apart) into
+  /// columns 2·tx and 2·tx + 1 of the row pair.
+  static func outputTile(stride: Int) -> String {
+    var body = ""
+    for s in 0..<4 {
+      body += "              const float m0\(s) = m[\(s) * \(stride) + tx], m1\(s) = m[\(4 + s) * \(stride) + tx], "
+        + "m2\(s) = m[\(8 + s) * \(stride) + tx], m3\(s) = m[\(12 + s) * \(stride) + tx];\n"
+      body += "              const float p0\(s) = m0\(s) + m1\(s) + m2\(s), p1\(s) = m1\(s) - m2\(s) - m3\(s);\n"
+    }
+    for r in 0..<2 {
+      body += "              pair[\(r)][2 * tx] = p\(r)0 + p\(r)1 + p\(r)2;\n"
+      body += "              pair[\(r)][2 * tx + 1] = p\(r)1 - p\(r)2 - p\(r)3;\n"
+    }
+    return body
   }
 }

@@ -100,12 +100,7 @@ extension Graph {
     }
     guard let (a, w, y) = convShapes(index) else { return 0 }
     let pointwise = a.isPointwise(kernel: [w[2], w[3]])
-    if a.algorithm == .winograd {
-      // Transformed weights U[16][O][I], input tiles V[16][I][T] and products M[16][O][T] for one image, and one
-      // zero-bordered input plane.
-      let tiles = Self.winogradTiles(y[2], y[3])
-      return 16 * (w[0] * w[1] + w[1] * tiles + w[0] * tiles) + Self.winogradPaddedHeight(y[2]) * Self.winogradPaddedWidth(y[3])
-    }
+    if a.algorithm == .winograd { return WinogradTiling(weight: w, output: y).scratchFloats(weight: w, output: y) }
     if case .training = nodes[index].op { return pointwise ? 0 : w[1] * w[2] * w[3] * y[2] * y[3] }
     return a.tiling(weight: w, output: y).scratchFloats(depth: w[1] * w[2] * w[3], outputChannels: w[0],
                                                          spatial: y[2] * y[3], pointwise: pointwise)
@@ -120,10 +115,12 @@ extension Graph {
   /// 2×2 output tiles covering an OH×OW output.
   public static func winogradTiles(_ height: Int, _ width: Int) -> Int { ((height + 1) / 2) * ((width + 1) / 2) }
 
-  /// The zero-bordered input plane Winograd reads its 4×4 tiles from: 2 rows (columns) per tile and 2 more; it holds
-  /// the input at its padding offset (OH = H + 2·padding − 2, so H + padding ≤ 2·⌈OH/2⌉ + 2).
+  /// The zero-bordered input plane Winograd reads its 4×4 tiles from: 2 rows per tile and 2 more; it holds the input
+  /// at its padding offset (OH = H + 2·padding − 2, so H + padding ≤ 2·⌈OH/2⌉ + 2).
   public static func winogradPaddedHeight(_ outputHeight: Int) -> Int { 2 * ((outputHeight + 1) / 2) + 2 }
-  public static func winogradPaddedWidth(_ outputWidth: Int) -> Int { 2 * ((outputWidth + 1) / 2) + 2 }
+  /// Its columns are split into even and odd halves of this many: one per tile, rounded up to 16 (the transforms
+  /// run whole vectors), and one more.
+  public static func winogradHalfWidth(_ outputWidth: Int) -> Int { ((outputWidth + 1) / 2 + 15) / 16 * 16 + 1 }
 
   /// The value whose storage `value` uses: itself, or for a reshape (a view) its source's.
   public func storageRoot(_ value: Int) -> Int {

@@ -19,14 +19,11 @@ public enum PassRegistry {
   public static let all: [Pass] = [stripDropout, canonicalizeReshapes, foldConstants, commonSubexpressionElimination,
                                    deadCodeElimination, foldBatchNorm, fuse, preferWinograd, planMemory]
 
-  /// `prefer-winograd` is not here yet: its Winograd kernels are correct but slower than im2col + GEMM until the
-  /// tile transforms are vectorized (Benchmarks/RESULTS.md); `--passes` opts in.
-  ///
   /// `fold-batchnorm` is opt-in too: with batch norm already in the conv epilogue (one pass over the output) folding
   /// measured no faster on resnet18 (28.4–29.6 ms either way) and keeps a folded copy of the conv weights beside the
   /// bound ones (+45 MB there); it pays where an epilogue cannot take the batch norm.
   public static let inference: [Pass] = [stripDropout, canonicalizeReshapes, foldConstants, commonSubexpressionElimination,
-                                         deadCodeElimination, fuse, planMemory]
+                                         deadCodeElimination, fuse, preferWinograd, planMemory]
 
   public static func named(_ name: String) -> Pass? { all.first { $0.name == name } }
 }

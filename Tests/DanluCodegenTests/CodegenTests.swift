@@ -73,34 +73,41 @@ import Testing
     }
   }
 
-  /// Winograd F(2×2, 3×3) against the interpreter: odd sizes (partial tiles), a fused epilogue, a residual.
-  @Test func winogradAgreesWithTheInterpreter() throws {
+  /// Winograd F(2×2, 3×3) against the interpreter: odd sizes (partial tiles, rows of tiles that are not a whole
+  /// number of vectors), a fused epilogue, a residual, on one thread and two; 20×17 images in two groups of 6, and
+  /// 9×11 images with padding 2 then 0, in groups of 13 and of 18 images whose last groups hold 10 and 5.
+  @Test(arguments: [(height: 20, width: 17, batch: 12, padding: 1), (height: 9, width: 11, batch: 23, padding: 2)])
+  func winogradAgreesWithTheInterpreter(_ size: (height: Int, width: Int, batch: Int, padding: Int)) throws {
     let folder = Repository.temporaryFolder()
     let path = folder.appendingPathComponent("wino.yaml").path
+    let p = size.padding
     try """
       model: wino
       inputs:
-        x: f32[N, 16, 20, 17]
+        x: f32[N, 16, \(size.height), \(size.width)]
       layers:
-        - c1: conv2d(24, kernel=3, padding=1)
+        - c1: conv2d(24, kernel=3, padding=\(p))
         - bn: batchnorm2d
         - relu
-        - c2: conv2d(16, kernel=3, padding=1, bias=false)
+        - c2: conv2d(16, kernel=3, padding=\(2 - p), bias=false)
         - add(., x)
       """.write(toFile: path, atomically: true, encoding: .utf8)
-    let (model, graph) = try Oracle.graph(path, BuildOptions(batch: 2))
-    let passes = try Pipeline.passes(["canonicalize-reshapes", "dce", "fuse", "prefer-winograd", "plan-memory"])
-    let optimized = Pipeline.optimize(graph, passes: passes)
+    let (model, graph) = try Oracle.graph(path, BuildOptions(batch: size.batch))
+    let optimized = Pipeline.optimize(graph, passes: try Pipeline.passes(nil))  // the default pipeline chooses it
     #expect(IRPrinter.print(optimized).components(separatedBy: "algorithm=\"winograd\"").count == 3)
     let weights = graph.initialWeights(model.initializers, seed: 5)
     let inputs = Oracle.randomInputs(graph, seed: 6)
     let expected = try Oracle.interpret(graph, inputs, weights)["output"]!
     let source = CEmitter.emit(optimized, source: "wino")
+    #expect(source.contains("#pragma omp parallel num_threads(parts)"))
     let set = WeightSet(weights.sorted { $0.key < $1.key }.map { ($0.key, $0.value) })
-    let actual = try Commands.inProcess(source, "wino") { (compiled) throws(DiagnosticError) in
-      try compiled.run(inputs: inputs, weights: set)
-    }["output"]!
-    #expect(actual.relativeError(to: expected) < 1e-4)
+    for threads in [1, 2] {
+      let actual = try Commands.inProcess(source, "wino") { (compiled) throws(DiagnosticError) in
+        compiled.setThreads(threads)
+        return try compiled.run(inputs: inputs, weights: set)
+      }["output"]!
+      #expect(actual.relativeError(to: expected) < 1e-4, "threads \(threads)")
+    }
   }
 
   /// The ways `ConvTiling` walks a convolution, against the interpreter: small images sharing one GEMM (10 images of
