@@ -77,9 +77,7 @@ public enum CEmitter {
     }
     if usesRecurrence || usesAttention { out += VectorMath.helpers }
     if usesRecurrence { out += RecurrentEmitter.helpers }
-    if graph.nodes.indices.contains(where: { graph.forwardConvolution($0)?.attributes.algorithm == .winograd }) {
-      out += WinogradEmitter.helpers
-    }
+    if graph.nodes.indices.contains(where: { KernelEmitter.usesParts(graph, $0) != nil }) { out += KernelEmitter.partsHelpers }
     out += kernels.joined(separator: "\n")
     out += "\n/* ==== Entry ==== */\n\n"
     out += "/* Values that depend only on the weights (Graph.loadTimeValues), computed once after binding them. */\n"
@@ -103,7 +101,7 @@ public enum CEmitter {
     return out
   }
 
-  /// Whether some kernel runs threads of its own (the fused recurrent step, Winograd's groups of images), so that
+  /// Whether some kernel runs threads of its own (the fused recurrent step, convolutions in parts), so that
   /// OpenBLAS's idle workers should sleep rather than spin (`danlu_quiet_blas_workers`).
   /// The call a standalone `main` makes for such a model; its presence in a source tells the in-process loader too.
   public static let quietWorkersCall = "danlu_quiet_blas_workers()"
@@ -111,8 +109,7 @@ public enum CEmitter {
   public static func runsOwnThreads(_ graph: Graph) -> Bool {
     graph.nodes.indices.contains { index in
       if case .recurrent(let r) = graph.nodes[index].op { return r.hidden % 16 == 0 }
-      guard let conv = graph.forwardConvolution(index), conv.attributes.algorithm == .winograd else { return false }
-      return WinogradTiling(weight: conv.weight, output: conv.output).parts > 1
+      return (KernelEmitter.usesParts(graph, index) ?? 1) > 1
     }
   }
 

@@ -14,12 +14,24 @@ extension KernelEmitter {
     }
     let geometry = ConvGeometry(x: sx, weight: sw, y: out, groups: a.groups)
     let tiling = a.tiling(weight: sw, output: out)
-    if tiling.staged {
-      return batchedConv2d(x, w, geometry, a, images: tiling.images, pixelsMajor: tiling.pixelsMajor, y, scratch: scratch,
-                           steps: steps)
-    }
     let (o, og, k, spatial) = (geometry.o, geometry.og, geometry.k, geometry.spatial)
-    var body = geometry.loopHeader([("x", x), ("w", w)], y) + geometry.columns(a, scratch: scratch)
+    // With two parts each thread has its own scratch and takes every other image (group of images).
+    let partScratch = tiling.parts > 1
+      ? "(\(scratch) + part * \(tiling.partFloats(depth: k, outputChannels: o, spatial: spatial, pointwise: a.isPointwise(kernel: [sw[2], sw[3]]))))"
+      : scratch
+    if tiling.staged {
+      let body = batchedConv2d(x, w, geometry, a, images: tiling.images, pixelsMajor: tiling.pixelsMajor, y,
+                               scratch: partScratch, steps: steps, parts: tiling.parts > 1)
+      return tiling.parts > 1 ? "  const float *restrict x = \(x), *restrict w = \(w);\n" + y + inParts(tiling.parts, body) : body
+    }
+    var body = geometry.loopHeader([("x", x), ("w", w)], y) + geometry.columns(a, scratch: partScratch)
+    if tiling.parts > 1 {
+      body = "  const float *restrict x = \(x), *restrict w = \(w);\n" + y + inParts(tiling.parts, """
+          for (long n = part; n < \(geometry.n); n += parts)
+            for (long g = 0; g < \(geometry.groups); g++) {
+
+        """ + geometry.columns(a, scratch: partScratch))
+    }
     body += "      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, \(og), \(spatial), \(k), 1.0f, "
       + "w + g * \(og * k), \(k), cols, \(spatial), 0.0f, y + (n * \(o) + g * \(og)) * \(spatial), \(spatial));\n"
     if let steps {
@@ -38,23 +50,75 @@ extension KernelEmitter {
 
           """
     }
-    return body + "    }\n"
+    return body + (tiling.parts > 1 ? "    }\n" + inPartsEnd : "    }\n")
   }
+
+  /// Declarations `inParts` regions use; in every source with such a convolution (`usesParts`).
+  static let partsHelpers = """
+    #include <unistd.h>
+    #ifdef _OPENMP
+    #include <omp.h>
+    #endif
+
+    /* Threads for `wanted` parts of a kernel, at most those given (set_threads, else the cores online). */
+    static int danlu_threads_for(int wanted) {
+    #ifndef _OPENMP
+      return 1;  /* built without -fopenmp: every part in this thread */
+    #endif
+      const long threads = danlu_threads > 0 ? danlu_threads : sysconf(_SC_NPROCESSORS_ONLN);
+      return wanted < threads ? wanted : (int)threads;
+    }
+
+
+    """
+
+  /// The parts a forward convolution's kernel runs in (`inParts`): Winograd always has a region, im2col + GEMM one
+  /// when its batch makes two or more groups; nil for no region (any other node, or a single group).
+  static func usesParts(_ graph: Graph, _ index: Int) -> Int? {
+    guard let conv = graph.forwardConvolution(index) else { return nil }
+    if conv.attributes.algorithm == .winograd { return WinogradTiling(weight: conv.weight, output: conv.output).parts }
+    let parts = conv.attributes.tiling(weight: conv.weight, output: conv.output).parts
+    return parts > 1 ? parts : nil
+  }
+
+  /// The opening of a region whose `parts` threads (at most those given; one without OpenMP) each run `body` with
+  /// their own `part`, calling OpenBLAS single-threaded; `inPartsEnd` closes it.
+  static func inParts(_ parts: Int, _ body: String) -> String {
+    """
+      const int parts = danlu_threads_for(\(parts));
+      const int blas_threads = openblas_get_num_threads();
+      if (parts > 1) openblas_set_num_threads(1);
+      #pragma omp parallel num_threads(parts)
+      {
+    #ifdef _OPENMP
+      const long part = omp_get_thread_num();
+    #else
+      const long part = 0;
+    #endif
+
+    """ + body
+  }
+
+  static let inPartsEnd = """
+      }
+      if (parts > 1) openblas_set_num_threads(blas_threads);
+
+    """
 
   /// Several images' columns side by side in one GEMM (one group only): `cols[K, images·OH·OW]` gives
   /// `staged[O, images·OH·OW]`, or pixels-major `staged[images·OH·OW, O]` = colsᵀ · Wᵀ, which the epilogue scatters
   /// to NCHW.
   static func batchedConv2d(_ x: String, _ w: String, _ geometry: ConvGeometry, _ a: Conv2dAttributes, images: Int,
-                            pixelsMajor: Bool, _ y: String, scratch: String, steps: String?) -> String {
+                            pixelsMajor: Bool, _ y: String, scratch: String, steps: String?, parts: Bool = false) -> String {
     let (n, o, k, spatial) = (geometry.n, geometry.o, geometry.k, geometry.spatial)
     let image = geometry.c * geometry.h * geometry.w
     let gemm = pixelsMajor
       ? "cblas_sgemm(CblasRowMajor, CblasTrans, CblasTrans, width, \(o), \(k), 1.0f, cols, width, w, \(k), 0.0f, staged, \(o));"
       : "cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, \(o), width, \(k), 1.0f, w, \(k), cols, width, 0.0f, staged, width);"
-    return """
-        const float *restrict x = \(x), *restrict w = \(w);
-      \(y)  float *cols = \(scratch), *staged = cols + \(k * images * spatial);
-        for (long n0 = 0; n0 < \(n); n0 += \(images)) {
+    // In parts (`parts`), x, w and y are declared before the region and each thread takes every other group.
+    return (parts ? "" : "  const float *restrict x = \(x), *restrict w = \(w);\n" + y) + """
+        float *cols = \(scratch), *staged = cols + \(k * images * spatial);
+        for (long n0 = \(parts ? "part * \(images)" : "0"); n0 < \(n); n0 += \(parts ? "parts * \(images)" : "\(images)")) {
           const long count = n0 + \(images) <= \(n) ? \(images) : \(n) - n0, width = count * \(spatial);
           for (long b = 0; b < count; b++) {
             const float *xin = x + (n0 + b) * \(image);
@@ -78,7 +142,7 @@ extension KernelEmitter {
             }
         }
 
-      """
+      """ + (parts ? inPartsEnd : "")
   }
 
   /// C declaring, for tap `kx` of a row of windows, `ix0` (the input column under output column 0) and the output

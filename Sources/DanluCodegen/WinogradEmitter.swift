@@ -13,25 +13,6 @@ import DanluIR
 /// the 16 stores into V needed more run-time alias checks than it makes, and the transforms took 70% of the
 /// convolution.)
 enum WinogradEmitter {
-  /// Declarations the threaded group loop uses; in every source with a Winograd convolution.
-  static let helpers = """
-    #include <unistd.h>
-    #ifdef _OPENMP
-    #include <omp.h>
-    #endif
-
-    /* Threads for `wanted` parts of a kernel, at most those given (set_threads, else the cores online). */
-    static int danlu_threads_for(int wanted) {
-    #ifndef _OPENMP
-      return 1;  /* built without -fopenmp: every part in this thread */
-    #endif
-      const long threads = danlu_threads > 0 ? danlu_threads : sysconf(_SC_NPROCESSORS_ONLN);
-      return wanted < threads ? wanted : (int)threads;
-    }
-
-
-    """
-
   static func conv2d(_ x: String, _ w: String, _ sx: [Int], _ sw: [Int], _ out: [Int], padding: [Int], _ y: String,
                      scratch: String, steps: String?) -> String {
     let (n, c, h, wd) = (sx[0], sx[1], sx[2], sx[3])
@@ -66,16 +47,7 @@ enum WinogradEmitter {
           }
         }
         /* Groups of images on `parts` threads, each with its own tiles and single-threaded GEMMs. */
-        const int parts = danlu_threads_for(\(tiling.parts));
-        const int blas_threads = openblas_get_num_threads();
-        if (parts > 1) openblas_set_num_threads(1);
-        #pragma omp parallel num_threads(parts)
-        {
-      #ifdef _OPENMP
-        const long part = omp_get_thread_num();
-      #else
-        const long part = 0;
-      #endif
+      """ + KernelEmitter.inParts(tiling.parts, "") + """
         float *V = U + \(16 * o * c) + part * \(tiling.partFloats(weight: sw, output: out)), *M = V + \(16 * c * cols);
         float *Pe = M + \(16 * o * cols), *Po = Pe + \(Graph.winogradPaddedHeight(oh) * half);
         memset(Pe, 0, sizeof(float) * \(2 * Graph.winogradPaddedHeight(oh) * half));
@@ -133,10 +105,7 @@ enum WinogradEmitter {
                 }
               }
         }
-        }
-        if (parts > 1) openblas_set_num_threads(blas_threads);
-
-      """
+      """ + KernelEmitter.inPartsEnd
   }
 
   /// The body of the input transform for tile tx: the four row combinations of the even (E) and odd (O) columns at

@@ -17,17 +17,29 @@ public struct ConvTiling: Hashable, Sendable {
   /// Columns a GEMM should have to run near sgemm's rate.
   static let columnsTarget = 768
 
+  /// Image groups (one GEMM each) run at once: with two or more, two threads take every other group, each with its
+  /// own scratch and single-threaded GEMMs, so that im2col and the epilogue run on both cores too (with OpenBLAS's
+  /// two threads, the other core waited through them).
+  public let parts: Int
+
   /// - Parameter products: multiply-adds per image.
   public init(batch: Int, groups: Int, spatial: Int, products: Int) {
     images = groups == 1 && spatial < Self.columnsTarget ? max(1, min(batch, (Self.columnsTarget + spatial - 1) / spatial)) : 1
     pixelsMajor = groups == 1 && spatial < Self.pixelsMajorBelow && images == 1 && products >= Self.pixelsMajorFrom
+    parts = min(2, (batch + images - 1) / images)
   }
 
   /// Whether the GEMM writes the staging buffer (several images, or pixels-major) rather than the output itself.
   public var staged: Bool { images > 1 || pixelsMajor }
 
-  /// Scratch floats: the im2col columns (none for a single pointwise image) and, when staged, the GEMM's output.
+  /// Scratch floats: for each part the im2col columns (none for a single pointwise image) and, when staged, the
+  /// GEMM's output.
   public func scratchFloats(depth k: Int, outputChannels o: Int, spatial: Int, pointwise: Bool) -> Int {
+    parts * partFloats(depth: k, outputChannels: o, spatial: spatial, pointwise: pointwise)
+  }
+
+  /// Scratch floats of one part.
+  public func partFloats(depth k: Int, outputChannels o: Int, spatial: Int, pointwise: Bool) -> Int {
     if staged { return (k + o) * images * spatial }
     return pointwise ? 0 : k * spatial
   }
