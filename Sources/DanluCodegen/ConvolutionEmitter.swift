@@ -1,7 +1,7 @@
 import DanluIR
 
-/// The C of a GEMM convolution: im2col, the GEMM (one image, several images, or pixels-major, as `ConvTiling`
-/// decides) and the fused epilogue.
+/// The C of a GEMM convolution: im2col, the GEMM (one image, several images, a block of an image's rows or of its
+/// filters, on one thread or two, as `ConvTiling` decides) and the fused epilogue.
 extension KernelEmitter {
   /// Convolution as GEMM: W[O/g, C/g·kh·kw] × cols[C/g·kh·kw, OH·OW] per image and group. A 1×1 stride-1
   /// convolution multiplies the input directly; otherwise im2col fills the scratch first. Small images share one GEMM
@@ -20,37 +20,106 @@ extension KernelEmitter {
       ? "(\(scratch) + part * \(tiling.partFloats(depth: k, outputChannels: o, spatial: spatial, pointwise: a.isPointwise(kernel: [sw[2], sw[3]]))))"
       : scratch
     if tiling.staged {
-      let body = batchedConv2d(x, w, geometry, a, images: tiling.images, pixelsMajor: tiling.pixelsMajor, y,
+      let body = batchedConv2d(x, w, geometry, a, images: tiling.images, y,
                                scratch: partScratch, steps: steps, parts: tiling.parts > 1)
       return tiling.parts > 1 ? "  const float *restrict x = \(x), *restrict w = \(w);\n" + y + inParts(tiling.parts, body) : body
     }
-    var body = geometry.loopHeader([("x", x), ("w", w)], y) + geometry.columns(a, scratch: partScratch)
-    if tiling.parts > 1 {
-      body = "  const float *restrict x = \(x), *restrict w = \(w);\n" + y + inParts(tiling.parts, """
-          for (long n = part; n < \(geometry.n); n += parts)
-            for (long g = 0; g < \(geometry.groups); g++) {
-
-        """ + geometry.columns(a, scratch: partScratch))
-    }
+    if tiling.splitsChannels { return convInChannelParts(geometry, a, tiling, scratch, y, steps: steps, x: x, w: w) }
+    if tiling.parts > 1 { return convInParts(geometry, a, tiling, partScratch, y, steps: steps, x: x, w: w) }
+    var body = geometry.loopHeader([("x", x), ("w", w)], y) + geometry.columns(a, scratch: scratch)
     body += "      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, \(og), \(spatial), \(k), 1.0f, "
       + "w + g * \(og * k), \(k), cols, \(spatial), 0.0f, y + (n * \(o) + g * \(og)) * \(spatial), \(spatial));\n"
+    if let steps { body += epilogue(og: og, o: o, spatial: spatial, from: "0", count: "\(spatial)", steps: steps) }
+    return body + "    }\n"
+  }
+
+  /// The epilogue over `count` output positions from `from` of every channel of group g of image n.
+  static func epilogue(og: Int, o: Int, spatial: Int, from: String, count: String, steps: String) -> String {
+    """
+        for (long j = 0; j < \(og); j++) {
+          const long c = g * \(og) + j;
+          float *row = y + (n * \(o) + c) * \(spatial);
+          for (long i = \(from); i < \(from == "0" ? count : "\(from) + \(count)"); i++) {
+            const long idx = (n * \(o) + c) * \(spatial) + i;
+            (void)idx;
+            float v = row[i];
+    \(steps)
+            row[i] = v;
+          }
+        }
+
+    """
+  }
+
+  /// An unstaged convolution in parts: each work item is an image, or (a lone image) a block of its output rows,
+  /// whose im2col, GEMM (into the output's columns from col0, at the output's row stride) and epilogue one thread runs.
+  static func convInParts(_ geometry: ConvGeometry, _ a: Conv2dAttributes, _ tiling: ConvTiling, _ scratch: String,
+                          _ y: String, steps: String?, x: String, w: String) -> String {
+    let (o, og, k, spatial) = (geometry.o, geometry.og, geometry.k, geometry.spatial)
+    let (oh, ow, blocks) = (geometry.oh, geometry.ow, tiling.rowBlocks)
+    let pointwise = a.isPointwise(kernel: [geometry.kh, geometry.kw])
+    var body = """
+        for (long item = part; item < \(geometry.n * blocks); item += parts) {
+          const long n = item / \(blocks), block = item % \(blocks);
+          const long oy0 = block * \(oh) / \(blocks), oy1 = (block + 1) * \(oh) / \(blocks);
+          const long width = (oy1 - oy0) * \(ow), col0 = oy0 * \(ow);
+          for (long g = 0; g < \(geometry.groups); g++) {
+            const float *xin = x + (n * \(geometry.c) + g * \(geometry.cg)) * \(geometry.h * geometry.w);
+
+      """
+    if pointwise {
+      body += "      const float *cols = xin + col0;\n"
+    } else {
+      body += "      float *cols = \(scratch);\n"
+        + im2col(a, cg: geometry.cg, kh: geometry.kh, kw: geometry.kw, h: geometry.h, w: geometry.w, oh: oh, ow: ow,
+                 rowStride: "width", rows: ("oy0", "oy1"))
+    }
+    body += "      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, \(og), width, \(k), 1.0f, "
+      + "w + g * \(og * k), \(k), cols, \(pointwise ? "\(spatial)" : "width"), 0.0f, "
+      + "y + (n * \(o) + g * \(og)) * \(spatial) + col0, \(spatial));\n"
+    if let steps { body += epilogue(og: og, o: o, spatial: spatial, from: "col0", count: "width", steps: steps) }
+    return "  const float *restrict x = \(x), *restrict w = \(w);\n" + y + inParts(tiling.parts, body + "    }\n  }\n")
+      + inPartsEnd
+  }
+
+  /// A lone image's convolution split by output channels (`ConvTiling.splitsChannels`, one group): each thread
+  /// fills its share of the input channels' im2col rows, all meet, then each multiplies its share of the filters
+  /// and runs their epilogue.
+  static func convInChannelParts(_ geometry: ConvGeometry, _ a: Conv2dAttributes, _ tiling: ConvTiling, _ scratch: String,
+                                 _ y: String, steps: String?, x: String, w: String) -> String {
+    let (c, o, k, spatial) = (geometry.c, geometry.o, geometry.k, geometry.spatial)
+    let pointwise = a.isPointwise(kernel: [geometry.kh, geometry.kw])
+    var body = "    const float *xin = x;\n"
+    if pointwise {
+      body += "    const float *cols = xin;\n"
+    } else {
+      body += "    float *cols = \(scratch);\n"
+        + im2col(a, cg: c, kh: geometry.kh, kw: geometry.kw, h: geometry.h, w: geometry.w, oh: geometry.oh, ow: geometry.ow,
+                 rowStride: "\(spatial)", channels: ("part * \(c) / parts", "(part + 1) * \(c) / parts"))
+        + "    #pragma omp barrier\n"
+    }
+    body += """
+        const long o0 = part * \(o) / parts, o1 = (part + 1) * \(o) / parts;
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, o1 - o0, \(spatial), \(k), 1.0f, w + o0 * \(k), \(k), cols, \(spatial),
+                    0.0f, y + o0 * \(spatial), \(spatial));
+
+      """
     if let steps {
       body += """
-              for (long j = 0; j < \(og); j++) {
-                const long c = g * \(og) + j;
-                float *row = y + (n * \(o) + c) * \(spatial);
-                for (long i = 0; i < \(spatial); i++) {
-                  const long idx = (n * \(o) + c) * \(spatial) + i;
-                  (void)idx;
-                  float v = row[i];
-          \(steps)
-                  row[i] = v;
-                }
-              }
+          for (long c = o0; c < o1; c++) {
+            float *row = y + c * \(spatial);
+            for (long i = 0; i < \(spatial); i++) {
+              const long idx = c * \(spatial) + i;
+              (void)idx;
+              float v = row[i];
+        \(steps)
+              row[i] = v;
+            }
+          }
 
-          """
+        """
     }
-    return body + (tiling.parts > 1 ? "    }\n" + inPartsEnd : "    }\n")
+    return "  const float *restrict x = \(x), *restrict w = \(w);\n" + y + inParts(tiling.parts, body) + inPartsEnd
   }
 
   /// Declarations `inParts` regions use; in every source with such a convolution (`usesParts`).
@@ -106,15 +175,12 @@ extension KernelEmitter {
     """
 
   /// Several images' columns side by side in one GEMM (one group only): `cols[K, images·OH·OW]` gives
-  /// `staged[O, images·OH·OW]`, or pixels-major `staged[images·OH·OW, O]` = colsᵀ · Wᵀ, which the epilogue scatters
-  /// to NCHW.
+  /// `staged[O, images·OH·OW]`, which the epilogue scatters to NCHW.
   static func batchedConv2d(_ x: String, _ w: String, _ geometry: ConvGeometry, _ a: Conv2dAttributes, images: Int,
-                            pixelsMajor: Bool, _ y: String, scratch: String, steps: String?, parts: Bool = false) -> String {
+                            _ y: String, scratch: String, steps: String?, parts: Bool = false) -> String {
     let (n, o, k, spatial) = (geometry.n, geometry.o, geometry.k, geometry.spatial)
     let image = geometry.c * geometry.h * geometry.w
-    let gemm = pixelsMajor
-      ? "cblas_sgemm(CblasRowMajor, CblasTrans, CblasTrans, width, \(o), \(k), 1.0f, cols, width, w, \(k), 0.0f, staged, \(o));"
-      : "cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, \(o), width, \(k), 1.0f, w, \(k), cols, width, 0.0f, staged, width);"
+    let gemm = "cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, \(o), width, \(k), 1.0f, w, \(k), cols, width, 0.0f, staged, width);"
     // In parts (`parts`), x, w and y are declared before the region and each thread takes every other group.
     return (parts ? "" : "  const float *restrict x = \(x), *restrict w = \(w);\n" + y) + """
         float *cols = \(scratch), *staged = cols + \(k * images * spatial);
@@ -130,12 +196,12 @@ extension KernelEmitter {
           \(gemm)
           for (long b = 0; b < count; b++)
             for (long c = 0; c < \(o); c++) {
-              const float *from = staged + \(pixelsMajor ? "b * \(spatial * o) + c" : "c * width + b * \(spatial)");
+              const float *from = staged + c * width + b * \(spatial);
               float *row = y + ((n0 + b) * \(o) + c) * \(spatial);
               for (long i = 0; i < \(spatial); i++) {
                 const long idx = ((n0 + b) * \(o) + c) * \(spatial) + i;
                 (void)idx;
-                float v = from[\(pixelsMajor ? "i * \(o)" : "i")];
+                float v = from[i];
       \(steps ?? "")
                 row[i] = v;
               }
@@ -157,18 +223,20 @@ extension KernelEmitter {
     ].joined(separator: "\n" + String(repeating: " ", count: indent))
   }
 
-  /// Fills `cols` (rows of `rowStride` floats) for the image at `xin`. Output columns [lo, hi) of each row read
-  /// inside the input; the rest read padding.
+  /// Fills `cols` (rows of `rowStride` floats) for the image at `xin`, or for its output rows [from, to) or input
+  /// channels [from, to) only.
+  /// Output columns [lo, hi) of each row read inside the input; the rest read padding.
   static func im2col(_ a: Conv2dAttributes, cg: Int, kh: Int, kw: Int, h: Int, w: Int, oh: Int, ow: Int,
-                     rowStride: String) -> String {
+                     rowStride: String, rows: (from: String, to: String)? = nil,
+                     channels: (from: String, to: String)? = nil) -> String {
     """
-          for (long ic = 0; ic < \(cg); ic++)
+          for (long ic = \(channels?.from ?? "0"); ic < \(channels?.to ?? "\(cg)"); ic++)
             for (long ky = 0; ky < \(kh); ky++)
               for (long kx = 0; kx < \(kw); kx++) {
                 float *row = cols + ((ic * \(kh) + ky) * \(kw) + kx) * \(rowStride);
                 \(tapColumns(stride: a.stride[1], dilation: a.dilation[1], padding: a.padding[1], w: w, ow: ow, indent: 12))
-                for (long oy = 0; oy < \(oh); oy++) {
-                  float *out = row + oy * \(ow);
+                for (long oy = \(rows?.from ?? "0"); oy < \(rows?.to ?? "\(oh)"); oy++) {
+                  float *out = row + \(rows.map { "(oy - \($0.from))" } ?? "oy") * \(ow);
                   const long iy = oy * \(a.stride[0]) - \(a.padding[0]) + ky * \(a.dilation[0]);
                   if (iy < 0 || iy >= \(h) || hi <= lo) { memset(out, 0, sizeof(float) * \(ow)); continue; }
                   const float *src = xin + (ic * \(h) + iy) * \(w);

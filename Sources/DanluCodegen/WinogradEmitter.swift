@@ -20,7 +20,7 @@ enum WinogradEmitter {
     let (oh, ow) = (out[2], out[3])
     let (th, tw) = ((oh + 1) / 2, (ow + 1) / 2)
     let tiling = WinogradTiling(weight: sw, output: out)
-    let (t, cols) = (tiling.tiles, tiling.columns)
+    let cols = tiling.itemColumns
     // Both transforms run over `wide` tiles per row, a whole number of 16-float vectors (gcc 12 leaves a loop's
     // remainder scalar, which took most of the time at 28 tiles); the extra tiles read and write only scratch.
     let wide = (tw + 15) / 16 * 16
@@ -46,19 +46,26 @@ enum WinogradEmitter {
             for (int s = 0; s < 4; s++) U[(r * 4 + s) * \(o * c) + oi] = u[s];
           }
         }
-        /* Groups of images on `parts` threads, each with its own tiles and single-threaded GEMMs. */
+        /* Work items (a group of images, or one of its blocks of tile rows) on `parts` threads, each with its own
+           tiles and single-threaded GEMMs; an item's tiles are `per` per image, from tile row ty0. */
       """ + KernelEmitter.inParts(tiling.parts, "") + """
         float *V = U + \(16 * o * c) + part * \(tiling.partFloats(weight: sw, output: out)), *M = V + \(16 * c * cols);
         float *Pe = M + \(16 * o * cols), *Po = Pe + \(Graph.winogradPaddedHeight(oh) * half);
         memset(Pe, 0, sizeof(float) * \(2 * Graph.winogradPaddedHeight(oh) * half));
-        for (long n0 = part * \(tiling.images); n0 < \(n); n0 += parts * \(tiling.images)) {
+        for (long item = part; item < \(tiling.groups * tiling.rowBlocks); item += parts) {
+          const long n0 = item / \(tiling.rowBlocks) * \(tiling.images), block = item % \(tiling.rowBlocks);
           const long count = n0 + \(tiling.images) <= \(n) ? \(tiling.images) : \(n) - n0;
-          /* V[k][i][b·T + t] = (Bᵀ d B)[k] with Bᵀ = [1 0 -1 0; 0 1 1 0; 0 -1 1 0; 0 1 0 -1]: the tile's rows
+          const long ty0 = block * \(th) / \(tiling.rowBlocks), ty1 = (block + 1) * \(th) / \(tiling.rowBlocks);
+          const long per = (ty1 - ty0) * \(tw);
+          /* The input rows those tile rows read (padded rows 2·ty0 … 2·ty1 + 1). */
+          const long iy0 = 2 * ty0 - \(top) > 0 ? 2 * ty0 - \(top) : 0;
+          const long iy1 = 2 * ty1 + \(2 - top) < \(h) ? 2 * ty1 + \(2 - top) : \(h);
+          /* V[k][i][b·per + t] = (Bᵀ d B)[k] with Bᵀ = [1 0 -1 0; 0 1 1 0; 0 -1 1 0; 0 1 0 -1]: the tile's rows
              combined first (r0…r3, on even and odd columns alike), then the columns of each combination. */
           for (long b = 0; b < count; b++)
             for (long ic = 0; ic < \(c); ic++) {
               const float *plane = x + ((n0 + b) * \(c) + ic) * \(h * wd);
-              for (long iy = 0; iy < \(h); iy++) {
+              for (long iy = iy0; iy < iy1; iy++) {
                 const float *restrict src = plane + iy * \(wd);
                 float *restrict pe = Pe + (iy + \(top)) * \(half), *restrict po = Po + (iy + \(top)) * \(half);
       #pragma GCC ivdep
@@ -66,13 +73,13 @@ enum WinogradEmitter {
       #pragma GCC ivdep
                 for (long j = \(oddFrom); j <= \(oddTo); j++) po[j] = src[2 * j + \(1 - left)];
               }
-              for (long ty = 0; ty < \(th); ty++) {
+              for (long ty = ty0; ty < ty1; ty++) {
                 const float *restrict e0 = Pe + 2 * ty * \(half), *restrict e1 = e0 + \(half);
                 const float *restrict e2 = e1 + \(half), *restrict e3 = e2 + \(half);
                 const float *restrict o0 = Po + 2 * ty * \(half), *restrict o1 = o0 + \(half);
                 const float *restrict o2 = o1 + \(half), *restrict o3 = o2 + \(half);
                 float row[16][\(wide)];
-                float *restrict v = V + ic * \(cols) + b * \(t) + ty * \(tw);
+                float *restrict v = V + ic * \(cols) + b * per + (ty - ty0) * \(tw);
       #pragma GCC ivdep
                 for (long tx = 0; tx < \(wide); tx++) {
       \(inputRows())
@@ -82,13 +89,13 @@ enum WinogradEmitter {
             }
 
           for (int k = 0; k < 16; k++)
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, \(o), count * \(t), \(c), 1.0f, U + k * \(o * c), \(c),
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, \(o), count * per, \(c), 1.0f, U + k * \(o * c), \(c),
                         V + k * \(c * cols), \(cols), 0.0f, M + k * \(o * cols), \(cols));
           /* Y = Aᵀ M A with Aᵀ = [1 1 1 0; 0 1 -1 -1] into a row pair, then the epilogue on each value in order. */
           for (long b = 0; b < count; b++)
             for (long c = 0; c < \(o); c++)
-              for (long ty = 0; ty < \(th); ty++) {
-                const float *restrict m = M + c * \(cols) + b * \(t) + ty * \(tw);
+              for (long ty = ty0; ty < ty1; ty++) {
+                const float *restrict m = M + c * \(cols) + b * per + (ty - ty0) * \(tw);
                 float pair[2][\(2 * wide)];
       #pragma GCC ivdep
                 for (long tx = 0; tx < \(wide); tx++) {

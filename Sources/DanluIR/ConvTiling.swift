@@ -6,41 +6,56 @@
 public struct ConvTiling: Hashable, Sendable {
   /// Images per GEMM; above 1 the GEMM writes a staging buffer that the epilogue scatters to NCHW.
   public let images: Int
-  /// A lone small image (batch 1) as a pixels × channels GEMM, colsᵀ · Wᵀ, into the staging buffer: OpenBLAS splits
-  /// its wider side over the two threads (512×49×4608: 126 GFLOP/s channels-major, 158 pixels-major; ResNet-18's
-  /// layer4 convolutions 2.0 → 1.8 ms each at batch 1). At 14×14 it loses (layer3: 1.46 → 1.55 ms), hence the bound.
-  public let pixelsMajor: Bool
-  static let pixelsMajorBelow = 100
-  /// Below this many multiply-adds OpenBLAS runs one thread anyway, and staging only costs a copy.
-  static let pixelsMajorFrom = 2 * 1024 * 1024
+  /// Output positions below which a lone image is split by output channels rather than rows.
+  static let narrowBelow = 100
 
   /// Columns a GEMM should have to run near sgemm's rate.
   static let columnsTarget = 768
 
-  /// Image groups (one GEMM each) run at once: with two or more, two threads take every other group, each with its
-  /// own scratch and single-threaded GEMMs, so that im2col and the epilogue run on both cores too (with OpenBLAS's
-  /// two threads, the other core waited through them).
+  /// Blocks of output rows each image is cut into: 2 for a lone unstaged image (batch 1), so that two threads share
+  /// it, else 1.
+  public let rowBlocks: Int
+  /// Output rows per image.
+  public let rows: Int
+  /// A lone image too narrow to split by rows (fewer than `narrowBelow` positions, ResNet-18's layer4 at batch 1) is
+  /// split by output channels instead: both threads fill half of its im2col rows, meet, and each multiplies half of
+  /// the filters, single-threaded (256×49×4608 runs 88 GFLOP/s on one core; the whole 512×49×4608 on two threads
+  /// 120–130; layer4 at batch 1 1.94–1.98 → 1.84–1.89 ms, bound by reading its weights). This replaced a
+  /// pixels-major GEMM (colsᵀ · Wᵀ, which OpenBLAS had split better over two threads: 2.0 → 1.8 ms).
+  public let splitsChannels: Bool
+  /// Work items (an image group, or a block of a lone image's rows; one GEMM each) run at once: with two or more, two
+  /// threads take every other item, each with its own scratch and single-threaded GEMMs, so that im2col and the
+  /// epilogue run on both cores too (with OpenBLAS's two threads, the other core waited through them).
   public let parts: Int
 
   /// - Parameter products: multiply-adds per image.
-  public init(batch: Int, groups: Int, spatial: Int, products: Int) {
+  public init(batch: Int, groups: Int, rows: Int, spatial: Int, products: Int) {
     images = groups == 1 && spatial < Self.columnsTarget ? max(1, min(batch, (Self.columnsTarget + spatial - 1) / spatial)) : 1
-    pixelsMajor = groups == 1 && spatial < Self.pixelsMajorBelow && images == 1 && products >= Self.pixelsMajorFrom
-    parts = min(2, (batch + images - 1) / images)
+    let items = (batch + images - 1) / images
+    let threaded = batch * products >= Self.partsFrom
+    splitsChannels = threaded && groups == 1 && items == 1 && images == 1 && spatial < Self.narrowBelow
+    self.rows = rows
+    rowBlocks = threaded && items == 1 && images == 1 && !splitsChannels && rows >= 2 ? 2 : 1
+    parts = threaded ? min(2, splitsChannels ? 2 : items * rowBlocks) : 1
   }
 
-  /// Whether the GEMM writes the staging buffer (several images, or pixels-major) rather than the output itself.
-  public var staged: Bool { images > 1 || pixelsMajor }
+  /// Below this many multiply-adds a convolution runs on one thread: waking a second costs more than it saves
+  /// (LeNet-5's convolutions at batch 1 are 0.1–0.2M).
+  static let partsFrom = 2 * 1024 * 1024
+
+  /// Whether the GEMM writes the staging buffer (several images) rather than the output itself.
+  public var staged: Bool { images > 1 }
 
   /// Scratch floats: for each part the im2col columns (none for a single pointwise image) and, when staged, the
   /// GEMM's output.
   public func scratchFloats(depth k: Int, outputChannels o: Int, spatial: Int, pointwise: Bool) -> Int {
-    parts * partFloats(depth: k, outputChannels: o, spatial: spatial, pointwise: pointwise)
+    if splitsChannels { return pointwise ? 0 : k * spatial }  // one im2col, shared
+    return parts * partFloats(depth: k, outputChannels: o, spatial: spatial, pointwise: pointwise)
   }
 
-  /// Scratch floats of one part.
+  /// Scratch floats of one part: its larger block of rows.
   public func partFloats(depth k: Int, outputChannels o: Int, spatial: Int, pointwise: Bool) -> Int {
     if staged { return (k + o) * images * spatial }
-    return pointwise ? 0 : k * spatial
+    return pointwise ? 0 : k * (spatial / rows) * ((rows + rowBlocks - 1) / rowBlocks)
   }
 }

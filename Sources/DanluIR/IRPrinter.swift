@@ -17,8 +17,8 @@ public enum IRPrinter {
     let tilings = graph.nodes.indices.compactMap { index in graph.convTiling(index).map { (index, $0) } }
     let shared = tilings.filter { $0.1.images > 1 }.map { " %\($0.0)=\($0.1.images)" }
     if !shared.isEmpty { out += "  // images per convolution GEMM:" + shared.joined() + "\n" }
-    let transposed = tilings.filter { $0.1.pixelsMajor }.map { " %\($0.0)" }
-    if !transposed.isEmpty { out += "  // convolutions as pixels-major GEMMs:" + transposed.joined() + "\n" }
+    let byChannels = tilings.filter { $0.1.splitsChannels }.map { " %\($0.0)" }
+    if !byChannels.isEmpty { out += "  // convolutions split by output channels:" + byChannels.joined() + "\n" }
     if let plan = graph.memoryPlan {
       out += "  memory arena=\(plan.arenaFloats) load_time=\(plan.loadTimeFloats) lower_bound=\(plan.lowerBoundBytes) naive=\(plan.naiveBytes) weights=\(plan.weightBytes)\n"
       out += "  offsets" + plan.offsets.sorted { $0.key < $1.key }.map { " %\($0.key)=\($0.value)" }.joined() + "\n"

@@ -5,8 +5,12 @@
 public struct WinogradTiling: Hashable, Sendable {
   /// Images whose tiles share the 16 GEMMs.
   public let images: Int
-  /// 2×2 output tiles per image.
+  /// 2×2 output tiles per image, in rows of tiles.
   public let tiles: Int
+  public let tileRows: Int
+  /// Blocks of tile rows each group is cut into: 2 when the batch makes one group (batch 1), so that two threads
+  /// share it, else 1.
+  public let rowBlocks: Int
 
   /// Columns a group's GEMMs aim for.
   static let columnsTarget = 512
@@ -21,26 +25,30 @@ public struct WinogradTiling: Hashable, Sendable {
     let fitting = Self.tileFloatsLimit / max(1, 16 * (w[0] + w[1]) * tiles)
     images = max(1, min(y[0], wanted, fitting))
     groups = (y[0] + images - 1) / images
+    tileRows = (y[2] + 1) / 2
+    rowBlocks = groups == 1 && tileRows >= 2 ? 2 : 1
   }
 
   /// Groups of images in a batch of `batch`.
   public let groups: Int
-  /// Groups that run at once, each on its own thread with its own tiles (two cores here): at least two groups run
-  /// two parts, every part's GEMMs single-threaded. (One thread transforming while OpenBLAS's second thread waited
+  /// Work items (a group's block of tile rows) that run at once, each on its own thread with its own tiles (two
+  /// cores here), every part's GEMMs single-threaded. (One thread transforming while OpenBLAS's second thread waited
   /// was half of the convolution's time.)
-  public var parts: Int { min(2, groups) }
+  public var parts: Int { min(2, groups * rowBlocks) }
 
   /// GEMM columns of a whole group.
   public var columns: Int { images * tiles }
+  /// GEMM columns of a work item at most: a group, or its larger block of tile rows.
+  public var itemColumns: Int { rowBlocks == 1 ? columns : images * (tileRows + 1) / 2 * (tiles / tileRows) }
 
-  /// Scratch floats: transformed weights U[16][O][I], then for each part input tiles V[16][I][columns], products
-  /// M[16][O][columns] and one zero-bordered input plane as its even and odd columns.
+  /// Scratch floats: transformed weights U[16][O][I], then for each part input tiles V[16][I][itemColumns], products
+  /// M[16][O][itemColumns] and one zero-bordered input plane as its even and odd columns.
   public func scratchFloats(weight w: [Int], output y: [Int]) -> Int {
     16 * w[0] * w[1] + parts * partFloats(weight: w, output: y)
   }
 
   /// Scratch floats of one part.
   public func partFloats(weight w: [Int], output y: [Int]) -> Int {
-    16 * (w[1] + w[0]) * columns + 2 * Graph.winogradPaddedHeight(y[2]) * Graph.winogradHalfWidth(y[3])
+    16 * (w[1] + w[0]) * itemColumns + 2 * Graph.winogradPaddedHeight(y[2]) * Graph.winogradHalfWidth(y[3])
   }
 }

@@ -13,7 +13,7 @@ public let preferWinograd = Pass(name: "prefer-winograd",
     var chosen = a
     let fits = w[2] == 3 && w[3] == 3 && a.stride == [1, 1] && a.dilation == [1, 1] && a.groups == 1
     let tiling = WinogradTiling(weight: w, output: y)
-    if fits && w[1] >= 16 && tiling.parts > 1 && tiling.columns >= 256 { chosen.algorithm = .winograd }
+    if fits && w[1] >= 16 && tiling.parts > 1 && tiling.itemColumns >= 256 { chosen.algorithm = .winograd }
     return chosen
   }
 }
