@@ -12,8 +12,8 @@ public struct ConvTiling: Hashable, Sendable {
   /// Columns a GEMM should have to run near sgemm's rate.
   static let columnsTarget = 768
 
-  /// Blocks of output rows each image is cut into: 2 for a lone unstaged image (batch 1), so that two threads share
-  /// it, else 1.
+  /// Blocks of output rows each image is cut into: for a lone unstaged image (batch 1) an even number, so that two
+  /// threads share it, and enough that a block's im2col fits in about 1 MB (half this machine's L2 per core), else 1.
   public let rowBlocks: Int
   /// Output rows per image.
   public let rows: Int
@@ -29,13 +29,18 @@ public struct ConvTiling: Hashable, Sendable {
   public let parts: Int
 
   /// - Parameter products: multiply-adds per image.
-  public init(batch: Int, groups: Int, rows: Int, spatial: Int, products: Int) {
+  /// im2col floats a block of rows aims to stay under.
+  static let blockFloats = 256 * 1024
+
+  /// - Parameter depth: the GEMM's depth (a group's filter size).
+  public init(batch: Int, groups: Int, rows: Int, spatial: Int, depth: Int, products: Int) {
     images = groups == 1 && spatial < Self.columnsTarget ? max(1, min(batch, (Self.columnsTarget + spatial - 1) / spatial)) : 1
     let items = (batch + images - 1) / images
     let threaded = batch * products >= Self.partsFrom
     splitsChannels = threaded && groups == 1 && items == 1 && images == 1 && spatial < Self.narrowBelow
     self.rows = rows
-    rowBlocks = threaded && items == 1 && images == 1 && !splitsChannels && rows >= 2 ? 2 : 1
+    let halves = (depth * spatial + 2 * Self.blockFloats - 1) / (2 * Self.blockFloats)
+    rowBlocks = threaded && items == 1 && images == 1 && !splitsChannels && rows >= 2 ? min(rows, 2 * max(1, halves)) : 1
     parts = threaded ? min(2, splitsChannels ? 2 : items * rowBlocks) : 1
   }
 

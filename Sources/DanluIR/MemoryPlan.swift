@@ -136,6 +136,7 @@ extension Conv2dAttributes {
 
   /// How the forward GEMM convolution with this weight shape and output shape walks its output.
   public func tiling(weight w: [Int], output y: [Int]) -> ConvTiling {
-    ConvTiling(batch: y[0], groups: groups, rows: y[2], spatial: y[2] * y[3], products: w.reduce(1, *) * y[2] * y[3])
+    ConvTiling(batch: y[0], groups: groups, rows: y[2], spatial: y[2] * y[3], depth: w[1] * w[2] * w[3],
+               products: w.reduce(1, *) * y[2] * y[3])
   }
 }

@@ -1,11 +1,12 @@
 /// How a Winograd F(2×2, 3×3) convolution groups its images. Its 16 GEMMs per group have K = input channels (64–512
 /// in ResNets), which OpenBLAS runs near its rate only when they are wide (measured here, 2 threads: 64×784×64
 /// 168 GFLOP/s, 64×1568×64 178, 256×49×256 140, 256×784×256 195, 512×16×512 84, 512×512×512 207), so several images'
-/// tiles sit side by side in one GEMM, as `ConvTiling` does for im2col.
+/// tiles sit side by side in one GEMM, as `ConvTiling` does for im2col; a lone group is cut into two blocks of tile
+/// rows so that both threads have one.
 public struct WinogradTiling: Hashable, Sendable {
   /// Images whose tiles share the 16 GEMMs.
   public let images: Int
-  /// 2×2 output tiles per image, in rows of tiles.
+  /// 2×2 output tiles per image, and their rows.
   public let tiles: Int
   public let tileRows: Int
   /// Blocks of tile rows each group is cut into: 2 when the batch makes one group (batch 1), so that two threads
