@@ -15,7 +15,8 @@ extension KernelEmitter {
     let geometry = ConvGeometry(x: sx, weight: sw, y: out, groups: a.groups)
     let tiling = a.tiling(weight: sw, output: out)
     let (o, og, k, spatial) = (geometry.o, geometry.og, geometry.k, geometry.spatial)
-    // With two parts each thread has its own scratch and takes every other image (group of images).
+    // With two parts each thread has its own scratch and takes every other work item (an image, a group of images,
+    // or a block of a lone image's rows).
     let partScratch = tiling.parts > 1
       ? "(\(scratch) + part * \(tiling.partFloats(depth: k, outputChannels: o, spatial: spatial, pointwise: a.isPointwise(kernel: [sw[2], sw[3]]))))"
       : scratch
@@ -142,7 +143,7 @@ extension KernelEmitter {
     """
 
   /// The parts a forward convolution's kernel runs in (`inParts`): Winograd always has a region, im2col + GEMM one
-  /// when its batch makes two or more groups; nil for no region (any other node, or a single group).
+  /// when `ConvTiling` gives it two parts; nil for no region (any other node, or one part).
   static func usesParts(_ graph: Graph, _ index: Int) -> Int? {
     guard let conv = graph.forwardConvolution(index) else { return nil }
     if conv.attributes.algorithm == .winograd { return WinogradTiling(weight: conv.weight, output: conv.output).parts }

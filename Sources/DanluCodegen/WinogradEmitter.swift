@@ -1,9 +1,10 @@
 import DanluIR
 
 /// Winograd F(2×2, 3×3) convolution (Lavin & Gray, 2015): each 4×4 input tile d becomes V = Bᵀ d B, each 3×3 kernel
-/// g becomes U = G g Gᵀ, the 16 element positions are 16 GEMMs M[k] = U[k] · V[k] (O×I by I×columns) over a group
-/// of images whose tiles sit side by side (`WinogradTiling`), and each 2×2 output tile is Aᵀ M A. The fused epilogue
-/// runs on every output value as it is written.
+/// g becomes U = G g Gᵀ, the 16 element positions are 16 GEMMs M[k] = U[k] · V[k] (O×I by I×columns) over a work
+/// item — a group of images whose tiles sit side by side, or a block of a lone group's tile rows (`WinogradTiling`),
+/// one per thread — and each 2×2 output tile is Aᵀ M A. The fused epilogue runs on every output value as it is
+/// written.
 ///
 /// Both tile transforms are unit-stride loops along a row of tiles, which the C compiler turns into vector code: each
 /// input plane is copied once into a zero-bordered one split into its even and odd columns (`Pe`, `Po`), so that

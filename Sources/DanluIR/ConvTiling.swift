@@ -1,8 +1,9 @@
 /// How a GEMM convolution walks its output. Measured here (OpenBLAS, 2 threads): a GEMM narrower than a few hundred
 /// columns runs well below sgemm's rate (512×49×4608: 59–126 GFLOP/s between runs; 512×784×4608: 186–203), so images
-/// with few output positions share one GEMM. (Cutting large images into bands of output rows, so that their im2col
-/// stays in L2, measured slower here: im2col of a whole 56×56 image costs a fifth of its GEMM, and narrower GEMMs
-/// lose more.)
+/// with few output positions share one GEMM. Convolutions large enough run on two threads, each with its own work
+/// items and single-threaded GEMMs (`parts`). (Cutting a batch's large images into bands of output rows, so that
+/// their im2col stays in L2, measured slower with two-thread GEMMs: narrower GEMMs lost more than L2 gained. A lone
+/// image's bands, one thread each, are what lets both cores work on it.)
 public struct ConvTiling: Hashable, Sendable {
   /// Images per GEMM; above 1 the GEMM writes a staging buffer that the epilogue scatters to NCHW.
   public let images: Int
@@ -28,11 +29,12 @@ public struct ConvTiling: Hashable, Sendable {
   /// epilogue run on both cores too (with OpenBLAS's two threads, the other core waited through them).
   public let parts: Int
 
-  /// - Parameter products: multiply-adds per image.
   /// im2col floats a block of rows aims to stay under.
   static let blockFloats = 256 * 1024
 
-  /// - Parameter depth: the GEMM's depth (a group's filter size).
+  /// - Parameters:
+  ///   - depth: the GEMM's depth (a group's filter size).
+  ///   - products: multiply-adds per image.
   public init(batch: Int, groups: Int, rows: Int, spatial: Int, depth: Int, products: Int) {
     images = groups == 1 && spatial < Self.columnsTarget ? max(1, min(batch, (Self.columnsTarget + spatial - 1) / spatial)) : 1
     let items = (batch + images - 1) / images
