@@ -48,13 +48,14 @@ extension AttentionEmitter {
 
     let mask = a.keyPadding ? "\n              if (mask[n * \(g.keys) + j] != 0.0f) row[j] = -INFINITY;" : ""
     let causal = a.causal ? "\n              if (j > i0 + r) row[j] = -INFINITY;" : ""
-    return header(a, context, first: 0) + context.y + """
-        float *kt = \(scratch), *pb = kt + \(d * padded);
+    let parts = a.forwardParts(q: context.shape(0), k: context.shape(1))
+    return header(a, context, first: 0) + context.y + KernelEmitter.inParts(parts, "") + """
+        float *kt = \(scratch) + part * \((d + 4) * padded), *pb = kt + \(d * padded);
         const danlu_v16f zero = {0};
         for (long j = \(g.keys); j < \(padded); j++)
           for (long e = 0; e < \(d); e++) kt[e * \(padded) + j] = 0.0f;
-        for (long n = 0; n < \(g.batch); n++)
-          for (long h = 0; h < \(a.heads); h++) {
+        for (long item = part; item < \(g.batch * a.heads); item += parts) {
+            const long n = item / \(a.heads), h = item % \(a.heads);
             const float *kb = k + \(g.keyRow("n")) + h * \(d), *vb = v + \(g.keyRow("n")) + h * \(d);
             for (long j = 0; j < \(g.keys); j++)
               for (long e = 0; e < \(d); e++) kt[e * \(padded) + j] = kb[j * \(g.stride) + e];
@@ -85,7 +86,6 @@ extension AttentionEmitter {
       \(sums)\
             }
           }
-
-      """
+      """ + KernelEmitter.inPartsEnd
   }
 }

@@ -39,6 +39,14 @@ public struct AttentionAttributes: Hashable, Sendable {
   public func forwardScratchFloats(q: [Int], k: [Int]) -> Int {
     let (queries, keys) = (batchAndLength(q).length, batchAndLength(k).length)
     guard vectorizedForward(width: q[2]) else { return min(64, queries) * keys }
-    return (q[2] / heads + 4) * Self.paddedKeys(keys)
+    return forwardParts(q: q, k: k) * (q[2] / heads + 4) * Self.paddedKeys(keys)
+  }
+
+  /// Threads the vector kernel's (batch row, head) pairs run on, each with its own scratch: two when there are two
+  /// pairs and at least 2M multiply-adds of scores and weighted sums.
+  public func forwardParts(q: [Int], k: [Int]) -> Int {
+    let (batch, queries) = batchAndLength(q)
+    let macs = 2 * batch * queries * batchAndLength(k).length * q[2]
+    return batch * heads >= 2 && macs >= 2 * 1024 * 1024 ? 2 : 1
   }
 }

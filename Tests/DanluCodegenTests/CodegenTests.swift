@@ -230,6 +230,35 @@ import Testing
 /// A query that the key padding mask leaves no key gives NaN, as in PyTorch, in both forward kernels (vector loops
 /// for head size 16, GEMMs for head size 2), and the other batch row is unaffected.
 @Suite struct AttentionMaskTests {
+  /// The vector kernel with its (batch row, head) pairs on two threads (2.4M multiply-adds), on one thread and two,
+  /// against the interpreter: causal, with padded keys in the second batch row.
+  @Test func attentionInPartsAgreesWithTheInterpreter() throws {
+    let path = Repository.temporaryFolder().appendingPathComponent("parts.yaml").path
+    try """
+      model: parts
+      inputs:
+        x: f32[2, 96, 64]
+        mask: f32[2, 96]
+      layers:
+        - m: multi_head_attention(64, 4, batch_first=true, causal=true, key_padding_mask=true)(x, mask)
+      """.write(toFile: path, atomically: true, encoding: .utf8)
+    let (model, graph) = try Oracle.graph(path, BuildOptions())
+    let weights = graph.initialWeights(model.initializers, seed: 5)
+    let inputs = ["x": Tensor.random([2, 96, 64], seed: 6),
+                  "mask": Tensor(shape: [2, 96], data: (0..<192).map { $0 >= 96 && $0 % 7 == 3 ? 1 : 0 })]
+    let expected = try #require(try Oracle.interpret(graph, inputs, weights).values.first)
+    let source = CEmitter.emit(Pipeline.optimize(graph, passes: try Pipeline.passes(nil)), source: "parts")
+    #expect(source.contains("const long n = item / 4, h = item % 4;"))
+    let set = WeightSet(weights.map { ($0.key, $0.value) })
+    for threads in [1, 2] {
+      let actual = try #require(try Commands.inProcess(source, "parts") { (compiled) throws(DiagnosticError) in
+        compiled.setThreads(threads)
+        return try compiled.run(inputs: inputs, weights: set)
+      }.values.first)
+      #expect(actual.relativeError(to: expected) < 1e-5, "threads \(threads)")
+    }
+  }
+
   @Test(arguments: [(width: 32, heads: 2), (width: 4, heads: 2)])
   func aQueryThatSeesNoKeyGivesNaN(_ shape: (width: Int, heads: Int)) throws {
     let path = Repository.temporaryFolder().appendingPathComponent("masked\(shape.width).yaml").path
