@@ -142,8 +142,8 @@ extension KernelEmitter {
 
     """
 
-  /// The parts a forward convolution's kernel runs in (`inParts`): Winograd always has a region, im2col + GEMM one
-  /// when `ConvTiling` gives it two parts; nil for no region (any other node, or one part).
+  /// The parts a kernel runs in (`inParts`): a Winograd convolution and the vector attention kernel always have a
+  /// region, im2col + GEMM one when `ConvTiling` gives it two parts; nil for no region (any other node, or one part).
   static func usesParts(_ graph: Graph, _ index: Int) -> Int? {
     if case .attention(let a) = graph.nodes[index].op, let q = graph.nodes[graph.nodes[index].operands[0]].type.staticShape,
        let k = graph.nodes[graph.nodes[index].operands[1]].type.staticShape, a.vectorizedForward(width: q[2]) {
