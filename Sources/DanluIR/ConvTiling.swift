@@ -13,8 +13,9 @@ public struct ConvTiling: Hashable, Sendable {
   /// Columns a GEMM should have to run near sgemm's rate.
   static let columnsTarget = 768
 
-  /// Blocks of output rows each image is cut into: for a lone unstaged image (batch 1) an even number, so that two
-  /// threads share it, and enough that a block's im2col fits in about 1 MB (half this machine's L2 per core), else 1.
+  /// Blocks of output rows each unstaged image is cut into, enough that a block's im2col fits in about 1 MB (half
+  /// this machine's L2 per core): for a lone image (batch 1) an even number, so that two threads share it; for a
+  /// batch's images only while blocks stay wide; 1 otherwise.
   public let rowBlocks: Int
   /// Output rows per image.
   public let rows: Int
@@ -31,6 +32,8 @@ public struct ConvTiling: Hashable, Sendable {
 
   /// im2col floats a block of rows aims to stay under.
   static let blockFloats = 256 * 1024
+  /// Columns a block of a batch's image keeps at least.
+  static let blockColumnsFrom = 1024
 
   /// - Parameters:
   ///   - depth: the GEMM's depth (a group's filter size).
@@ -41,8 +44,16 @@ public struct ConvTiling: Hashable, Sendable {
     let threaded = batch * products >= Self.partsFrom
     splitsChannels = threaded && groups == 1 && items == 1 && images == 1 && spatial < Self.narrowBelow
     self.rows = rows
+    let blocks = (depth * spatial + Self.blockFloats - 1) / Self.blockFloats
     let halves = (depth * spatial + 2 * Self.blockFloats - 1) / (2 * Self.blockFloats)
-    rowBlocks = threaded && items == 1 && images == 1 && !splitsChannels && rows >= 2 ? min(rows, 2 * max(1, halves)) : 1
+    if !threaded || images > 1 || splitsChannels || rows < 2 {
+      rowBlocks = 1
+    } else {
+      // With several images, a block keeps at least `blockColumnsFrom` columns (narrower GEMMs lost more than L2
+      // gained: layer2.0.conv1 at batch 64 in blocks of 392 columns, 40–43 → 45–49 ms; the stem in blocks of 1568,
+      // 119–128 → 95–117 ms).
+      rowBlocks = min(rows, items == 1 ? 2 * max(1, halves) : max(1, min(blocks, spatial / Self.blockColumnsFrom)))
+    }
     parts = threaded ? min(2, splitsChannels ? 2 : items * rowBlocks) : 1
   }
 
