@@ -143,8 +143,14 @@ extension KernelEmitter {
     """
 
   /// The parts a kernel runs in (`inParts`): a Winograd convolution and the vector attention kernel always have a
-  /// region, im2col + GEMM one when `ConvTiling` gives it two parts; nil for no region (any other node, or one part).
+  /// region, im2col + GEMM and max pooling one when they have two parts; nil for no region (any other node, or one
+  /// part).
   static func usesParts(_ graph: Graph, _ index: Int) -> Int? {
+    if case .maxPool2d(let p) = graph.nodes[index].op, let x = graph.nodes[graph.nodes[index].operands[0]].type.staticShape,
+       let y = graph.nodes[index].type.staticShape {
+      let parts = maxPoolParts(x, y, p)
+      return parts > 1 ? parts : nil
+    }
     if case .attention(let a) = graph.nodes[index].op, let q = graph.nodes[graph.nodes[index].operands[0]].type.staticShape,
        let k = graph.nodes[graph.nodes[index].operands[1]].type.staticShape, a.vectorizedForward(width: q[2]) {
       return a.forwardParts(q: q, k: k)

@@ -322,11 +322,16 @@ enum KernelEmitter {
   /// against 0.30 by rows; by rows, LeNet-5's took 8% longer than per window.
   static func maxPool(_ x: String, _ s: [Int], _ out: [Int], _ p: PoolAttributes, _ y: String) -> String {
     let (h, w, oh, ow) = (s[2], s[3], out[2], out[3])
+    // Planes split over `parts` threads (`maxPoolParts`); the region wraps the loop.
+    let parts = maxPoolParts(s, out, p)
+    let (open, close) = parts > 1 ? (inParts(parts, ""), inPartsEnd) : ("", "")
+    let planes = parts > 1 ? "for (long plane = part; plane < \(s[0] * s[1]); plane += parts)"
+      : "for (long plane = 0; plane < \(s[0] * s[1]); plane++)"
     let inside = p.padding == [0, 0] && (oh - 1) * p.stride[0] + (p.kernel[0] - 1) * p.dilation[0] < h
       && (ow - 1) * p.stride[1] + (p.kernel[1] - 1) * p.dilation[1] < w
     if inside {
-      return "  const float *restrict x = \(x);\n" + y + """
-          for (long plane = 0; plane < \(s[0] * s[1]); plane++)
+      return "  const float *restrict x = \(x);\n" + y + open + """
+          \(planes)
             for (long oy = 0; oy < \(oh); oy++)
               for (long ox = 0; ox < \(ow); ox++) {
                 const float *window = x + (plane * \(h) + oy * \(p.stride[0])) * \(w) + ox * \(p.stride[1]);
@@ -339,10 +344,10 @@ enum KernelEmitter {
                 y[(plane * \(oh) + oy) * \(ow) + ox] = acc;
               }
 
-        """
+        """ + close
     }
-    return "  const float *restrict x = \(x);\n" + y + """
-        for (long plane = 0; plane < \(s[0] * s[1]); plane++)
+    return "  const float *restrict x = \(x);\n" + y + open + """
+        \(planes)
           for (long oy = 0; oy < \(oh); oy++) {
             float *restrict out = y + (plane * \(oh) + oy) * \(ow);
             for (long ox = 0; ox < \(ow); ox++) out[ox] = -INFINITY;
@@ -360,6 +365,12 @@ enum KernelEmitter {
             }
           }
 
-      """
+      """ + close
+  }
+
+  /// Threads a max pool's planes run on: two from 2M window reads (ResNet-18's pool after the stem at batch 64:
+  /// 116M), else one.
+  static func maxPoolParts(_ s: [Int], _ out: [Int], _ p: PoolAttributes) -> Int {
+    s[0] * s[1] >= 2 && out.reduce(1, *) * p.kernel[0] * p.kernel[1] >= 2 * 1024 * 1024 ? 2 : 1
   }
 }

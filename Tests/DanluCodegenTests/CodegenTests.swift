@@ -230,6 +230,35 @@ import Testing
 
 /// A query that the key padding mask leaves no key gives NaN, as in PyTorch, in both forward kernels (vector loops
 /// for head size 16, GEMMs for head size 2), and the other batch row is unaffected.
+/// Max pooling with its planes on two threads (over 2M window reads), both loop forms, on one thread and two.
+@Suite struct MaxPoolPartsTests {
+  @Test(arguments: [(channels: 16, layer: "maxpool2d(3, stride=2, padding=1)"), (channels: 32, layer: "maxpool2d(2)")])
+  func maxPoolInPartsAgreesWithTheInterpreter(_ pool: (channels: Int, layer: String)) throws {
+    let path = Repository.temporaryFolder().appendingPathComponent("pool.yaml").path
+    try """
+      model: pool
+      inputs:
+        x: f32[8, \(pool.channels), 96, 96]
+      layers:
+        - p: \(pool.layer)
+      """.write(toFile: path, atomically: true, encoding: .utf8)
+    let (model, graph) = try Oracle.graph(path, BuildOptions())
+    let weights = graph.initialWeights(model.initializers, seed: 5)
+    let inputs = Oracle.randomInputs(graph, seed: 6)
+    let expected = try #require(try Oracle.interpret(graph, inputs, weights).values.first)
+    let source = CEmitter.emit(Pipeline.optimize(graph, passes: try Pipeline.passes(nil)), source: "pool")
+    #expect(source.contains("for (long plane = part; plane < \(8 * pool.channels); plane += parts)"))
+    let set = WeightSet(weights.map { ($0.key, $0.value) })
+    for threads in [1, 2] {
+      let actual = try #require(try Commands.inProcess(source, "pool") { (compiled) throws(DiagnosticError) in
+        compiled.setThreads(threads)
+        return try compiled.run(inputs: inputs, weights: set)
+      }.values.first)
+      #expect(actual.relativeError(to: expected) == 0, "threads \(threads)")
+    }
+  }
+}
+
 @Suite struct AttentionMaskTests {
   /// The vector kernel with its (batch row, head) pairs on two threads (2.4M multiply-adds), on one thread and two,
   /// against the interpreter: causal, with padded keys in the second batch row.
