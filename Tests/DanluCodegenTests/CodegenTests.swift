@@ -101,11 +101,8 @@ import Testing
     let source = CEmitter.emit(optimized, source: "wino")
     #expect(source.contains("#pragma omp parallel num_threads(parts)"))
     let set = WeightSet(weights.sorted { $0.key < $1.key }.map { ($0.key, $0.value) })
-    for threads in [1, 2] {
-      let actual = try Commands.inProcess(source, "wino") { (compiled) throws(DiagnosticError) in
-        compiled.setThreads(threads)
-        return try compiled.run(inputs: inputs, weights: set)
-      }["output"]!
+    for (threads, outputs) in try Oracle.onOneThreadAndTwo(source, "wino", inputs, set) {
+      let actual = outputs["output"]!
       #expect(actual.relativeError(to: expected) < 1e-4, "threads \(threads)")
     }
   }
@@ -145,11 +142,8 @@ import Testing
     let inputs = Oracle.randomInputs(graph, seed: 8)
     let expected = try Oracle.interpret(graph, inputs, weights)["output"]!
     let set = WeightSet(weights.sorted { $0.key < $1.key }.map { ($0.key, $0.value) })
-    for threads in [1, 2] {
-      let actual = try Commands.inProcess(source, "tiles") { (compiled) throws(DiagnosticError) in
-        compiled.setThreads(threads)
-        return try compiled.run(inputs: inputs, weights: set)
-      }["output"]!
+    for (threads, outputs) in try Oracle.onOneThreadAndTwo(source, "tiles", inputs, set) {
+      let actual = outputs["output"]!
       #expect(actual.shape == expected.shape)
       #expect(actual.relativeError(to: expected) < 1e-5, "threads \(threads): \(actual.relativeError(to: expected))")
     }
@@ -249,11 +243,8 @@ import Testing
     let source = CEmitter.emit(Pipeline.optimize(graph, passes: try Pipeline.passes(nil)), source: "pool")
     #expect(source.contains("for (long plane = part; plane < \(8 * pool.channels); plane += parts)"))
     let set = WeightSet(weights.map { ($0.key, $0.value) })
-    for threads in [1, 2] {
-      let actual = try #require(try Commands.inProcess(source, "pool") { (compiled) throws(DiagnosticError) in
-        compiled.setThreads(threads)
-        return try compiled.run(inputs: inputs, weights: set)
-      }.values.first)
+    for (threads, outputs) in try Oracle.onOneThreadAndTwo(source, "pool", inputs, set) {
+      let actual = try #require(outputs.values.first)
       #expect(actual.relativeError(to: expected) == 0, "threads \(threads)")
     }
   }
@@ -280,11 +271,8 @@ import Testing
     let source = CEmitter.emit(Pipeline.optimize(graph, passes: try Pipeline.passes(nil)), source: "parts")
     #expect(source.contains("const long n = item / 4, h = item % 4;"))
     let set = WeightSet(weights.map { ($0.key, $0.value) })
-    for threads in [1, 2] {
-      let actual = try #require(try Commands.inProcess(source, "parts") { (compiled) throws(DiagnosticError) in
-        compiled.setThreads(threads)
-        return try compiled.run(inputs: inputs, weights: set)
-      }.values.first)
+    for (threads, outputs) in try Oracle.onOneThreadAndTwo(source, "parts", inputs, set) {
+      let actual = try #require(outputs.values.first)
       #expect(actual.relativeError(to: expected) < 1e-5, "threads \(threads)")
     }
   }

@@ -28,6 +28,19 @@ public enum Oracle {
     try Interpreter.run(graph, inputs: inputs, weights: weights)
   }
 
+  /// Compiles generated C to a shared object and runs it in-process on one thread, then on two: the two runs' outputs.
+  /// Kernels that split their work between threads take the one-thread and the two-thread path.
+  public static func onOneThreadAndTwo(_ source: String, _ name: String, _ inputs: [String: Tensor], _ weights: WeightSet)
+    throws -> [(threads: Int, outputs: [String: Tensor])]
+  {
+    try [1, 2].map { threads in
+      (threads, try Commands.inProcess(source, name) { (model) throws(DiagnosticError) in
+        model.setThreads(threads)
+        return try model.run(inputs: inputs, weights: weights)
+      })
+    }
+  }
+
   /// Optimizes, emits C, compiles a shared object, runs it in-process.
   public static func compiled(_ graph: Graph, _ inputs: [String: Tensor], _ weights: WeightSet, passes: [String]? = nil)
     throws -> [String: Tensor]
