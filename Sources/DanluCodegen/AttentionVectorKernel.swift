@@ -49,7 +49,7 @@ extension AttentionEmitter {
     let mask = a.keyPadding ? "\n              if (mask[n * \(g.keys) + j] != 0.0f) row[j] = -INFINITY;" : ""
     let causal = a.causal ? "\n              if (j > i0 + r) row[j] = -INFINITY;" : ""
     let parts = a.forwardParts(q: context.shape(0), k: context.shape(1))
-    return header(a, context, first: 0) + context.y + KernelEmitter.inParts(parts, "") + """
+    return header(a, context, first: 0) + context.y + KernelEmitter.inParts(parts, """
         float *kt = \(scratch) + part * \((d + 4) * padded), *pb = kt + \(d * padded);
         const danlu_v16f zero = {0};
         for (long j = \(g.keys); j < \(padded); j++)
@@ -86,6 +86,6 @@ extension AttentionEmitter {
       \(sums)\
             }
           }
-      """ + KernelEmitter.inPartsEnd
+      """)
   }
 }

@@ -101,7 +101,7 @@ public enum CEmitter {
     return out
   }
 
-  /// Whether some kernel runs threads of its own (the fused recurrent step, convolutions in parts), so that
+  /// Whether some kernel runs threads of its own (the fused recurrent step, any kernel in parts: `usesParts`), so that
   /// OpenBLAS's idle workers should sleep rather than spin (`danlu_quiet_blas_workers`).
   /// The call a standalone `main` makes for such a model; its presence in a source tells the in-process loader too.
   public static let quietWorkersCall = "danlu_quiet_blas_workers()"

@@ -20,13 +20,18 @@ extension KernelEmitter {
     let partScratch = tiling.parts > 1
       ? "(\(scratch) + part * \(tiling.partFloats(depth: k, outputChannels: o, spatial: spatial, pointwise: a.isPointwise(kernel: [sw[2], sw[3]]))))"
       : scratch
+    // The operands and output, declared before any loop or region.
+    let declarations = "  const float *restrict x = \(x), *restrict w = \(w);\n" + y
     if tiling.staged {
-      let body = batchedConv2d(x, w, geometry, a, images: tiling.images, y,
-                               scratch: partScratch, steps: steps, parts: tiling.parts > 1)
-      return tiling.parts > 1 ? "  const float *restrict x = \(x), *restrict w = \(w);\n" + y + inParts(tiling.parts, body) : body
+      let body = batchedConv2d(geometry, a, images: tiling.images, scratch: partScratch, steps: steps, parts: tiling.parts > 1)
+      return declarations + (tiling.parts > 1 ? inParts(tiling.parts, body) : body)
     }
-    if tiling.splitsChannels { return convInChannelParts(geometry, a, tiling, scratch, y, steps: steps, x: x, w: w) }
-    if tiling.parts > 1 { return convInParts(geometry, a, tiling, partScratch, y, steps: steps, x: x, w: w) }
+    if tiling.splitsChannels {
+      return declarations + inParts(tiling.parts, channelPart(geometry, a, scratch: scratch, steps: steps))
+    }
+    if tiling.parts > 1 {
+      return declarations + inParts(tiling.parts, itemsPart(geometry, a, tiling, scratch: partScratch, steps: steps))
+    }
     var body = geometry.loopHeader([("x", x), ("w", w)], y) + geometry.columns(a, scratch: scratch)
     body += "      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, \(og), \(spatial), \(k), 1.0f, "
       + "w + g * \(og * k), \(k), cols, \(spatial), 0.0f, y + (n * \(o) + g * \(og)) * \(spatial), \(spatial));\n"
@@ -52,10 +57,10 @@ extension KernelEmitter {
     """
   }
 
-  /// An unstaged convolution in parts: each work item is an image, or (a lone image) a block of its output rows,
-  /// whose im2col, GEMM (into the output's columns from col0, at the output's row stride) and epilogue one thread runs.
-  static func convInParts(_ geometry: ConvGeometry, _ a: Conv2dAttributes, _ tiling: ConvTiling, _ scratch: String,
-                          _ y: String, steps: String?, x: String, w: String) -> String {
+  /// A thread's part of an unstaged convolution: each work item is an image, or a block of an image's output rows,
+  /// whose im2col, GEMM (into the output's columns from col0, at the output's row stride) and epilogue it runs.
+  static func itemsPart(_ geometry: ConvGeometry, _ a: Conv2dAttributes, _ tiling: ConvTiling, scratch: String,
+                        steps: String?) -> String {
     let (o, og, k, spatial) = (geometry.o, geometry.og, geometry.k, geometry.spatial)
     let (oh, ow, blocks) = (geometry.oh, geometry.ow, tiling.rowBlocks)
     let pointwise = a.isPointwise(kernel: [geometry.kh, geometry.kw])
@@ -79,15 +84,13 @@ extension KernelEmitter {
       + "w + g * \(og * k), \(k), cols, \(pointwise ? "\(spatial)" : "width"), 0.0f, "
       + "y + (n * \(o) + g * \(og)) * \(spatial) + col0, \(spatial));\n"
     if let steps { body += epilogue(og: og, o: o, spatial: spatial, from: "col0", count: "width", steps: steps) }
-    return "  const float *restrict x = \(x), *restrict w = \(w);\n" + y + inParts(tiling.parts, body + "    }\n  }\n")
-      + inPartsEnd
+    return body + "    }\n  }\n"
   }
 
-  /// A lone image's convolution split by output channels (`ConvTiling.splitsChannels`, one group): each thread
-  /// fills its share of the input channels' im2col rows, all meet, then each multiplies its share of the filters
-  /// and runs their epilogue.
-  static func convInChannelParts(_ geometry: ConvGeometry, _ a: Conv2dAttributes, _ tiling: ConvTiling, _ scratch: String,
-                                 _ y: String, steps: String?, x: String, w: String) -> String {
+  /// A thread's part of a lone image's convolution split by output channels (`ConvTiling.splitsChannels`, one
+  /// group): it fills its share of the input channels' im2col rows, meets the others, then multiplies its share of
+  /// the filters and runs their epilogue.
+  static func channelPart(_ geometry: ConvGeometry, _ a: Conv2dAttributes, scratch: String, steps: String?) -> String {
     let (c, o, k, spatial) = (geometry.c, geometry.o, geometry.k, geometry.spatial)
     let pointwise = a.isPointwise(kernel: [geometry.kh, geometry.kw])
     var body = "    const float *xin = x;\n"
@@ -120,80 +123,18 @@ extension KernelEmitter {
 
         """
     }
-    return "  const float *restrict x = \(x), *restrict w = \(w);\n" + y + inParts(tiling.parts, body) + inPartsEnd
+    return body
   }
-
-  /// Declarations `inParts` regions use; in every source with such a convolution (`usesParts`).
-  static let partsHelpers = """
-    #include <unistd.h>
-    #ifdef _OPENMP
-    #include <omp.h>
-    #endif
-
-    /* Threads for `wanted` parts of a kernel, at most those given (set_threads, else the cores online). */
-    static int danlu_threads_for(int wanted) {
-    #ifndef _OPENMP
-      return 1;  /* built without -fopenmp: every part in this thread */
-    #endif
-      const long threads = danlu_threads > 0 ? danlu_threads : sysconf(_SC_NPROCESSORS_ONLN);
-      return wanted < threads ? wanted : (int)threads;
-    }
-
-
-    """
-
-  /// The parts a kernel runs in (`inParts`): a Winograd convolution and the vector attention kernel always have a
-  /// region, im2col + GEMM and max pooling one when they have two parts; nil for no region (any other node, or one
-  /// part).
-  static func usesParts(_ graph: Graph, _ index: Int) -> Int? {
-    if case .maxPool2d(let p) = graph.nodes[index].op, let x = graph.nodes[graph.nodes[index].operands[0]].type.staticShape,
-       let y = graph.nodes[index].type.staticShape {
-      let parts = maxPoolParts(x, y, p)
-      return parts > 1 ? parts : nil
-    }
-    if case .attention(let a) = graph.nodes[index].op, let q = graph.nodes[graph.nodes[index].operands[0]].type.staticShape,
-       let k = graph.nodes[graph.nodes[index].operands[1]].type.staticShape, a.vectorizedForward(width: q[2]) {
-      return a.forwardParts(q: q, k: k)
-    }
-    guard let conv = graph.forwardConvolution(index) else { return nil }
-    if conv.attributes.algorithm == .winograd { return WinogradTiling(weight: conv.weight, output: conv.output).parts }
-    let parts = conv.attributes.tiling(weight: conv.weight, output: conv.output).parts
-    return parts > 1 ? parts : nil
-  }
-
-  /// The opening of a region whose `parts` threads (at most those given; one without OpenMP) each run `body` with
-  /// their own `part`, calling OpenBLAS single-threaded; `inPartsEnd` closes it.
-  static func inParts(_ parts: Int, _ body: String) -> String {
-    """
-      const int parts = danlu_threads_for(\(parts));
-      const int blas_threads = openblas_get_num_threads();
-      if (parts > 1) openblas_set_num_threads(1);
-      #pragma omp parallel num_threads(parts)
-      {
-    #ifdef _OPENMP
-      const long part = omp_get_thread_num();
-    #else
-      const long part = 0;
-    #endif
-
-    """ + body
-  }
-
-  static let inPartsEnd = """
-      }
-      if (parts > 1) openblas_set_num_threads(blas_threads);
-
-    """
 
   /// Several images' columns side by side in one GEMM (one group only): `cols[K, images·OH·OW]` gives
   /// `staged[O, images·OH·OW]`, which the epilogue scatters to NCHW.
-  static func batchedConv2d(_ x: String, _ w: String, _ geometry: ConvGeometry, _ a: Conv2dAttributes, images: Int,
-                            _ y: String, scratch: String, steps: String?, parts: Bool = false) -> String {
+  static func batchedConv2d(_ geometry: ConvGeometry, _ a: Conv2dAttributes, images: Int, scratch: String, steps: String?,
+                            parts: Bool) -> String {
     let (n, o, k, spatial) = (geometry.n, geometry.o, geometry.k, geometry.spatial)
     let image = geometry.c * geometry.h * geometry.w
     let gemm = "cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, \(o), width, \(k), 1.0f, w, \(k), cols, width, 0.0f, staged, width);"
-    // In parts (`parts`), x, w and y are declared before the region and each thread takes every other group.
-    return (parts ? "" : "  const float *restrict x = \(x), *restrict w = \(w);\n" + y) + """
+    // In parts (`parts`), each thread takes every other group.
+    return """
         float *cols = \(scratch), *staged = cols + \(k * images * spatial);
         for (long n0 = \(parts ? "part * \(images)" : "0"); n0 < \(n); n0 += \(parts ? "parts * \(images)" : "\(images)")) {
           const long count = n0 + \(images) <= \(n) ? \(images) : \(n) - n0, width = count * \(spatial);
@@ -219,7 +160,7 @@ extension KernelEmitter {
             }
         }
 
-      """ + (parts ? inPartsEnd : "")
+      """
   }
 
   /// C declaring, for tap `kx` of a row of windows, `ix0` (the input column under output column 0) and the output

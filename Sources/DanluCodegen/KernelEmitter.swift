@@ -324,13 +324,13 @@ enum KernelEmitter {
     let (h, w, oh, ow) = (s[2], s[3], out[2], out[3])
     // Planes split over `parts` threads (`maxPoolParts`); the region wraps the loop.
     let parts = maxPoolParts(s, out, p)
-    let (open, close) = parts > 1 ? (inParts(parts, ""), inPartsEnd) : ("", "")
+    let region = { (body: String) in parts > 1 ? inParts(parts, body) : body }
     let planes = parts > 1 ? "for (long plane = part; plane < \(s[0] * s[1]); plane += parts)"
       : "for (long plane = 0; plane < \(s[0] * s[1]); plane++)"
     let inside = p.padding == [0, 0] && (oh - 1) * p.stride[0] + (p.kernel[0] - 1) * p.dilation[0] < h
       && (ow - 1) * p.stride[1] + (p.kernel[1] - 1) * p.dilation[1] < w
     if inside {
-      return "  const float *restrict x = \(x);\n" + y + open + """
+      return "  const float *restrict x = \(x);\n" + y + region("""
           \(planes)
             for (long oy = 0; oy < \(oh); oy++)
               for (long ox = 0; ox < \(ow); ox++) {
@@ -344,9 +344,9 @@ enum KernelEmitter {
                 y[(plane * \(oh) + oy) * \(ow) + ox] = acc;
               }
 
-        """ + close
+        """)
     }
-    return "  const float *restrict x = \(x);\n" + y + open + """
+    return "  const float *restrict x = \(x);\n" + y + region("""
         \(planes)
           for (long oy = 0; oy < \(oh); oy++) {
             float *restrict out = y + (plane * \(oh) + oy) * \(ow);
@@ -365,7 +365,7 @@ enum KernelEmitter {
             }
           }
 
-      """ + close
+      """)
   }
 
   /// Threads a max pool's planes run on: two from 2M window reads (ResNet-18's pool after the stem at batch 64:

@@ -49,7 +49,7 @@ enum WinogradEmitter {
         }
         /* Work items (a group of images, or one of its blocks of tile rows) on `parts` threads, each with its own
            tiles and single-threaded GEMMs; an item's tiles are `per` per image, from tile row ty0. */
-      """ + KernelEmitter.inParts(tiling.parts, "") + """
+      """ + KernelEmitter.inParts(tiling.parts, """
         float *V = U + \(16 * o * c) + part * \(tiling.partFloats(weight: sw, output: out)), *M = V + \(16 * c * cols);
         float *Pe = M + \(16 * o * cols), *Po = Pe + \(Graph.winogradPaddedHeight(oh) * half);
         memset(Pe, 0, sizeof(float) * \(2 * Graph.winogradPaddedHeight(oh) * half));
@@ -113,7 +113,7 @@ enum WinogradEmitter {
                 }
               }
         }
-      """ + KernelEmitter.inPartsEnd
+      """)
   }
 
   /// The body of the input transform for tile tx: the four row combinations of the even (E) and odd (O) columns at

@@ -37,7 +37,7 @@ public enum CCompiler {
     // No errno from math functions: sqrtf becomes one vector instruction (the same IEEE result), so loops vectorize.
     let flags = ProcessInfo.processInfo.environment["DANLU_CFLAGS"]?.split(separator: " ").map(String.init)
       ?? ["-O3", "-march=native", "-fno-math-errno"]
-    // OpenMP runs a kernel's parts on threads of its own (Winograd's groups of images); the kernels fall back to one
+    // OpenMP runs a kernel's parts on threads of its own (`KernelEmitter.inParts`); the kernels fall back to one
     // thread without it.
     var arguments = flags + defines.map { "-D" + $0 } + ["-std=c11", "-fopenmp", "-fPIC", "-I", runtime.appendingPathComponent("include").path, cFile.path]
     switch product {

@@ -1,0 +1,65 @@
+import DanluIR
+
+/// Kernels that split their work over two threads (convolutions, Winograd, max pooling, attention) do it in an OpenMP
+/// region: each thread runs the same body with its own `part` of `parts`, every OpenBLAS call inside single-threaded.
+extension KernelEmitter {
+  /// Declarations `inParts` regions use; in every source with such a kernel (`usesParts`).
+  static let partsHelpers = """
+    #include <unistd.h>
+    #ifdef _OPENMP
+    #include <omp.h>
+    #endif
+
+    /* Threads for `wanted` parts of a kernel, at most those given (set_threads, else the cores online). */
+    static int danlu_threads_for(int wanted) {
+    #ifndef _OPENMP
+      return 1;  /* built without -fopenmp: every part in this thread */
+    #endif
+      const long threads = danlu_threads > 0 ? danlu_threads : sysconf(_SC_NPROCESSORS_ONLN);
+      return wanted < threads ? wanted : (int)threads;
+    }
+
+
+    """
+
+  /// The parts a kernel runs in (`inParts`): a Winograd convolution and the vector attention kernel always have a
+  /// region, im2col + GEMM and max pooling one when they have two parts; nil for no region (any other node, or one
+  /// part).
+  static func usesParts(_ graph: Graph, _ index: Int) -> Int? {
+    if case .maxPool2d(let p) = graph.nodes[index].op, let x = graph.nodes[graph.nodes[index].operands[0]].type.staticShape,
+       let y = graph.nodes[index].type.staticShape {
+      let parts = maxPoolParts(x, y, p)
+      return parts > 1 ? parts : nil
+    }
+    if case .attention(let a) = graph.nodes[index].op, let q = graph.nodes[graph.nodes[index].operands[0]].type.staticShape,
+       let k = graph.nodes[graph.nodes[index].operands[1]].type.staticShape, a.vectorizedForward(width: q[2]) {
+      return a.forwardParts(q: q, k: k)
+    }
+    guard let conv = graph.forwardConvolution(index) else { return nil }
+    if conv.attributes.algorithm == .winograd { return WinogradTiling(weight: conv.weight, output: conv.output).parts }
+    let parts = conv.attributes.tiling(weight: conv.weight, output: conv.output).parts
+    return parts > 1 ? parts : nil
+  }
+
+  /// A region whose `parts` threads (at most those given; one without OpenMP) each run `body` with their own `part`,
+  /// calling OpenBLAS single-threaded.
+  static func inParts(_ parts: Int, _ body: String) -> String {
+    """
+      const int parts = danlu_threads_for(\(parts));
+      const int blas_threads = openblas_get_num_threads();
+      if (parts > 1) openblas_set_num_threads(1);
+      #pragma omp parallel num_threads(parts)
+      {
+    #ifdef _OPENMP
+      const long part = omp_get_thread_num();
+    #else
+      const long part = 0;
+    #endif
+
+    """ + body + """
+      }
+      if (parts > 1) openblas_set_num_threads(blas_threads);
+
+    """
+  }
+}
