@@ -18,7 +18,7 @@ extension AttentionEmitter {
     let scoreSums = lines(rows.flatMap { r in chunks.map { c in "danlu_v16f s\(r)\(c) = {0};" } }, indent: "          ")
     let scoreSteps = lines(chunks.map { c in "const danlu_v16f k\(c) = danlu_load16(kd + \(16 * c));" }
       + rows.flatMap { r in
-        ["const danlu_v16f q\(r) = zero + qr\(r)[e];"]
+        ["const danlu_v16f q\(r) = danlu_splat16(qr\(r)[e]);"]
           + chunks.map { c in "s\(r)\(c) = danlu_fma16(q\(r), k\(c), s\(r)\(c));" }
       }, indent: "            ")
     let scoreStores = lines(rows.flatMap { r in chunks.map { c in
@@ -34,7 +34,7 @@ extension AttentionEmitter {
         + "            const float *vj = vb + j * \(g.stride) + \(d0);\n"
         + lines(range.map { c in "const danlu_v16f v\(c) = danlu_load16(vj + \(16 * c));" }
                   + rows.flatMap { r in
-                    ["const danlu_v16f w\(r) = zero + pb[\(r * padded) + j];"]
+                    ["const danlu_v16f w\(r) = danlu_splat16(pb[\(r * padded) + j]);"]
                       + range.map { c in "o\(r)\(c) = danlu_fma16(w\(r), v\(c), o\(r)\(c));" }
                   }, indent: "            ")
         + "          }\n"
@@ -51,7 +51,6 @@ extension AttentionEmitter {
     let parts = a.forwardParts(q: context.shape(0), k: context.shape(1))
     return header(a, context, first: 0) + context.y + KernelEmitter.inParts(parts, """
         float *kt = \(scratch) + part * \((d + 4) * padded), *pb = kt + \(d * padded);
-        const danlu_v16f zero = {0};
         for (long j = \(g.keys); j < \(padded); j++)
           for (long e = 0; e < \(d); e++) kt[e * \(padded) + j] = 0.0f;
         for (long item = part; item < \(g.batch * a.heads); item += parts) {

@@ -221,9 +221,8 @@ enum RecurrentEmitter {
                 for (int r = 0; r < 4; r++)
                   for (int gate = 0; gate < \(gates); gate++) acc[r][gate] = k0 == 0 ? (danlu_v16f){0} : partial[n0 / 4][r][gate];
                 for (long k = k0; k < k1; k++) {
-                  const danlu_v16f zero = {0};
                   danlu_v16f b[4];
-                  for (int r = 0; r < 4; r++) b[r] = zero + hr[r][k];
+                  for (int r = 0; r < 4; r++) b[r] = danlu_splat16(hr[r][k]);
                   for (int gate = 0; gate < \(gates); gate++) {
                     danlu_v16f w = danlu_load16(panel + (k * \(gates) + gate) * 16);
                     DANLU_IN_REGISTER(w);  /* gcc would fold the load into each of the 4 FMAs */

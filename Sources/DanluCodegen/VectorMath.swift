@@ -42,6 +42,8 @@ enum VectorMath {
     #endif
 
     static inline danlu_v16f danlu_load16(const float *p) { danlu_v16f v; memcpy(&v, p, sizeof v); return v; }
+    /* x in every lane: one broadcast (`zero + x` is a scalar add, since -0 + 0 is +0, and then a broadcast). */
+    static inline danlu_v16f danlu_splat16(float x) { return (danlu_v16f){x, x, x, x, x, x, x, x, x, x, x, x, x, x, x, x}; }
     static inline void danlu_store16(float *p, danlu_v16f v) { memcpy(p, &v, sizeof v); }
     static inline danlu_v16f danlu_select16(danlu_v16i mask, danlu_v16f yes, danlu_v16f no) {
       return (danlu_v16f)((mask & (danlu_v16i)yes) | (~mask & (danlu_v16i)no));
