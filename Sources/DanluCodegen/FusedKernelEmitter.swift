@@ -28,6 +28,7 @@ enum FusedKernelEmitter {
       }
     }
     let steps = group.epilogue.enumerated().map { k, step in "        " + statement(step, k) }.joined(separator: "\n")
+    let parts = graph.loopParts(index)
 
     switch group.anchor {
     case .conv2d(let a):
@@ -37,6 +38,19 @@ enum FusedKernelEmitter {
       let w = shape(1)
       let n = transposeB ? w[0] : w[1], m = out.reduce(1, *) / n
       body += KernelEmitter.gemm(operand(0), operand(1), shape(0), w, transposeB: transposeB)
+      if parts > 1 {
+        // The epilogue on both threads, after OpenBLAS's own two have finished the product.
+        return body + KernelEmitter.inParts(parts, KernelEmitter.partOf(rows: m, inner: n) + """
+            for (long r = r0; r < r1; r++)
+              for (long c = i0; c < i1; c++) {
+                const long idx = r * \(n) + c;
+                float v = y[idx];
+          \(steps)
+                y[idx] = v;
+              }
+
+          """)
+      }
       body += """
           for (long r = 0; r < \(m); r++)
             for (long c = 0; c < \(n); c++) {
@@ -50,6 +64,20 @@ enum FusedKernelEmitter {
     case .elementwise:
       let axis = channelAxis(group)
       let outer = out[..<axis].reduce(1, *), channels = out[axis], inner = out[(axis + 1)...].reduce(1, *)
+      if parts > 1 {
+        return body + "  const float *x = \(operand(0));\n" + KernelEmitter.inParts(parts, KernelEmitter.partOf(rows: outer * channels, inner: inner) + """
+            for (long row = r0; row < r1; row++) {
+              const long c = row % \(channels);
+              for (long i = i0; i < i1; i++) {
+                const long idx = row * \(inner) + i;
+                float v = x[idx];
+          \(steps)
+                y[idx] = v;
+              }
+            }
+
+          """)
+      }
       body += """
           const float *x = \(operand(0));
           for (long o = 0; o < \(outer); o++)

@@ -23,7 +23,8 @@ enum KernelEmitter {
             }
 
         """
-    case .relu, .leakyRelu, .sigmoid, .tanh, .gelu, .silu: return unary(x(0), y, count, unaryExpression(node.op))
+    case .relu, .leakyRelu, .sigmoid, .tanh, .gelu, .silu:
+      return unary(x(0), y, count, unaryExpression(node.op), parts: graph.loopParts(index))
     case .fused(let group): return FusedKernelEmitter.kernel(graph, index, group, plan)
     case .training(let op): return TrainingKernelEmitter.kernel(graph, index, op, plan)
     case .add: return binary(x(0), x(1), shape(0), shape(1), out, y, "+")
@@ -86,8 +87,9 @@ enum KernelEmitter {
               for (long k = \(whole); k < \(length); k++) { const float v = row[k]; sum += \(term); }
         """
       }
-      return "  const float *x = \(x(0)), *w = \(x(1)), *b = \(x(2));\n" + y + """
-          for (long r = 0; r < \(count / max(1, length)); r++) {
+      let rows = count / max(1, length), parts = graph.loopParts(index)
+      let loop = """
+          for (long r = \(parts > 1 ? "r0" : "0"); r < \(parts > 1 ? "r1" : "\(rows)"); r++) {
             const float *row = x + r * \(length);
             float lanes[16], mu = 0.0f;
             double sum;
@@ -100,6 +102,8 @@ enum KernelEmitter {
           }
 
         """
+      return "  const float *x = \(x(0)), *w = \(x(1)), *b = \(x(2));\n" + y
+        + (parts > 1 ? inParts(parts, partOf(rows: rows, inner: 1) + loop) : loop)
 
     case .maxPool2d(let p), .avgPool2d(let p):
       return pool(x(0), shape(0), out, p, y, isMax: { if case .maxPool2d = node.op { true } else { false } }())
@@ -126,10 +130,7 @@ enum KernelEmitter {
       let length = out[axis], inner = out[(axis + 1)...].reduce(1, *), outer = count / (length * inner)
       let finish = isLog ? "y[base + k * \(inner)] = x[base + k * \(inner)] - peak - logf(total);"
         : "y[base + k * \(inner)] = expf(x[base + k * \(inner)] - peak) / total;"
-      return "  const float *restrict x = \(x(0));\n" + y + """
-          for (long o = 0; o < \(outer); o++)
-            for (long i = 0; i < \(inner); i++) {
-              const long base = o * \(length * inner) + i;
+      let row = """
               float peak = -INFINITY, total = 0.0f;
               for (long k = 0; k < \(length); k++) peak = fmaxf(peak, x[base + k * \(inner)]);
               for (long k = 0; k < \(length); k++) total += expf(x[base + k * \(inner)] - peak);
@@ -137,6 +138,21 @@ enum KernelEmitter {
             }
 
         """
+      let parts = graph.loopParts(index)
+      guard parts > 1 else {
+        return "  const float *restrict x = \(x(0));\n" + y + """
+            for (long o = 0; o < \(outer); o++)
+              for (long i = 0; i < \(inner); i++) {
+                const long base = o * \(length * inner) + i;
+
+          """ + row
+      }
+      // Each part takes whole rows (an o and an i each).
+      return "  const float *restrict x = \(x(0));\n" + y + inParts(parts, partOf(rows: outer * inner, inner: 1) + """
+            for (long oi = r0; oi < r1; oi++) {
+              const long base = (oi / \(inner)) * \(length * inner) + oi % \(inner);
+
+          """ + row)
 
     case .recurrent(let r):
       return RecurrentEmitter.kernel(r, context, scratch: plan.scratchReference(index), index: index)
@@ -240,9 +256,13 @@ enum KernelEmitter {
     return (text.contains(".") || text.contains("e") ? text : text + ".0") + "f"
   }
 
-  static func unary(_ x: String, _ y: String, _ count: Int, _ expression: String) -> String {
-    "  const float *x = \(x);\n" + y
-      + "  for (long i = 0; i < \(count); i++) {\n    const float v = x[i];\n    y[i] = \(expression);\n  }\n"
+  static func unary(_ x: String, _ y: String, _ count: Int, _ expression: String, parts: Int = 1) -> String {
+    guard parts > 1 else {
+      return "  const float *x = \(x);\n" + y
+        + "  for (long i = 0; i < \(count); i++) {\n    const float v = x[i];\n    y[i] = \(expression);\n  }\n"
+    }
+    return "  const float *x = \(x);\n" + y + inParts(parts, partOf(rows: count, inner: 1)
+      + "  for (long i = r0; i < r1; i++) {\n    const float v = x[i];\n    y[i] = \(expression);\n  }\n")
   }
 
   /// Each output dimension's stride in an operand of shape `s` NumPy-broadcast to `out` (0 where it broadcasts).

@@ -23,9 +23,11 @@ extension KernelEmitter {
     """
 
   /// The parts a kernel runs in (`inParts`): a Winograd convolution and the vector attention kernel always have a
-  /// region, im2col + GEMM and max pooling one when they have two parts; nil for no region (any other node, or one
-  /// part).
+  /// region, im2col + GEMM, max pooling and the loops of `Graph.loopParts` one when they have two parts; nil for no
+  /// region (any other node, or one part).
   static func usesParts(_ graph: Graph, _ index: Int) -> Int? {
+    let loop = graph.loopParts(index)
+    if loop > 1 { return loop }
     if case .maxPool2d(let p) = graph.nodes[index].op, let x = graph.nodes[graph.nodes[index].operands[0]].type.staticShape,
        let y = graph.nodes[index].type.staticShape {
       let parts = maxPoolParts(x, y, p)
@@ -61,5 +63,14 @@ extension KernelEmitter {
       if (parts > 1) openblas_set_num_threads(blas_threads);
 
     """
+  }
+
+  /// Inside an `inParts` region: this part's rows `r0..<r1`, and elements `i0..<i1` of each, of a loop over `rows`
+  /// rows of `inner` elements: whole rows when there are enough to share evenly, else a range of every row.
+  static func partOf(rows: Int, inner: Int) -> String {
+    (rows >= 16 || inner == 1
+      ? "  const long r0 = part * \(rows) / parts, r1 = (part + 1) * \(rows) / parts, i0 = 0, i1 = \(inner);\n"
+      : "  const long r0 = 0, r1 = \(rows), i0 = part * \(inner) / parts, i1 = (part + 1) * \(inner) / parts;\n")
+      + "  (void)i0; (void)i1;\n"
   }
 }

@@ -19,6 +19,8 @@ public enum IRPrinter {
     if !shared.isEmpty { out += "  // images per convolution GEMM:" + shared.joined() + "\n" }
     let byChannels = tilings.filter { $0.1.splitsChannels }.map { " %\($0.0)" }
     if !byChannels.isEmpty { out += "  // convolutions split by output channels:" + byChannels.joined() + "\n" }
+    let loops = graph.nodes.indices.filter { graph.loopParts($0) > 1 }.map { " %\($0)" }
+    if !loops.isEmpty { out += "  // loops on two threads:" + loops.joined() + "\n" }
     if let plan = graph.memoryPlan {
       out += "  memory arena=\(plan.arenaFloats) load_time=\(plan.loadTimeFloats) lower_bound=\(plan.lowerBoundBytes) naive=\(plan.naiveBytes) weights=\(plan.weightBytes)\n"
       out += "  offsets" + plan.offsets.sorted { $0.key < $1.key }.map { " %\($0.key)=\($0.value)" }.joined() + "\n"

@@ -222,8 +222,6 @@ import Testing
   }
 }
 
-/// A query that the key padding mask leaves no key gives NaN, as in PyTorch, in both forward kernels (vector loops
-/// for head size 16, GEMMs for head size 2), and the other batch row is unaffected.
 /// Max pooling with its planes on two threads (over 2M window reads), both loop forms, on one thread and two.
 @Suite struct MaxPoolPartsTests {
   @Test(arguments: [(channels: 16, layer: "maxpool2d(3, stride=2, padding=1)"), (channels: 32, layer: "maxpool2d(2)")])
@@ -247,6 +245,55 @@ import Testing
       let actual = try #require(outputs.values.first)
       #expect(actual.relativeError(to: expected) == 0, "threads \(threads)")
     }
+  }
+}
+
+/// Loops over enough work (`LoopParts`) on two threads: a fused elementwise chain, a GEMM's epilogue, layer norm and
+/// softmax rows (and, without the fuse pass, standalone activations), on one thread and two, against the interpreter.
+@Suite struct LoopPartsTests {
+  @Test(arguments: [false, true])
+  func loopsInPartsAgreeWithTheInterpreter(unfused: Bool) throws {
+    let path = Repository.temporaryFolder().appendingPathComponent("loops.yaml").path
+    try """
+      model: loops
+      inputs:
+        x: f32[1024, 64, 16]
+        r: f32[1024, 64, 16]
+      layers:
+        - s: add(x, r)
+        - gelu
+        - linear(16)
+        - sigmoid
+        - layer_norm(16)
+        - softmax
+      """.write(toFile: path, atomically: true, encoding: .utf8)
+    let (model, graph) = try Oracle.graph(path, BuildOptions())
+    let weights = graph.initialWeights(model.initializers, seed: 5)
+    let inputs = Oracle.randomInputs(graph, seed: 6)
+    let expected = try #require(try Oracle.interpret(graph, inputs, weights).values.first)
+    let passes = unfused ? ["strip-dropout", "canonicalize-reshapes", "cse", "dce", "plan-memory"] : nil
+    let optimized = Pipeline.optimize(graph, passes: try Pipeline.passes(passes))
+    let split = optimized.nodes.indices.filter { optimized.loopParts($0) > 1 }
+    // Fused: add+gelu, the GEMM's bias+sigmoid, layer norm, softmax; unfused: gelu, sigmoid, layer norm, softmax.
+    #expect(split.count == 4)
+    #expect(IRPrinter.print(optimized).contains("// loops on two threads:" + split.map { " %\($0)" }.joined() + "\n"))
+    let source = CEmitter.emit(optimized, source: "loops")
+    #expect(source.components(separatedBy: "const long r0 = ").count - 1 == 4)
+    let set = WeightSet(weights.map { ($0.key, $0.value) })
+    for (threads, outputs) in try Oracle.onOneThreadAndTwo(source, "loops", inputs, set) {
+      let actual = try #require(outputs.values.first)
+      #expect(actual.relativeError(to: expected) < 1e-5, "threads \(threads)")
+    }
+  }
+
+  /// Small loops stay on one thread, in their serial form.
+  @Test func smallLoopsStayOnOneThread() throws {
+    let path = Repository.temporaryFolder().appendingPathComponent("small.yaml").path
+    try "model: small\ninputs:\n  x: f32[4, 64, 16]\nlayers:\n  - gelu\n  - layer_norm(16)\n  - softmax\n"
+      .write(toFile: path, atomically: true, encoding: .utf8)
+    let optimized = Pipeline.optimize(try Oracle.graph(path, BuildOptions()).1, passes: try Pipeline.passes(nil))
+    #expect(optimized.nodes.indices.allSatisfy { optimized.loopParts($0) == 1 })
+    #expect(!CEmitter.emit(optimized, source: "small").contains("omp parallel"))
   }
 }
 
@@ -277,6 +324,8 @@ import Testing
     }
   }
 
+  /// A query that the key padding mask leaves no key gives NaN, as in PyTorch, in both forward kernels (vector loops
+  /// for head size 16, GEMMs for head size 2), and the other batch row is unaffected.
   @Test(arguments: [(width: 32, heads: 2), (width: 4, heads: 2)])
   func aQueryThatSeesNoKeyGivesNaN(_ shape: (width: Int, heads: Int)) throws {
     let path = Repository.temporaryFolder().appendingPathComponent("masked\(shape.width).yaml").path
