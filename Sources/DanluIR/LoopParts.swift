@@ -28,7 +28,7 @@ extension Graph {
   /// (convolutions, pooling, attention and the recurrent step split their work their own way).
   public func loopParts(_ index: Int) -> Int {
     let node = nodes[index]
-    guard let out = node.type.staticShape else { return 1 }
+    guard let out = node.type.staticShape, !out.contains(0) else { return 1 }
     let elements = out.reduce(1, *)
     switch node.op {
     case .fused(let group):
