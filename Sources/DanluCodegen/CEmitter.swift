@@ -75,7 +75,9 @@ public enum CEmitter {
     let usesAttention = graph.nodes.contains {
       switch $0.op { case .attention, .training(.attentionGrad): true; default: false }
     }
-    if usesRecurrence || usesAttention { out += VectorMath.helpers }
+    let usesPanels = graph.nodes.indices.contains { graph.packedMatmul($0) != nil }
+    if usesRecurrence || usesAttention || usesPanels { out += VectorMath.helpers }
+    if usesPanels { out += PackedGemmEmitter.helpers }
     if usesRecurrence { out += RecurrentEmitter.helpers }
     if graph.nodes.indices.contains(where: { KernelEmitter.usesParts(graph, $0) != nil }) { out += KernelEmitter.partsHelpers }
     out += kernels.joined(separator: "\n")

@@ -38,7 +38,8 @@ enum CudaKernelEmitter {
         """)
     case .relu, .leakyRelu, .sigmoid, .tanh, .gelu, .silu:
       return elementwise([x(0)], "  const float v = in0[t];\n  y[t] = \(KernelEmitter.unaryExpression(node.op));\n")
-    case .dropout:
+    case .dropout, .packPanels:
+      // Packed panels are the CPU backend's storage order; here the weight stays as it is (cuBLAS reads it so).
       return elementwise([x(0)], "  y[t] = in0[t];\n")
     case .add, .mul:
       let op = { if case .add = node.op { "+" } else { "*" } }()

@@ -37,6 +37,10 @@ enum FusedKernelEmitter {
     case .matmul(let transposeB):
       let w = shape(1)
       let n = transposeB ? w[0] : w[1], m = out.reduce(1, *) / n
+      if let p = graph.packedMatmul(index) {
+        return body + PackedGemmEmitter.gemm(operand(0), operand(1), m: p.rows, n: p.columns, k: p.depth, parts: p.parts,
+                                             steps: steps)
+      }
       body += KernelEmitter.gemm(operand(0), operand(1), shape(0), w, transposeB: transposeB)
       if parts > 1 {
         // The epilogue on both threads, after OpenBLAS's own two have finished the product.

@@ -31,7 +31,13 @@ enum KernelEmitter {
     case .mul: return binary(x(0), x(1), shape(0), shape(1), out, y, "*")
 
     case .matmul(let transposeB):
+      if let p = graph.packedMatmul(index) {
+        return y + PackedGemmEmitter.gemm(x(0), x(1), m: p.rows, n: p.columns, k: p.depth, parts: p.parts, steps: "")
+      }
       return y + gemm(x(0), x(1), shape(0), shape(1), transposeB: transposeB)
+
+    case .packPanels:
+      return PackedGemmEmitter.pack(x(0), rows: shape(0)[0], depth: shape(0)[1], y)
 
     case .biasAdd(let axis):
       let outer = out[..<axis].reduce(1, *), channels = out[axis], inner = out[(axis + 1)...].reduce(1, *)

@@ -28,6 +28,7 @@ extension KernelEmitter {
   static func usesParts(_ graph: Graph, _ index: Int) -> Int? {
     let loop = graph.loopParts(index)
     if loop > 1 { return loop }
+    if let packed = graph.packedMatmul(index) { return packed.parts > 1 ? packed.parts : nil }
     if case .maxPool2d(let p) = graph.nodes[index].op, let x = graph.nodes[graph.nodes[index].operands[0]].type.staticShape,
        let y = graph.nodes[index].type.staticShape {
       let parts = maxPoolParts(x, y, p)

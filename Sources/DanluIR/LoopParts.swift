@@ -34,6 +34,7 @@ extension Graph {
     case .fused(let group):
       switch group.anchor {
       case .conv2d: return 1
+      case .matmul where packedMatmul(index) != nil: return 1  // the epilogue runs inside the packed GEMM's blocks
       case .matmul, .elementwise:
         let calls = group.epilogue.reduce(0) { sum, step in
           if case .unary(let op) = step { return sum + LoopParts.transcendentals(op) }

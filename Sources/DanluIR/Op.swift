@@ -30,6 +30,9 @@ public indirect enum Op: Hashable, Sendable {
   // MARK: Linear algebra and convolution
   /// `a[..., K] · b[M, K]ᵀ` when `transposeB`, else `a[..., K] · b[K, M]`.
   case matmul(transposeB: Bool)
+  /// A weight b[N, K] as it is (the same values), which the C backend stores in panels of 32 rows for a matmul with
+  /// `transposeB` to read as its right side (`pack-weights`); computed once at load time. Only such matmuls read it.
+  case packPanels
   /// Adds a 1-D tensor along `axis`: the bias of conv2d (axis 1) and linear (last axis).
   case biasAdd(axis: Int)
   /// NCHW input, OIHW weight (O = out channels, I = in channels / groups).
@@ -129,5 +132,16 @@ public struct PoolAttributes: Hashable, Sendable {
     self.dilation = dilation
     self.ceilMode = ceilMode
     self.countIncludePad = countIncludePad
+  }
+}
+
+extension Op {
+  /// A matmul with `transposeB` (plain, or a fused group's anchor): the one reader of `packPanels`, as its operand 1.
+  public var readsPackedPanels: Bool {
+    switch self {
+    case .matmul(let t): return t
+    case .fused(let group): if case .matmul(let t) = group.anchor { return t } else { return false }
+    default: return false
+    }
   }
 }

@@ -35,6 +35,7 @@ extension Op {
     case .add: return "add"
     case .mul: return "mul"
     case .matmul: return "matmul"
+    case .packPanels: return "pack_panels"
     case .biasAdd: return "bias_add"
     case .conv2d: return "conv2d"
     case .batchNorm: return "batch_norm"
@@ -63,6 +64,7 @@ extension Op {
     case .fill(let value): return [("value", .float(value))]
     case .leakyRelu(let slope): return [("slope", .float(slope))]
     case .matmul(let t): return [("transpose_b", .bool(t))]
+    case .packPanels: return []
     case .biasAdd(let axis), .softmax(let axis), .logSoftmax(let axis), .concat(let axis): return [("axis", .int(axis))]
     case .conv2d(let a):
       // The algorithm is printed only when a pass chose something other than the default.
@@ -126,6 +128,7 @@ extension Op {
     case "add": self = .add
     case "mul": self = .mul
     case "matmul": guard let t = bool("transpose_b") else { return nil }; self = .matmul(transposeB: t)
+    case "pack_panels": self = .packPanels
     case "bias_add": guard let a = int("axis") else { return nil }; self = .biasAdd(axis: a)
     case "conv2d":
       guard let s = ints("stride"), let p = ints("padding"), let d = ints("dilation"), let g = int("groups") else {

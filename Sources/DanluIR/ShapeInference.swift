@@ -45,6 +45,10 @@ public enum ShapeInference {
       guard k == bk else { throw fail("the input has \(k) features but the weight expects \(bk)") }
       return TensorType(a.dtype, Array(a.shape.dropLast()) + [m])
 
+    case .packPanels:
+      try requireRank(operands[0], 2, "the weight")
+      return operands[0]
+
     case .biasAdd(let axis):
       let (x, b) = (operands[0], operands[1])
       guard (0..<x.rank).contains(axis) else { throw fail("axis \(axis) out of range") }

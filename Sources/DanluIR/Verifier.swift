@@ -34,8 +34,20 @@ public enum Verifier {
         } catch { problems.append("\(where_): \(error)") }
       }
     }
+    // Packed panels are a storage order only a matmul's right side (with transpose_b) reads.
+    for (index, node) in graph.nodes.enumerated() {
+      for (position, operand) in node.operands.enumerated() where graph.nodes.indices.contains(operand) {
+        guard case .packPanels = graph.nodes[operand].op else { continue }
+        if position != 1 || !node.op.readsPackedPanels {
+          problems.append("%\(index) (\(node.op.mnemonic) '\(node.name)') reads the packed panels %\(operand) as operand \(position)")
+        }
+      }
+    }
     for output in graph.outputs where !graph.nodes.indices.contains(output.value) {
       problems.append("output '\(output.name)' names %\(output.value), which does not exist")
+    }
+    for output in graph.outputs where graph.nodes.indices.contains(output.value) {
+      if case .packPanels = graph.nodes[output.value].op { problems.append("output '\(output.name)' is packed panels") }
     }
     return problems
   }
@@ -53,7 +65,7 @@ public enum Verifier {
     switch op {
     case .input, .parameter, .buffer, .fill, .sinusoid: return 0
     case .relu, .leakyRelu, .sigmoid, .tanh, .gelu, .silu, .softmax, .logSoftmax, .reshape, .maxPool2d, .avgPool2d,
-         .adaptiveAvgPool2d, .dropout, .slice: return 1
+         .adaptiveAvgPool2d, .dropout, .slice, .packPanels: return 1
     case .recurrent(let r): return r.operandCount
     case .attention(let a): return a.operandCount
     case .add, .mul, .matmul, .biasAdd, .conv2d, .embedding: return 2

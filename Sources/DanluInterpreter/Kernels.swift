@@ -24,6 +24,7 @@ enum Kernels<T: BinaryFloatingPoint & Sendable> {
     case .add: return broadcast(x[0], x[1], outputShape, +)
     case .mul: return broadcast(x[0], x[1], outputShape, *)
     case .matmul(let transposeB): return matmul(x[0], x[1], transposeB: transposeB)
+    case .packPanels: return x[0].data  // the same values; only the C backend's storage order differs
     case .biasAdd(let axis): return biasAdd(x[0], x[1], axis: axis)
     case .conv2d(let a): return conv2d(x[0], x[1], a, outputShape)
     case .batchNorm(let eps): return batchNorm(x, epsilon: eps)

@@ -129,7 +129,8 @@ enum VJPRules {
         start += length
       }
       return grads
-    case .input, .parameter, .buffer, .fill, .sinusoid, .fused, .training:
+    case .input, .parameter, .buffer, .fill, .sinusoid, .fused, .training, .packPanels:
+      // Fused groups and packed panels come from passes after autodiff; the rest are leaves or gradients already.
       throw unsupported("no gradient rule")
     }
   }

@@ -253,8 +253,7 @@ import Testing
 @Suite struct LoopPartsTests {
   @Test(arguments: [false, true])
   func loopsInPartsAgreeWithTheInterpreter(unfused: Bool) throws {
-    let path = Repository.temporaryFolder().appendingPathComponent("loops.yaml").path
-    try """
+    let (graph, set, inputs, expected) = try Oracle.threadedCase("loops", """
       model: loops
       inputs:
         x: f32[1024, 64, 16]
@@ -266,11 +265,7 @@ import Testing
         - sigmoid
         - layer_norm(16)
         - softmax
-      """.write(toFile: path, atomically: true, encoding: .utf8)
-    let (model, graph) = try Oracle.graph(path, BuildOptions())
-    let weights = graph.initialWeights(model.initializers, seed: 5)
-    let inputs = Oracle.randomInputs(graph, seed: 6)
-    let expected = try #require(try Oracle.interpret(graph, inputs, weights).values.first)
+      """)
     let passes = unfused ? ["strip-dropout", "canonicalize-reshapes", "cse", "dce", "plan-memory"] : nil
     let optimized = Pipeline.optimize(graph, passes: try Pipeline.passes(passes))
     let split = optimized.nodes.indices.filter { optimized.loopParts($0) > 1 }
@@ -279,7 +274,6 @@ import Testing
     #expect(IRPrinter.print(optimized).contains("// loops on two threads:" + split.map { " %\($0)" }.joined() + "\n"))
     let source = CEmitter.emit(optimized, source: "loops")
     #expect(source.components(separatedBy: "const long r0 = ").count - 1 == 4)
-    let set = WeightSet(weights.map { ($0.key, $0.value) })
     for (threads, outputs) in try Oracle.onOneThreadAndTwo(source, "loops", inputs, set) {
       let actual = try #require(outputs.values.first)
       #expect(actual.relativeError(to: expected) < 1e-5, "threads \(threads)")
@@ -294,6 +288,35 @@ import Testing
     let optimized = Pipeline.optimize(try Oracle.graph(path, BuildOptions()).1, passes: try Pipeline.passes(nil))
     #expect(optimized.nodes.indices.allSatisfy { optimized.loopParts($0) == 1 })
     #expect(!CEmitter.emit(optimized, source: "small").contains("omp parallel"))
+  }
+}
+
+/// Matmuls reading packed panels (`pack-weights`): 302 rows (25 blocks of 12 and 2 rows) in three groups (depth
+/// 2100), 80 columns (two 32-wide panels and a 16-wide one, split 1 + 2 between the threads), with the fused bias and
+/// GELU in the blocks and, without the fuse pass, as a plain product; on one thread and two, against the interpreter.
+@Suite struct PackedGemmTests {
+  @Test(arguments: [false, true])
+  func packedMatmulAgreesWithTheInterpreter(unfused: Bool) throws {
+    let (graph, set, inputs, expected) = try Oracle.threadedCase("packed", """
+      model: packed
+      inputs:
+        x: f32[2, 151, 2100]
+      layers:
+        - linear(80)
+        - gelu
+      """)
+    let passes = unfused ? ["strip-dropout", "canonicalize-reshapes", "cse", "dce", "pack-weights", "plan-memory"] : nil
+    let optimized = Pipeline.optimize(graph, passes: try Pipeline.passes(passes))
+    let product = try #require(optimized.nodes.indices.first { optimized.packedMatmul($0) != nil })
+    #expect(optimized.packedMatmul(product)! == (rows: 302, columns: 80, depth: 2100, parts: 2))
+    #expect(optimized.loadTimeValues.contains(optimized.nodes[product].operands[1]))
+    let source = CEmitter.emit(optimized, source: "packed")
+    #expect(source.contains("danlu_panel_block(a + m0 * 2100, 2100, panel, width, 2100, y + m0 * 80 + n0, 80, rows);"))
+    #expect(source.contains("for (long c = n0; c < n0 + width; c++)") == !unfused)  // bias and GELU in the blocks
+    for (threads, outputs) in try Oracle.onOneThreadAndTwo(source, "packed", inputs, set) {
+      let actual = try #require(outputs.values.first)
+      #expect(actual.relativeError(to: expected) < 1e-5, "threads \(threads)")
+    }
   }
 }
 

@@ -79,3 +79,23 @@ func smallGraph() throws -> Graph {
     #expect(total.macs == 2 * 4 * 4 * 4 * 27)
   }
 }
+
+@Suite struct PackedPanelsVerifierTests {
+  /// Packed panels are a storage order: anything but a transposed matmul's right side reading them is a bug.
+  @Test func verifierRejectsOtherReadersOfPackedPanels() throws {
+    let text = """
+      graph g {
+        %0 = param {name="a.weight"} : f32[32,16]  # a
+        %1 = pack_panels(%0) : f32[32,16]  # a
+        %2 = relu(%1) : f32[32,16]  # r
+        output y = %2
+      }
+      """
+    do {
+      _ = try IRParser.parse(text)
+      Issue.record("the parser's verification let a relu read packed panels")
+    } catch {
+      #expect("\(error)".contains("reads the packed panels %1 as operand 0"))
+    }
+  }
+}

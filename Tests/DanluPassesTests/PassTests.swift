@@ -1,3 +1,4 @@
+import DanluDriver
 import DanluIR
 import DanluInterpreter
 import DanluPasses
@@ -73,5 +74,38 @@ import Testing
     let graph = try IRParser.parse(FileCheck.cases(try String(contentsOfFile: Repository.path("Tests/DanluPassesTests/Inputs/dce.ir"), encoding: .utf8))[0])
     let (_, dumps) = PassManager(PassRegistry.inference).run(graph, printAfterAll: true)
     #expect(dumps.map(\.pass) == PassRegistry.inference.map(\.name))
+  }
+}
+
+/// `pack-weights` rules that need products too large for the interpreter in `PassTests`, and its verifier rule.
+@Suite struct PackWeightsTests {
+  /// Rows that are not whole vectors, an untransposed weight, a weight that is a graph input: no packing.
+  @Test func packsOnlyTransposedParametersOfWholeVectors() throws {
+    let graph = try IRParser.parse("""
+      graph g {
+        %0 = input {name="x"} : f32[64,512]  # x
+        %1 = param {name="b.weight"} : f32[1000,512]  # b
+        %2 = matmul(%0, %1) {transpose_b=true} : f32[64,1000]  # odd_rows
+        %3 = param {name="d.weight"} : f32[512,1024]  # d
+        %4 = matmul(%0, %3) {transpose_b=false} : f32[64,1024]  # untransposed
+        %5 = input {name="w"} : f32[1024,512]  # w
+        %6 = matmul(%0, %5) {transpose_b=true} : f32[64,1024]  # input_weight
+        output b = %2
+        output d = %4
+        output e = %6
+      }
+      """)
+    #expect(packWeights.run(graph) == graph)
+  }
+
+  /// A train step's weights change every step: its graph is left as it is.
+  @Test func leavesTrainingGraphsAlone() throws {
+    let path = Repository.temporaryFolder().appendingPathComponent("wide.yaml").path
+    try "model: wide\ninputs:\n  x: f32[64, 512]\nlayers:\n  - linear(1024)\n  - linear(10)\n"
+      .write(toFile: path, atomically: true, encoding: .utf8)
+    let graph = try Oracle.graph(path, BuildOptions()).1
+    #expect(packWeights.run(graph).nodes.contains { $0.op == .packPanels })
+    let train = try Autodiff.trainingGraph(graph, loss: .crossEntropy(labelSmoothing: 0))
+    #expect(packWeights.run(train) == train)
   }
 }

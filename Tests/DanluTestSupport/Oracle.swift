@@ -28,6 +28,22 @@ public enum Oracle {
     try Interpreter.run(graph, inputs: inputs, weights: weights)
   }
 
+  /// A model written from `spec` to a temporary `NAME.yaml` and built: the graph, seeded weights (5) and inputs (6),
+  /// and the interpreter's first output, for the tests of kernels that split their work between threads.
+  public static func threadedCase(_ name: String, _ spec: String) throws
+    -> (graph: Graph, weights: WeightSet, inputs: [String: Tensor], expected: Tensor)
+  {
+    let path = Repository.temporaryFolder().appendingPathComponent("\(name).yaml").path
+    try spec.write(toFile: path, atomically: true, encoding: .utf8)
+    let (model, graph) = try Oracle.graph(path, BuildOptions())
+    let weights = graph.initialWeights(model.initializers, seed: 5)
+    let inputs = randomInputs(graph, seed: 6)
+    guard let expected = try interpret(graph, inputs, weights).values.first else {
+      throw DiagnosticError(.runtimeFailed("\(name) has no output"), at: .unknown)
+    }
+    return (graph, WeightSet(weights.map { ($0.key, $0.value) }), inputs, expected)
+  }
+
   /// Compiles generated C to a shared object and runs it in-process on one thread, then on two: the two runs' outputs.
   /// Kernels that split their work between threads take the one-thread and the two-thread path.
   public static func onOneThreadAndTwo(_ source: String, _ name: String, _ inputs: [String: Tensor], _ weights: WeightSet)
