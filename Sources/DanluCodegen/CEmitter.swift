@@ -75,7 +75,7 @@ public enum CEmitter {
     let usesAttention = graph.nodes.contains {
       switch $0.op { case .attention, .training(.attentionGrad): true; default: false }
     }
-    let usesPanels = graph.nodes.indices.contains { graph.packedMatmul($0) != nil }
+    let usesPanels = graph.nodes.indices.contains { graph.packedMatmul($0) != nil || graph.packedConvolution($0) != nil }
     if usesRecurrence || usesAttention || usesPanels { out += VectorMath.helpers }
     if usesPanels { out += PackedGemmEmitter.helpers }
     if usesRecurrence { out += RecurrentEmitter.helpers }
@@ -94,7 +94,7 @@ public enum CEmitter {
 
       #ifdef DANLU_STANDALONE
       int main(int argc, char **argv) {
-      \(runsOwnThreads(graph) ? "  if (\(quietWorkersCall)) execv(\"/proc/self/exe\", argv);  /* OpenBLAS is loaded already */\n" : "")\
+      \(runsOwnThreads(graph) ? "  if (\(spinsBetweenRegions(graph) ? spinWorkersCall : quietWorkersCall)) execv(\"/proc/self/exe\", argv);  /* OpenBLAS is loaded already */\n" : "")\
         return danlu_standalone_main(&danlu_model_\(identifier(graph.name)), argc, argv);
       }
       #endif
@@ -107,6 +107,21 @@ public enum CEmitter {
   /// OpenBLAS's idle workers should sleep rather than spin (`danlu_quiet_blas_workers`).
   /// The call a standalone `main` makes for such a model; its presence in a source tells the in-process loader too.
   public static let quietWorkersCall = "danlu_quiet_blas_workers()"
+  /// The call instead for a model whose threaded work is OpenMP regions (`spinsBetweenRegions`).
+  public static let spinWorkersCall = "danlu_spin_omp_workers()"
+
+  /// Whether the model's threaded work runs in OpenMP regions (no fused recurrent step with threads of its own) and
+  /// OpenBLAS's own threads carry at most a tenth of its multiply-adds: then libgomp's idle thread should spin
+  /// briefly between regions rather than sleep (`danlu_spin_omp_workers`).
+  public static func spinsBetweenRegions(_ graph: Graph) -> Bool {
+    let perNode = Cost.of(graph, bindings: [:]).perNode
+    var (inRegions, outside) = (0, 0)
+    for index in graph.nodes.indices where perNode[index].macs > 0 {
+      if case .recurrent = graph.nodes[index].op { return false }
+      if (KernelEmitter.usesParts(graph, index) ?? 1) > 1 { inRegions += perNode[index].macs } else { outside += perNode[index].macs }
+    }
+    return inRegions > 0 && outside * 10 <= inRegions + outside
+  }
 
   public static func runsOwnThreads(_ graph: Graph) -> Bool {
     graph.nodes.indices.contains { index in

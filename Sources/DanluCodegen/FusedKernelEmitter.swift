@@ -32,6 +32,10 @@ enum FusedKernelEmitter {
 
     switch group.anchor {
     case .conv2d(let a):
+      if let p = graph.packedConvolution(index) {
+        return body + PackedGemmEmitter.conv2d(operand(0), operand(1), shape(0), shape(1), out, a, "",
+                                               scratch: plan.scratchReference(index), parts: p.parts, steps: steps)
+      }
       body += KernelEmitter.conv2d(operand(0), operand(1), shape(0), shape(1), out, a, "", scratch: plan.scratchReference(index),
                                    steps: steps)
     case .matmul(let transposeB):

@@ -37,7 +37,7 @@ enum KernelEmitter {
       return y + gemm(x(0), x(1), shape(0), shape(1), transposeB: transposeB)
 
     case .packPanels:
-      return PackedGemmEmitter.pack(x(0), rows: shape(0)[0], depth: shape(0)[1], y)
+      return PackedGemmEmitter.pack(x(0), rows: shape(0)[0], depth: shape(0).dropFirst().reduce(1, *), y)
 
     case .biasAdd(let axis):
       let outer = out[..<axis].reduce(1, *), channels = out[axis], inner = out[(axis + 1)...].reduce(1, *)
@@ -52,6 +52,10 @@ enum KernelEmitter {
         """
 
     case .conv2d(let a):
+      if let p = graph.packedConvolution(index) {
+        return PackedGemmEmitter.conv2d(x(0), x(1), shape(0), shape(1), out, a, y, scratch: plan.scratchReference(index),
+                                        parts: p.parts, steps: nil)
+      }
       return conv2d(x(0), x(1), shape(0), shape(1), out, a, y, scratch: plan.scratchReference(index), steps: nil)
 
     case .batchNorm(let eps):

@@ -20,46 +20,89 @@ enum PackedGemmEmitter {
       """
   }
 
-  /// The helper every packed matmul calls: one block of `rows` ≤ 12 rows of `a` (row stride `lda`) by one panel of
-  /// `width` (32 or 16) columns over depth `depth`, written to `y` (row stride `ldy`).
+  /// The helper every packed product calls: one block of `rows` ≤ 12 rows of `a` (element (r, k) at
+  /// `a[r·a_row + k·a_depth]`) by one panel of `width` (32 or 16) columns over `depth`, written to `y` (element (r, l)
+  /// at `y[r·y_row + l·y_column]`: a matmul's rows, or through a small block a convolution's NCHW channels).
   static let helpers = """
-    static void danlu_panel_block(const float *restrict a, long lda, const float *restrict panel, long width, long depth,
-                                  float *restrict y, long ldy, int rows) {
+    /* One block with R rows and V vectors known to the compiler (fully unrolled, accumulators in registers). */
+    static inline __attribute__((always_inline)) void danlu_panel_rows(const float *restrict a, long a_row, long a_depth,
+        const float *restrict panel, long depth, danlu_v16f acc[12][2], const int R, const int V) {
+      for (long k = 0; k < depth; k++) {
+        danlu_v16f b0 = danlu_load16(panel + k * 16 * V), b1 = V > 1 ? danlu_load16(panel + k * 32 + 16) : b0;
+        DANLU_IN_REGISTER(b0);
+        DANLU_IN_REGISTER(b1);
+        const float *ak = a + k * a_depth;
+        #pragma GCC unroll 12
+        for (int r = 0; r < R; r++) {
+          const danlu_v16f x = danlu_splat16(ak[r * a_row]);
+          acc[r][0] = danlu_fma16(x, b0, acc[r][0]);
+          if (V > 1) acc[r][1] = danlu_fma16(x, b1, acc[r][1]);
+        }
+      }
+    }
+
+    static void danlu_panel_block(const float *restrict a, long a_row, long a_depth, const float *restrict panel, long width,
+                                  long depth, float *restrict y, long y_row, long y_column, int rows) {
       danlu_v16f acc[12][2];
       for (int r = 0; r < 12; r++) acc[r][0] = acc[r][1] = (danlu_v16f){0};
-      if (rows == 12 && width == 32) {
-        for (long k = 0; k < depth; k++) {
-          danlu_v16f b0 = danlu_load16(panel + k * 32), b1 = danlu_load16(panel + k * 32 + 16);
-          DANLU_IN_REGISTER(b0);
-          DANLU_IN_REGISTER(b1);
-          #pragma GCC unroll 12
-          for (int r = 0; r < 12; r++) {
-            const danlu_v16f x = danlu_splat16(a[r * lda + k]);
-            acc[r][0] = danlu_fma16(x, b0, acc[r][0]);
-            acc[r][1] = danlu_fma16(x, b1, acc[r][1]);
-          }
-        }
-      } else {
-        const int vectors = (int)(width / 16);
-        for (long k = 0; k < depth; k++)
-          for (int r = 0; r < rows; r++) {
-            const danlu_v16f x = danlu_splat16(a[r * lda + k]);
-            for (int v = 0; v < vectors; v++) acc[r][v] = danlu_fma16(x, danlu_load16(panel + k * width + 16 * v), acc[r][v]);
-          }
+      #define DANLU_PANEL_ROWS(R) \\
+        case R: \\
+          if (width == 32) danlu_panel_rows(a, a_row, a_depth, panel, depth, acc, R, 2); \\
+          else danlu_panel_rows(a, a_row, a_depth, panel, depth, acc, R, 1); \\
+          break;
+      switch (rows) {
+        DANLU_PANEL_ROWS(1) DANLU_PANEL_ROWS(2) DANLU_PANEL_ROWS(3) DANLU_PANEL_ROWS(4) DANLU_PANEL_ROWS(5)
+        DANLU_PANEL_ROWS(6) DANLU_PANEL_ROWS(7) DANLU_PANEL_ROWS(8) DANLU_PANEL_ROWS(9) DANLU_PANEL_ROWS(10)
+        DANLU_PANEL_ROWS(11) DANLU_PANEL_ROWS(12)
       }
+      #undef DANLU_PANEL_ROWS
+      if (y_column == 1) {
+        for (int r = 0; r < rows; r++)
+          for (long v = 0; v < width / 16; v++) danlu_store16(y + r * y_row + 16 * v, acc[r][v]);
+        return;
+      }
+      float block[12][32];
       for (int r = 0; r < rows; r++)
-        for (long v = 0; v < width / 16; v++) danlu_store16(y + r * ldy + 16 * v, acc[r][v]);
+        for (long v = 0; v < width / 16; v++) danlu_store16(block[r] + 16 * v, acc[r][v]);
+      for (long l = 0; l < width; l++)
+        for (int r = 0; r < rows; r++) y[r * y_row + l * y_column] = block[r][l];
     }
 
 
     """
 
-  /// `y` = `a` · `w`ᵀ from the packed `w` for `m` rows, `n` columns, depth `k`, each block followed by `steps` (the
-  /// epilogue's statements on `v` at `idx`, column `c`; empty for a plain matmul), on `parts` threads by panels.
-  static func gemm(_ a: String, _ packed: String, m: Int, n: Int, k: Int, parts: Int, steps: String) -> String {
+  /// A part's panels (p0..<p1 of the weight `w`) against `m` rows of `a` in groups that stay in L2: `aRow`/`aDepth`
+  /// the strides of `a`, `yBlock` the C expression of the output block at row m0 and column n0 with strides
+  /// `yRow`/`yColumn`, then `epilogue` on that block (rows m0..<m0+rows, columns n0..<n0+width).
+  static func blocks(m: Int, n: Int, k: Int, aRow: String, aDepth: String, yBlock: String, yRow: String, yColumn: String,
+                     epilogue: String) -> String {
     let (width, block) = (PackedPanels.width, PackedPanels.blockRows)
     let panels = (n + width - 1) / width
     let group = max(block, PackedPanels.groupFloats / max(1, k) / block * block)
+    return """
+        const long p0 = part * \(panels) / parts, p1 = (part + 1) * \(panels) / parts;
+        for (long g0 = 0; g0 < \(m); g0 += \(group)) {
+          const long g1 = g0 + \(group) < \(m) ? g0 + \(group) : \(m);
+          for (long p = p0; p < p1; p++) {
+            const long n0 = p * \(width), width = \(n) - n0 < \(width) ? \(n) - n0 : \(width);
+            const float *panel = w + n0 * \(k);
+            // As many blocks as 12-row blocks would need, of even sizes (49 rows: 10, 10, 10, 10, 9, not 4 × 12 + 1).
+            const long blocks = (g1 - g0 + \(block - 1)) / \(block);
+            for (long b = 0; b < blocks; b++) {
+              const long m0 = g0 + b * (g1 - g0) / blocks;
+              const int rows = (int)(g0 + (b + 1) * (g1 - g0) / blocks - m0);
+              danlu_panel_block(a + m0 * \(aRow), \(aRow), \(aDepth), panel, width, \(k), \(yBlock), \(yRow), \(yColumn), rows);
+      \(epilogue)\
+            }
+          }
+        }
+
+      """
+  }
+
+  /// `y` = `a` · `w`ᵀ from the packed `w` for `m` rows, `n` columns, depth `k`, each block followed by `steps` (the
+  /// epilogue's statements on `v` at `idx`, column `c`; empty for a plain matmul), on `parts` threads by panels.
+  static func gemm(_ a: String, _ packed: String, m: Int, n: Int, k: Int, parts: Int, steps: String) -> String {
     let epilogue = steps.isEmpty ? "" : """
                 for (long r = m0; r < m0 + rows; r++)
                   for (long c = n0; c < n0 + width; c++) {
@@ -70,24 +113,51 @@ enum PackedGemmEmitter {
                   }
 
       """
-    let body = """
-        const long p0 = part * \(panels) / parts, p1 = (part + 1) * \(panels) / parts;
-        for (long g0 = 0; g0 < \(m); g0 += \(group)) {
-          const long g1 = g0 + \(group) < \(m) ? g0 + \(group) : \(m);
-          for (long p = p0; p < p1; p++) {
-            const long n0 = p * \(width), width = \(n) - n0 < \(width) ? \(n) - n0 : \(width);
-            const float *panel = w + n0 * \(k);
-            for (long m0 = g0; m0 < g1; m0 += \(block)) {
-              const int rows = g1 - m0 < \(block) ? (int)(g1 - m0) : \(block);
-              danlu_panel_block(a + m0 * \(k), \(k), panel, width, \(k), y + m0 * \(n) + n0, \(n), rows);
-      \(epilogue)\
-            }
-          }
-        }
+    let body = blocks(m: m, n: n, k: k, aRow: "\(k)", aDepth: "1", yBlock: "y + m0 * \(n) + n0", yRow: "\(n)", yColumn: "1",
+                      epilogue: epilogue)
+    return "  const float *a = \(a), *w = \(packed);\n" + region(parts, body)
+  }
+
+  /// A convolution with packed filters (`Graph.packedConvolution`), image by image: both threads fill their share of
+  /// the input channels' im2col rows (a 1×1 stride-1 convolution reads the input itself), meet, and each multiplies
+  /// its panels of filters, with the epilogue (`steps`, at channel `c`, flat index `idx`) on each block; they meet
+  /// again before the next image's im2col overwrites the shared one.
+  static func conv2d(_ x: String, _ packed: String, _ sx: [Int], _ sw: [Int], _ out: [Int], _ a: Conv2dAttributes, _ y: String,
+                     scratch: String, parts: Int, steps: String?) -> String {
+    let geometry = ConvGeometry(x: sx, weight: sw, y: out, groups: 1)
+    let (c, o, k, spatial) = (geometry.c, geometry.o, geometry.k, geometry.spatial)
+    let pointwise = a.isPointwise(kernel: [geometry.kh, geometry.kw])
+    let epilogue = steps.map { steps in """
+                for (long c = n0; c < n0 + width; c++)
+                  for (long i = m0; i < m0 + rows; i++) {
+                    const long idx = (n * \(o) + c) * \(spatial) + i;
+                    float v = y[idx];
+          \(steps)
+                    y[idx] = v;
+                  }
+
+      """ } ?? ""
+    var body = """
+        for (long n = 0; n < \(geometry.n); n++) {
+          const float *xin = x + n * \(c * geometry.h * geometry.w);
 
       """
-    let head = "  const float *a = \(a), *w = \(packed);\n"
-    guard parts > 1 else { return head + "  {\n  const long part = 0, parts = 1;\n" + body + "  }\n" }
-    return head + KernelEmitter.inParts(parts, body)
+    if pointwise {
+      body += "    const float *a = xin;\n"
+    } else {
+      body += "    float *cols = \(scratch);\n"
+        + KernelEmitter.im2col(a, cg: c, kh: geometry.kh, kw: geometry.kw, h: geometry.h, w: geometry.w, oh: geometry.oh,
+                               ow: geometry.ow, rowStride: "\(spatial)", channels: ("part * \(c) / parts", "(part + 1) * \(c) / parts"))
+        + "    #pragma omp barrier\n    const float *a = cols;\n"
+    }
+    body += blocks(m: spatial, n: o, k: k, aRow: "1", aDepth: "\(spatial)", yBlock: "y + (n * \(o) + n0) * \(spatial) + m0",
+                   yRow: "1", yColumn: "\(spatial)", epilogue: epilogue)
+    body += pointwise ? "  }\n" : "    #pragma omp barrier  /* the next image's im2col reuses cols */\n  }\n"
+    return "  const float *restrict x = \(x), *w = \(packed);\n" + y + region(parts, body)
+  }
+
+  /// `body` in an OpenMP region of `parts` threads, or as the one part.
+  static func region(_ parts: Int, _ body: String) -> String {
+    parts > 1 ? KernelEmitter.inParts(parts, body) : "  {\n  const long part = 0, parts = 1;\n" + body + "  }\n"
   }
 }

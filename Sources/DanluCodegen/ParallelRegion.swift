@@ -29,6 +29,7 @@ extension KernelEmitter {
     let loop = graph.loopParts(index)
     if loop > 1 { return loop }
     if let packed = graph.packedMatmul(index) { return packed.parts > 1 ? packed.parts : nil }
+    if let packed = graph.packedConvolution(index) { return packed.parts > 1 ? packed.parts : nil }
     if case .maxPool2d(let p) = graph.nodes[index].op, let x = graph.nodes[graph.nodes[index].operands[0]].type.staticShape,
        let y = graph.nodes[index].type.staticShape {
       let parts = maxPoolParts(x, y, p)

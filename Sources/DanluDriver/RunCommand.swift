@@ -86,7 +86,9 @@ extension Commands {
     let library = folder.appendingPathComponent("\(name).so")
     try CCompiler.compile(source: source, cFile: folder.appendingPathComponent("\(name).c"), output: library, product: .sharedObject,
                              defines: defines)
-    return try body(try CompiledModel(sharedObject: library.path, quietBlasWorkers: source.contains(CEmitter.quietWorkersCall)))
+    let spins = source.contains(CEmitter.spinWorkersCall)
+    return try body(try CompiledModel(sharedObject: library.path, quietBlasWorkers: spins || source.contains(CEmitter.quietWorkersCall),
+                                      spinOpenMP: spins))
   }
 
   /// A few leading values, for a quick look at an output written nowhere.

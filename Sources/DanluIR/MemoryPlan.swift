@@ -101,6 +101,8 @@ extension Graph {
     guard let (a, w, y) = convShapes(index) else { return 0 }
     let pointwise = a.isPointwise(kernel: [w[2], w[3]])
     if a.algorithm == .winograd { return WinogradTiling(weight: w, output: y).scratchFloats(weight: w, output: y) }
+    // A packed convolution fills one image's im2col, which both threads share.
+    if let packed = packedConvolution(index) { return pointwise ? 0 : packed.depth * packed.spatial }
     if case .training = nodes[index].op { return pointwise ? 0 : w[1] * w[2] * w[3] * y[2] * y[3] }
     return a.tiling(weight: w, output: y).scratchFloats(depth: w[1] * w[2] * w[3], outputChannels: w[0],
                                                          spatial: y[2] * y[3], pointwise: pointwise)
@@ -108,7 +110,8 @@ extension Graph {
 
   /// How a forward im2col convolution walks its output (`ConvTiling`); nil for the gradients and Winograd.
   public func convTiling(_ index: Int) -> ConvTiling? {
-    guard let conv = forwardConvolution(index), conv.attributes.algorithm != .winograd else { return nil }
+    guard let conv = forwardConvolution(index), conv.attributes.algorithm != .winograd, packedConvolution(index) == nil
+    else { return nil }
     return conv.attributes.tiling(weight: conv.weight, output: conv.output)
   }
 

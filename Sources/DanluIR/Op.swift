@@ -30,8 +30,9 @@ public indirect enum Op: Hashable, Sendable {
   // MARK: Linear algebra and convolution
   /// `a[..., K] · b[M, K]ᵀ` when `transposeB`, else `a[..., K] · b[K, M]`.
   case matmul(transposeB: Bool)
-  /// A weight b[N, K] as it is (the same values), which the C backend stores in panels of 32 rows for a matmul with
-  /// `transposeB` to read as its right side (`pack-weights`); computed once at load time. Only such matmuls read it.
+  /// A weight [N, …] as it is (the same values), which the C backend stores in panels of 32 rows of its first axis
+  /// (each row the rest flattened) for a matmul with `transposeB` or a GEMM convolution to read as its weight
+  /// (`pack-weights`); computed once at load time. Only those read it (`readsPackedPanels`).
   case packPanels
   /// Adds a 1-D tensor along `axis`: the bias of conv2d (axis 1) and linear (last axis).
   case biasAdd(axis: Int)
@@ -136,11 +137,18 @@ public struct PoolAttributes: Hashable, Sendable {
 }
 
 extension Op {
-  /// A matmul with `transposeB` (plain, or a fused group's anchor): the one reader of `packPanels`, as its operand 1.
+  /// The readers of `packPanels`, as their operand 1: a matmul with `transposeB`, and an ungrouped GEMM convolution
+  /// (plain, or a fused group's anchor).
   public var readsPackedPanels: Bool {
     switch self {
     case .matmul(let t): return t
-    case .fused(let group): if case .matmul(let t) = group.anchor { return t } else { return false }
+    case .conv2d(let a): return a.groups == 1 && a.algorithm == .gemm
+    case .fused(let group):
+      switch group.anchor {
+      case .matmul(let t): return t
+      case .conv2d(let a): return a.groups == 1 && a.algorithm == .gemm
+      case .elementwise: return false
+      }
     default: return false
     }
   }

@@ -15,9 +15,15 @@ public enum PackedPanels {
   /// Products smaller than this keep OpenBLAS: waking an OpenMP thread from its passive wait costs ~50 µs here, and
   /// the MLP at batch 64 (64×512×784, 26M multiply-adds) measured 0.28–0.30 ms packed against 0.23–0.25 (medians).
   public static let macsFrom = 32 * 1024 * 1024
+  /// The largest im2col (floats) a packed convolution fills at once: ResNet-18's stem (147 × 12544, 7.4 MB) ran
+  /// 0.97 → 1.17 ms packed, its layer2–4 convolutions (up to 1152 × 784) faster (layer4's 1.17 → 0.87 ms).
+  public static let im2colFloatsAtMost = 1024 * 1024
 
   /// Whether a weight of `rows` rows can be packed: whole vectors only.
   public static func packable(rows: Int) -> Bool { rows > 0 && rows % 16 == 0 }
+
+  /// Two parts (panels shared between two threads) from `partsFrom` multiply-adds and more than one panel.
+  static func parts(macs: Int, rows: Int) -> Int { macs >= partsFrom && rows > width ? 2 : 1 }
 }
 
 extension Graph {
@@ -25,10 +31,30 @@ extension Graph {
   /// columns N and the depth K, and the parts it runs in; nil for any other node.
   public func packedMatmul(_ index: Int) -> (rows: Int, columns: Int, depth: Int, parts: Int)? {
     let node = nodes[index]
-    guard node.op.readsPackedPanels, node.operands.count > 1, case .packPanels = nodes[node.operands[1]].op,
-          let w = nodes[node.operands[1]].type.staticShape, let out = node.type.staticShape else { return nil }
+    switch node.op {
+    case .matmul: break
+    case .fused(let group): guard case .matmul = group.anchor else { return nil }
+    default: return nil
+    }
+    guard let w = packedWeight(index), let out = node.type.staticShape else { return nil }
     let (n, k) = (w[0], w[1])
     let m = out.reduce(1, *) / n
-    return (m, n, k, m * n * k >= PackedPanels.partsFrom && n > PackedPanels.width ? 2 : 1)
+    return (m, n, k, PackedPanels.parts(macs: m * n * k, rows: n))
+  }
+
+  /// For a convolution (plain or a fused anchor) whose weight is `pack_panels`: output positions per image, the
+  /// filter size (the GEMM's depth), the output channels, and the parts it runs in; nil for any other node.
+  public func packedConvolution(_ index: Int) -> (spatial: Int, depth: Int, channels: Int, parts: Int)? {
+    guard let conv = forwardConvolution(index), packedWeight(index) != nil else { return nil }
+    let (w, y) = (conv.weight, conv.output)
+    let (spatial, depth) = (y[2] * y[3], w[1] * w[2] * w[3])
+    return (spatial, depth, w[0], PackedPanels.parts(macs: y[0] * spatial * depth * w[0], rows: w[0]))
+  }
+
+  /// The shape of node `index`'s operand 1 when it is `pack_panels`.
+  private func packedWeight(_ index: Int) -> [Int]? {
+    let node = nodes[index]
+    guard node.operands.count > 1, case .packPanels = nodes[node.operands[1]].op else { return nil }
+    return nodes[node.operands[1]].type.staticShape
   }
 }

@@ -46,7 +46,7 @@ public enum ShapeInference {
       return TensorType(a.dtype, Array(a.shape.dropLast()) + [m])
 
     case .packPanels:
-      try requireRank(operands[0], 2, "the weight")
+      guard operands[0].rank >= 2 else { throw fail("the weight must have rank ≥ 2, got \(operands[0])") }
       return operands[0]
 
     case .biasAdd(let axis):

@@ -15,9 +15,7 @@ public let packWeights = Pass(name: "pack-weights", summary: "pack linear weight
   for (index, node) in graph.nodes.enumerated() {
     var copy = node
     copy.operands = node.operands.map { map[$0] }
-    if node.op.readsPackedPanels, node.operands.count > 1, case .parameter = graph.nodes[node.operands[1]].op,
-       let w = graph.nodes[node.operands[1]].type.staticShape, let out = node.type.staticShape,
-       PackedPanels.packable(rows: w[0]), out.reduce(1, *) / w[0] >= 16, out.reduce(1, *) * w[1] >= PackedPanels.macsFrom {
+    if packs(graph, index) {
       let weight = copy.operands[1]
       if packed[weight] == nil {
         let source = result.nodes[weight]
@@ -33,3 +31,19 @@ public let packWeights = Pass(name: "pack-weights", summary: "pack linear weight
   result.outputs = graph.outputs.map { GraphOutput(name: $0.name, value: map[$0.value]) }
   return result
 }
+
+/// Whether node `index` reads its weight packed: a parameter of whole-vector rows, in a product large enough, with
+/// several rows (a matmul) or of one image (a convolution; batches run on two threads by images already).
+private func packs(_ graph: Graph, _ index: Int) -> Bool {
+  let node = graph.nodes[index]
+  guard node.op.readsPackedPanels, node.operands.count > 1, case .parameter = graph.nodes[node.operands[1]].op,
+        let w = graph.nodes[node.operands[1]].type.staticShape, let out = node.type.staticShape,
+        PackedPanels.packable(rows: w[0]) else { return false }
+  let macs = out.reduce(1, *) * w.dropFirst().reduce(1, *)
+  if let conv = graph.forwardConvolution(index) {
+    let im2col = conv.attributes.isPointwise(kernel: [w[2], w[3]]) ? 0 : w.dropFirst().reduce(1, *) * out[2] * out[3]
+    return conv.output[0] == 1 && macs >= PackedPanels.macsFrom && im2col <= PackedPanels.im2colFloatsAtMost
+  }
+  return out.reduce(1, *) / w[0] >= 16 && macs >= PackedPanels.macsFrom
+}
+

@@ -12,13 +12,17 @@ public final class CompiledModel: @unchecked Sendable {
   static let blasCore: Void = { _ = danlu_prefer_blas_core() }()
   /// And lets its idle workers sleep at once when that model runs threads of its own (`danlu_quiet_blas_workers`).
   static let quietWorkers: Void = { _ = danlu_quiet_blas_workers() }()
+  /// Or lets OpenMP's spin briefly between regions when its threaded work is OpenMP regions (`danlu_spin_omp_workers`).
+  static let spinningWorkers: Void = { _ = danlu_spin_omp_workers() }()
   /// A model's OpenMP threads (libgomp's pool) outlive its kernels: were libgomp unloaded with the model's shared
   /// object, they would run unmapped code (a crash at dlclose, seen in the tests). It stays loaded for the process.
   static let openMP: Void = { _ = dlopen("libgomp.so.1", RTLD_NOW | RTLD_GLOBAL | RTLD_NODELETE) }()
 
-  /// - Parameter quietBlasWorkers: the model runs threads of its own; it matters only while OpenBLAS is not loaded yet.
-  public init(sharedObject path: String, quietBlasWorkers: Bool = false) throws(DiagnosticError) {
-    if quietBlasWorkers { _ = Self.quietWorkers }
+  /// - Parameters:
+  ///   - quietBlasWorkers: the model runs threads of its own; it matters only while OpenBLAS is not loaded yet.
+  ///   - spinOpenMP: and those are OpenMP regions, whose idle thread should spin briefly (first model loaded only).
+  public init(sharedObject path: String, quietBlasWorkers: Bool = false, spinOpenMP: Bool = false) throws(DiagnosticError) {
+    if quietBlasWorkers { _ = spinOpenMP ? Self.spinningWorkers : Self.quietWorkers }
     _ = Self.blasCore
     _ = Self.openMP
     guard let handle = dlopen(path, RTLD_NOW | RTLD_LOCAL) else {

@@ -311,12 +311,60 @@ import Testing
     #expect(optimized.packedMatmul(product)! == (rows: 302, columns: 80, depth: 2100, parts: 2))
     #expect(optimized.loadTimeValues.contains(optimized.nodes[product].operands[1]))
     let source = CEmitter.emit(optimized, source: "packed")
-    #expect(source.contains("danlu_panel_block(a + m0 * 2100, 2100, panel, width, 2100, y + m0 * 80 + n0, 80, rows);"))
+    #expect(source.contains("danlu_panel_block(a + m0 * 2100, 2100, 1, panel, width, 2100, y + m0 * 80 + n0, 80, 1, rows);"))
     #expect(source.contains("for (long c = n0; c < n0 + width; c++)") == !unfused)  // bias and GELU in the blocks
     for (threads, outputs) in try Oracle.onOneThreadAndTwo(source, "packed", inputs, set) {
       let actual = try #require(outputs.values.first)
       #expect(actual.relativeError(to: expected) < 1e-5, "threads \(threads)")
     }
+  }
+}
+
+/// Convolutions with packed filters at batch 1: a 3×3 stride-2 convolution (144 filters: four 32-wide panels and a
+/// 16-wide one) with batch norm and relu in its blocks, then a 1×1 one that reads its input in place (304 filters),
+/// plain without the fuse pass; on one thread and two, against the interpreter.
+@Suite struct PackedConvolutionTests {
+  @Test(arguments: [false, true])
+  func packedConvolutionsAgreeWithTheInterpreter(unfused: Bool) throws {
+    let (graph, set, inputs, expected) = try Oracle.threadedCase("packedconv", """
+      model: packedconv
+      inputs:
+        x: f32[1, 64, 56, 56]
+      layers:
+        - conv2d(144, kernel=3, stride=2, padding=1, bias=false)
+        - batchnorm2d
+        - relu
+        - conv2d(304, kernel=1)
+      """)
+    let passes = unfused ? ["strip-dropout", "canonicalize-reshapes", "cse", "dce", "pack-weights", "plan-memory"] : nil
+    let optimized = Pipeline.optimize(graph, passes: try Pipeline.passes(passes))
+    let convolutions = optimized.nodes.indices.compactMap { optimized.packedConvolution($0) }
+    #expect(convolutions.map(\.channels) == [144, 304] && convolutions.allSatisfy { $0.parts == 2 })
+    let source = CEmitter.emit(optimized, source: "packedconv")
+    #expect(source.contains("danlu_panel_block(a + m0 * 1, 1, 784, panel, width, 576, y + (n * 144 + n0) * 784 + m0, 1, 784, rows);"))
+    #expect(source.contains("danlu_panel_block(a + m0 * 1, 1, 784, panel, width, 144, y + (n * 304 + n0) * 784 + m0, 1, 784, rows);"))
+    for (threads, outputs) in try Oracle.onOneThreadAndTwo(source, "packedconv", inputs, set) {
+      let actual = try #require(outputs.values.first)
+      #expect(actual.relativeError(to: expected) < 1e-5, "threads \(threads)")
+    }
+  }
+}
+
+/// Which waiting the standalone binary asks of idle threads: OpenMP's spins briefly between regions when they carry the
+/// work, and sleeps at once when OpenBLAS's own threads carry more than a tenth of it.
+@Suite struct ThreadPolicyTests {
+  func source(_ layers: String) throws -> String {
+    let path = Repository.temporaryFolder().appendingPathComponent("policy.yaml").path
+    try "model: policy\ninputs:\n  x: f32[2, 151, 2100]\nlayers:\n\(layers)".write(toFile: path, atomically: true, encoding: .utf8)
+    return CEmitter.emit(Pipeline.optimize(try Oracle.graph(path, BuildOptions()).1, passes: try Pipeline.passes(nil)), source: "policy")
+  }
+
+  @Test func regionsThatCarryTheWorkSpin() throws {
+    let packed = try source("  - linear(80)\n")  // a packed GEMM on two threads
+    #expect(packed.contains(CEmitter.spinWorkersCall) && !packed.contains(CEmitter.quietWorkersCall))
+    // 24M multiply-adds through OpenBLAS's threads (1000 rows are not whole vectors) beside the packed 51M.
+    let mixed = try source("  - linear(80)\n  - linear(1000)\n")
+    #expect(mixed.contains(CEmitter.quietWorkersCall) && !mixed.contains(CEmitter.spinWorkersCall))
   }
 }
 

@@ -98,6 +98,28 @@ import Testing
     #expect(packWeights.run(graph) == graph)
   }
 
+  /// A convolution's filters are packed for one image of ≥ 32M multiply-adds whose im2col stays under 1M floats;
+  /// not at batch 2, not for a larger im2col (ResNet-18's stem), a grouped or a Winograd convolution.
+  @Test func packsConvolutionsOfOneImage() throws {
+    func graph(batch: Int, channels: Int, size: Int, groups: Int = 1, winograd: Bool = false) throws -> Graph {
+      let out = size / 2
+      return try IRParser.parse("""
+        graph g {
+          %0 = input {name="x"} : f32[\(batch),\(channels),\(size),\(size)]  # x
+          %1 = param {name="c.weight"} : f32[128,\(channels / groups),3,3]  # c
+          %2 = conv2d(%0, %1) {\(winograd ? "algorithm=\"winograd\" " : "")dilation=[1,1] groups=\(groups) padding=[1,1] stride=[2,2]} : f32[\(batch),128,\(out),\(out)]  # c
+          output y = %2
+        }
+        """)
+    }
+    func packed(_ g: Graph) -> Bool { packWeights.run(g).nodes.contains { $0.op == .packPanels } }
+    #expect(packed(try graph(batch: 1, channels: 64, size: 56)))  // 57.8M multiply-adds, im2col 576 × 784
+    #expect(!packed(try graph(batch: 2, channels: 64, size: 56)))
+    #expect(!packed(try graph(batch: 1, channels: 16, size: 224)))  // im2col 144 × 12544
+    #expect(!packed(try graph(batch: 1, channels: 64, size: 56, groups: 2)))
+    #expect(!packed(try graph(batch: 1, channels: 64, size: 56, winograd: true)))
+  }
+
   /// A train step's weights change every step: its graph is left as it is.
   @Test func leavesTrainingGraphsAlone() throws {
     let path = Repository.temporaryFolder().appendingPathComponent("wide.yaml").path
