@@ -1,6 +1,7 @@
 import DanluCodegen
 import DanluDiagnostics
 import DanluIR
+import DanluPasses
 import DanluRuntime
 import Foundation
 
@@ -10,6 +11,10 @@ extension Commands {
   /// GPU, into `OUT/model` with the same command line as the CPU binary.
   public static func compileCuda(_ path: String, _ options: BuildOptions, output: String, weights file: String?,
                                  seed: UInt64 = 0) throws(DriverFailure) -> String {
+    // `pack-weights` lays weights out for the CPU's own GEMM; cuBLAS reads them as they are, so the default pipeline
+    // leaves it out here rather than keep a second copy on the device.
+    var options = options
+    if options.passes == nil { options.passes = PassRegistry.inference.map(\.name).filter { $0 != packWeights.name } }
     let (model, graph, source, loader) = try generate(path, options) { (graph) throws(DiagnosticError) in
       try CudaEmitter.emit(graph, source: path)
     }

@@ -120,6 +120,18 @@ import Testing
     #expect(build.status == 0, "\(build.out)\(build.err)")
   }
 
+  /// `pack-weights` is a CPU layout: the CUDA folder's default pipeline leaves it out (cuBLAS reads the weights as
+  /// they are), where the CPU pipeline packs the same model's weights.
+  @Test func cudaPipelineLeavesWeightsUnpacked() throws {
+    let options = BuildOptions(batch: 1, bindings: ["S": 128])
+    let folder = Repository.temporaryFolder().appendingPathComponent("cuda-unpacked")
+    _ = try Commands.compileCuda(Repository.path("Models/transformer_encoder_layer.yaml"), options, output: folder.path, weights: nil)
+    let source = try String(contentsOf: folder.appendingPathComponent("model.cu"), encoding: .utf8)
+    #expect(!source.contains("pack_panels") && source.contains("danlu_gemm(0, 1, 128, 1536, 512, inputs[0], 512, params[0], 512,"))
+    let graph = try Oracle.graph(Repository.path("Models/transformer_encoder_layer.yaml"), options).1
+    #expect(Pipeline.optimize(graph, passes: try Pipeline.passes(nil)).nodes.contains { $0.op == .packPanels })
+  }
+
   /// The folder's `make emulated` builds the standalone binary for this CPU: it runs as a process with the CPU
   /// binary's arguments, agrees with the interpreter, and `--bench` reports the time between its CUDA events.
   @Test func emulatedStandaloneBinaryRunsAndBenches() throws {
