@@ -350,6 +350,34 @@ import Testing
   }
 }
 
+/// A packed convolution of two images (IR written by hand: `pack-weights` packs batch 1 only), 48 filters (a 32-wide
+/// and a 16-wide panel) with a fused bias and relu: the images one after the other, the threads meeting between them.
+@Suite struct PackedConvolutionBatchTests {
+  @Test func packedConvolutionOfTwoImagesAgreesWithTheInterpreter() throws {
+    let graph = try IRParser.parse("""
+      graph g {
+        %0 = input {name="x"} : f32[2,16,16,16]  # x
+        %1 = param {name="c.weight"} : f32[48,16,3,3]  # c
+        %2 = param {name="c.bias"} : f32[48]  # c
+        %3 = pack_panels(%1) : f32[48,16,3,3]  # c
+        %4 = fused(%0, %3, %2) {anchor="conv2d" dilation=[1,1] epilogue="bias_add(2,axis=1) relu" groups=1 padding=[1,1] stride=[1,1]} : f32[2,48,16,16]  # c
+        output y = %4
+      }
+      """)
+    let weights = ["c.weight": Tensor.random([48, 16, 3, 3], seed: 3), "c.bias": Tensor.random([48], seed: 4)]
+    let inputs = ["x": Tensor.random([2, 16, 16, 16], seed: 5)]
+    let expected = try #require(try Oracle.interpret(graph, inputs, weights)["y"])
+    let planned = Pipeline.optimize(graph, passes: try Pipeline.passes(["plan-memory"]))
+    #expect(planned.packedConvolution(4)! == (spatial: 256, depth: 144, channels: 48, parts: 2))
+    let source = CEmitter.emit(planned, source: "twoimages")
+    let set = WeightSet(weights.map { ($0.key, $0.value) })
+    for (threads, outputs) in try Oracle.onOneThreadAndTwo(source, "g", inputs, set) {
+      let actual = try #require(outputs["y"])
+      #expect(actual.relativeError(to: expected) < 1e-5, "threads \(threads)")
+    }
+  }
+}
+
 /// Which waiting the standalone binary asks of idle threads: OpenMP's spins briefly between regions when they carry the
 /// work, and sleeps at once when OpenBLAS's own threads carry more than a tenth of it.
 @Suite struct ThreadPolicyTests {
