@@ -15,9 +15,14 @@ public enum PackedPanels {
   /// Products smaller than this keep OpenBLAS: waking an OpenMP thread from its passive wait costs ~50 µs here, and
   /// the MLP at batch 64 (64×512×784, 26M multiply-adds) measured 0.28–0.30 ms packed against 0.23–0.25 (medians).
   public static let macsFrom = 32 * 1024 * 1024
-  /// The largest im2col (floats) a packed convolution fills at once: ResNet-18's stem (147 × 12544, 7.4 MB) ran
-  /// 0.97 → 1.17 ms packed, its layer2–4 convolutions (up to 1152 × 784) faster (layer4's 1.17 → 0.87 ms).
+  /// The largest im2col (floats) a packed convolution of a shallow filter fills at once: ResNet-18's stem (147 ×
+  /// 12544, 7.4 MB) ran 0.97 → 1.17 ms packed, its layer2–4 convolutions (up to 1152 × 784) faster (layer4's 1.17 →
+  /// 0.87 ms). A deep filter (`deepFrom`) packs whatever its im2col: VGG16's 512-channel convolutions at 28×28 (4608 ×
+  /// 784, 14 MB) took the whole model 89.5–92 → 85–87 ms, each row group of the im2col staying in L2 while the
+  /// panels pass.
   public static let im2colFloatsAtMost = 1024 * 1024
+  /// Filter sizes (the GEMM's depth) from which a convolution packs with an im2col of any size.
+  public static let deepFrom = 1024
 
   /// Whether a weight of `rows` rows can be packed: whole vectors only.
   public static func packable(rows: Int) -> Bool { rows > 0 && rows % 16 == 0 }

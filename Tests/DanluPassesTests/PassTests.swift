@@ -98,8 +98,9 @@ import Testing
     #expect(packWeights.run(graph) == graph)
   }
 
-  /// A convolution's filters are packed for one image of ≥ 32M multiply-adds whose im2col stays under 1M floats;
-  /// not at batch 2, not for a larger im2col (ResNet-18's stem), a grouped or a Winograd convolution.
+  /// A convolution's filters are packed for one image of ≥ 32M multiply-adds whose im2col stays under 1M floats or
+  /// whose filter is deep (≥ 1024); not at batch 2, not for a larger im2col of a shallow filter (ResNet-18's stem), a
+  /// grouped or a Winograd convolution.
   @Test func packsConvolutionsOfOneImage() throws {
     func graph(batch: Int, channels: Int, size: Int, groups: Int = 1, winograd: Bool = false) throws -> Graph {
       let out = size / 2
@@ -116,6 +117,7 @@ import Testing
     #expect(packed(try graph(batch: 1, channels: 64, size: 56)))  // 57.8M multiply-adds, im2col 576 × 784
     #expect(!packed(try graph(batch: 2, channels: 64, size: 56)))
     #expect(!packed(try graph(batch: 1, channels: 16, size: 224)))  // im2col 144 × 12544
+    #expect(packed(try graph(batch: 1, channels: 128, size: 128)))  // im2col 1152 × 4096, but a deep filter
     #expect(!packed(try graph(batch: 1, channels: 64, size: 56, groups: 2)))
     #expect(!packed(try graph(batch: 1, channels: 64, size: 56, winograd: true)))
   }
