@@ -378,8 +378,8 @@ import Testing
   }
 }
 
-/// Which waiting the standalone binary asks of idle threads: OpenMP's spins briefly between regions when they carry the
-/// work, and sleeps at once when OpenBLAS's own threads carry more than a tenth of it.
+/// Which waiting the standalone binary asks of idle threads: OpenMP's spins briefly between short regions that carry
+/// the work, and sleeps at once when OpenBLAS's own threads carry more than a tenth of it or the regions are long.
 @Suite struct ThreadPolicyTests {
   func source(_ layers: String) throws -> String {
     let path = Repository.temporaryFolder().appendingPathComponent("policy.yaml").path
@@ -393,6 +393,9 @@ import Testing
     // 24M multiply-adds through OpenBLAS's threads (1000 rows are not whole vectors) beside the packed 51M.
     let mixed = try source("  - linear(80)\n  - linear(1000)\n")
     #expect(mixed.contains(CEmitter.quietWorkersCall) && !mixed.contains(CEmitter.spinWorkersCall))
+    // One region of 1.3G multiply-adds: a wake-up is nothing beside it.
+    let long = try source("  - linear(2048)\n")
+    #expect(long.contains(CEmitter.quietWorkersCall) && !long.contains(CEmitter.spinWorkersCall))
   }
 }
 
