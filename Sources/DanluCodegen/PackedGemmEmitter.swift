@@ -1,11 +1,12 @@
 import DanluIR
 
-/// C for `pack_panels` and for the matmuls that read it (`PackedPanels`): a weight packed once at load time, then per
-/// run 12 rows of the left side by one 32-wide panel at a time in registers (24 vector accumulators; each step of k
-/// loads the panel's two vectors and broadcasts one element of each row), with the fused epilogue applied to the block
-/// while it is in L1. Rows go in groups that stay in L2 while every panel of a thread's share passes over them. On
-/// the encoder layer's shapes (standalone C, two threads) this ran 370–414 GFLOP/s against OpenBLAS's 290–360, which
-/// repacks the weight on every call.
+/// C for `pack_panels` and for the matmuls and convolutions that read it (`PackedPanels`): a weight packed once at
+/// load time, then per run up to 12 rows of the left side (a matmul's rows, a convolution's output positions in its
+/// im2col) by one 32-wide panel at a time in registers (24 vector accumulators; each step of k loads the panel's two
+/// vectors and broadcasts one element of each row), with the fused epilogue applied to the block while it is in L1.
+/// Rows go in groups that stay in L2 while every panel of a thread's share passes over them. On the encoder layer's
+/// shapes (standalone C, two threads) this ran 370–414 GFLOP/s against OpenBLAS's 290–360, which repacks the weight
+/// on every call.
 enum PackedGemmEmitter {
   /// `y` = the weight `w` [N, K] in panels: panel p (rows 32p…) holds, for each k, its rows' k-th elements in a row.
   static func pack(_ w: String, rows n: Int, depth k: Int, _ y: String) -> String {
@@ -86,7 +87,7 @@ enum PackedGemmEmitter {
           for (long p = p0; p < p1; p++) {
             const long n0 = p * \(width), width = \(n) - n0 < \(width) ? \(n) - n0 : \(width);
             const float *panel = w + n0 * \(k);
-            // As many blocks as 12-row blocks would need, of even sizes (49 rows: 10, 10, 10, 10, 9, not 4 × 12 + 1).
+            /* As many blocks as 12-row blocks would need, of even sizes (49 rows: 10, 10, 10, 10, 9; not 4 x 12 + 1). */
             const long blocks = (g1 - g0 + \(block - 1)) / \(block);
             for (long b = 0; b < blocks; b++) {
               const long m0 = g0 + b * (g1 - g0) / blocks;

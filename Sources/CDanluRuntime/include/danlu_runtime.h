@@ -168,6 +168,8 @@ int danlu_prefer_blas_core(void);
 /* Sets OPENBLAS_THREAD_TIMEOUT=10 unless the user set it (see danlu_blas.c), for models whose kernels run their own
  * threads; returns 1 when it set it, and OpenBLAS must be loaded after this to take it. */
 int danlu_quiet_blas_workers(void);
+/* The same for OpenBLAS, and GOMP_SPINCOUNT=30000 unless the user set an OpenMP wait policy or spin count: for models
+ * whose threaded work is short OpenMP regions (CEmitter.spinsBetweenRegions). Returns 1 when it set anything. */
 int danlu_spin_omp_workers(void);
 
 /* The standalone binary's command line: OUT --weights W --input [name=]x.npy --output [name=]y.npy [--bench K]. */
