@@ -165,7 +165,8 @@ enum KernelEmitter {
           """ + row)
 
     case .recurrent(let r):
-      return RecurrentEmitter.kernel(r, context, scratch: plan.scratchReference(index), index: index)
+      let prepacked = { if case .packPanels = graph.nodes[node.operands[2]].op { true } else { false } }()
+      return RecurrentEmitter.kernel(r, context, scratch: plan.scratchReference(index), index: index, prepacked: prepacked)
 
     case .attention(let a):
       return AttentionEmitter.kernel(a, context, scratch: plan.scratchReference(index))

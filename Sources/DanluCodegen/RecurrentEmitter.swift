@@ -125,13 +125,15 @@ enum RecurrentEmitter {
     }
   }
 
-  static func kernel(_ r: RecurrentAttributes, _ context: KernelContext, scratch: String, index: Int) -> String {
+  static func kernel(_ r: RecurrentAttributes, _ context: KernelContext, scratch: String, index: Int, prepacked: Bool) -> String {
     let g = Geometry(r, input: context.shape(0))
     var body = "  const float *x = \(context.x(0)), *wih = \(context.x(1)), *whh = \(context.x(2)), *bih = \(context.x(3)), "
       + "*bhh = \(context.x(4)), *h0 = \(context.x(5));\n"
     if r.cell == .lstm { body += "  const float *c0 = \(context.x(6));\n" }
     body += context.y + "  float *proj = \(scratch), *hid = proj + \(g.rows * g.gateRows);\n"
-    if g.hidden % 16 == 0 { return body + inputProjection(r, g, biases: false) + fusedSteps(r, g, index: index) }
+    if g.hidden % 16 == 0 {
+      return body + inputProjection(r, g, biases: false) + fusedSteps(r, g, index: index, prepacked: prepacked)
+    }
     body += inputProjection(r, g)
     body += "  for (long step = 0; step < \(g.steps); step++) {\n" + previousState(r, g, states: "y") + hiddenProduct(g)
     body += """
@@ -153,20 +155,24 @@ enum RecurrentEmitter {
   }
 
   /// Each step as one pass: for 16 hidden units and 4 batch rows at a time, the recurrent product of those units'
-  /// gate rows (4 × G vectors of 16 accumulators, from weight_hh packed once per call so that each k reads G
-  /// consecutive vectors) goes straight into the gate math, which writes h (and c). OpenBLAS's sgemm at M = batch
-  /// repacked weight_hh on every step and left the gates for a second pass over memory. Two threads take half of the
-  /// units each and meet at a barrier after every step (the next step reads all of h); `stepFunction` is the loop.
-  static func fusedSteps(_ r: RecurrentAttributes, _ g: Geometry, index: Int) -> String {
+  /// gate rows (4 × G vectors of 16 accumulators, from weight_hh in panels of 32 rows, `PackedPanels`, so that each
+  /// k reads one vector of each gate's panel) goes straight into the gate math, which writes h (and c). OpenBLAS's
+  /// sgemm at M = batch repacked weight_hh on every step and left the gates for a second pass over memory. Two
+  /// threads take half of the units each and meet at a barrier after every step (the next step reads all of h);
+  /// `stepFunction` is the loop. With `prepacked` weight_hh is `pack_panels`, made once at load time (`pack-weights`);
+  /// otherwise (a train step's forward) it is packed here on every call.
+  static func fusedSteps(_ r: RecurrentAttributes, _ g: Geometry, index: Int, prepacked: Bool) -> String {
     let (h, gates) = (g.hidden, r.gates)
     let macs = g.steps * g.batch * g.gateRows * h
-    return """
-        float *packed = hid;  /* [unit block][k][gate][16] */
-        for (long u = 0; u < \(h / 16); u++)
-          for (long k = 0; k < \(h); k++)
-            for (int gate = 0; gate < \(gates); gate++)
-              for (int l = 0; l < 16; l++)
-                packed[((u * \(h) + k) * \(gates) + gate) * 16 + l] = whh[(gate * \(h) + u * 16 + l) * \(h) + k];
+    let pack = prepacked ? "  const float *packed = whh;  /* in panels of 32 rows, packed at load time */\n" : """
+        float *packed = hid;  /* weight_hh in panels of 32 rows (the last one 16 wide when the rows end there) */
+        for (long row = 0; row < \(g.gateRows); row++) {
+          const long p = row / 32, width = \(g.gateRows) - p * 32 < 32 ? \(g.gateRows) - p * 32 : 32;
+          for (long k = 0; k < \(h); k++) packed[p * \(32 * h) + k * width + row % 32] = whh[row * \(h) + k];
+        }
+
+      """
+    return pack + """
         struct recurrent_\(index) steps = {proj, packed, h0, \(r.cell == .lstm ? "c0" : "0"), bih, bhh, y, {0, 0}, 1, \(h / 32)};
         pthread_t helper;
         if (danlu_parallel_parts(\(macs).0) > 1 && \(h / 16) > 1) {
@@ -189,7 +195,6 @@ enum RecurrentEmitter {
     let g = Geometry(r, input: context.shape(0))
     guard g.hidden % 16 == 0 else { return nil }
     let (h, gates) = (g.hidden, r.gates)
-    let panel = h * gates * 16
     // A block of k whose slice of a panel (kBlock · G · 64 bytes, 16 KB for an LSTM) stays in L1 while every group of
     // 4 batch rows passes over it; the groups' partial sums wait in `partial` for the next block.
     let kBlock = max(16, 4096 / (gates * 16) / 16 * 16)
@@ -210,7 +215,14 @@ enum RecurrentEmitter {
         for (long step = 0; step < \(g.steps); step++) {
       \(previousState(r, g, states: "y"))
           for (long u = u_begin; u < u_end; u++) {
-            const float *panel = packed + u * \(panel);
+            /* Gate g's 16 rows of this unit block: in panel (gH + 16u) / 32, from its column (gH + 16u) % 32. */
+            const float *gp[\(gates)];
+            long gs[\(gates)];
+            for (int gate = 0; gate < \(gates); gate++) {
+              const long row = gate * \(h) + u * 16, p = row / 32;
+              gs[gate] = \(g.gateRows) - p * 32 < 32 ? \(g.gateRows) - p * 32 : 32;
+              gp[gate] = packed + p * \(32 * h) + row % 32;
+            }
             for (long k0 = 0; k0 < \(h); k0 += \(kBlock)) {
               const long k1 = k0 + \(kBlock) < \(h) ? k0 + \(kBlock) : \(h);
               for (long n0 = 0; n0 < \(g.batch); n0 += 4) {
@@ -224,7 +236,7 @@ enum RecurrentEmitter {
                   danlu_v16f b[4];
                   for (int r = 0; r < 4; r++) b[r] = danlu_splat16(hr[r][k]);
                   for (int gate = 0; gate < \(gates); gate++) {
-                    danlu_v16f w = danlu_load16(panel + (k * \(gates) + gate) * 16);
+                    danlu_v16f w = danlu_load16(gp[gate] + k * gs[gate]);
                     DANLU_IN_REGISTER(w);  /* gcc would fold the load into each of the 4 FMAs */
                     for (int r = 0; r < 4; r++) acc[r][gate] = danlu_fma16(b[r], w, acc[r][gate]);
                   }

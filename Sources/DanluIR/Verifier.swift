@@ -34,11 +34,11 @@ public enum Verifier {
         } catch { problems.append("\(where_): \(error)") }
       }
     }
-    // Packed panels are a storage order only a matmul's right side (with transpose_b) reads.
+    // Packed panels are a storage order only their readers' weight operand reads (`Op.packedPanelsOperand`).
     for (index, node) in graph.nodes.enumerated() {
       for (position, operand) in node.operands.enumerated() where graph.nodes.indices.contains(operand) {
         guard case .packPanels = graph.nodes[operand].op else { continue }
-        if position != 1 || !node.op.readsPackedPanels {
+        if position != node.op.packedPanelsOperand {
           problems.append("%\(index) (\(node.op.mnemonic) '\(node.name)') reads the packed panels %\(operand) as operand \(position)")
         }
       }

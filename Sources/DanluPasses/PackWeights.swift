@@ -8,7 +8,8 @@ import DanluIR
 /// (`PackedPanels.macsFrom`), the weight is a parameter whose rows are whole vectors, and the graph trains nothing
 /// (a train step's weights change every step). The Transformer encoder layer (S = 128) went 2.71–3.32 → 2.32–2.46 ms.
 /// The filters of an ungrouped GEMM convolution of one image are packed the same way (`PackedPanels.im2colFloatsAtMost`,
-/// `deepFrom`): ResNet-18 at batch 1 12.7–13.5 → 12.2–12.5 ms, VGG16 89.5–92 → 85–87 ms.
+/// `deepFrom`): ResNet-18 at batch 1 12.7–13.5 → 12.2–12.5 ms, VGG16 89.5–92 → 85–87 ms. So is the weight_hh of a
+/// recurrence whose steps are fused, which its step kernel otherwise packed on every call.
 public let packWeights = Pass(name: "pack-weights", summary: "pack linear and convolution weights into panels once, at load time") { graph in
   guard !graph.nodes.contains(where: { if case .training = $0.op { true } else { false } }) else { return graph }
   var result = Graph(name: graph.name)
@@ -17,15 +18,15 @@ public let packWeights = Pass(name: "pack-weights", summary: "pack linear and co
   for (index, node) in graph.nodes.enumerated() {
     var copy = node
     copy.operands = node.operands.map { map[$0] }
-    if packs(graph, index) {
-      let weight = copy.operands[1]
+    if let operand = node.op.packedPanelsOperand, packs(graph, index, operand) {
+      let weight = copy.operands[operand]
       if packed[weight] == nil {
         let source = result.nodes[weight]
         result.nodes.append(Node(op: .packPanels, type: source.type, operands: [weight], name: source.name,
                                  location: source.location))
         packed[weight] = result.nodes.count - 1
       }
-      copy.operands[1] = packed[weight]!
+      copy.operands[operand] = packed[weight]!
     }
     result.nodes.append(copy)
     map[index] = result.nodes.count - 1
@@ -34,13 +35,16 @@ public let packWeights = Pass(name: "pack-weights", summary: "pack linear and co
   return result
 }
 
-/// Whether node `index` reads its weight packed: a parameter of whole-vector rows, in a product large enough, with
-/// several rows (a matmul) or of one image (a convolution; batches run on two threads by images already).
-private func packs(_ graph: Graph, _ index: Int) -> Bool {
+/// Whether node `index` reads its weight (`operand`) packed: a parameter of whole-vector rows, in a product large
+/// enough, with several rows (a matmul) or of one image (a convolution; batches run on two threads by images
+/// already); always for a fused recurrent step's weight_hh.
+private func packs(_ graph: Graph, _ index: Int, _ operand: Int) -> Bool {
   let node = graph.nodes[index]
-  guard node.op.readsPackedPanels, node.operands.count > 1, case .parameter = graph.nodes[node.operands[1]].op,
-        let w = graph.nodes[node.operands[1]].type.staticShape, let out = node.type.staticShape,
+  guard node.operands.count > operand, case .parameter = graph.nodes[node.operands[operand]].op,
+        let w = graph.nodes[node.operands[operand]].type.staticShape, let out = node.type.staticShape,
         PackedPanels.packable(rows: w[0]) else { return false }
+  // The fused recurrent step reads weight_hh packed on every call otherwise (`RecurrentEmitter.fusedSteps`).
+  if case .recurrent = node.op { return true }
   let depth = w.dropFirst().reduce(1, *)
   let macs = out.reduce(1, *) * depth
   if let conv = graph.forwardConvolution(index) {

@@ -2,6 +2,7 @@ import DanluCodegen
 import DanluDiagnostics
 import DanluDriver
 import DanluIR
+import DanluPasses
 import DanluRuntime
 import DanluTestSupport
 import Foundation
@@ -373,6 +374,33 @@ import Testing
     let set = WeightSet(weights.map { ($0.key, $0.value) })
     for (threads, outputs) in try Oracle.onOneThreadAndTwo(source, "g", inputs, set) {
       let actual = try #require(outputs["y"])
+      #expect(actual.relativeError(to: expected) < 1e-5, "threads \(threads)")
+    }
+  }
+}
+
+/// The fused recurrent step reads weight_hh in panels: packed at load time (`pack-weights`, default pipeline) or on
+/// every call (without the pass). A GRU of 48 units has 144 gate rows, so its last panel is 16 wide; 64 steps of 40
+/// rows (20M multiply-adds) take both threads. Against the interpreter on one thread and two.
+@Suite struct PackedRecurrenceTests {
+  @Test(arguments: [("gru(48)", true), ("gru(48)", false), ("lstm(32)", true)])
+  func recurrenceWithPanelsAgreesWithTheInterpreter(_ layer: String, _ prepacked: Bool) throws {
+    let (graph, set, inputs, expected) = try Oracle.threadedCase("recurrence", """
+      model: recurrence
+      inputs:
+        x: f32[64, 40, 8]
+      layers:
+        - r: \(layer)
+      outputs:
+        output: r[0]
+      """)
+    let passes = PassRegistry.inference.map(\.name).filter { prepacked || $0 != packWeights.name }
+    let optimized = Pipeline.optimize(graph, passes: try Pipeline.passes(passes))
+    #expect(optimized.nodes.contains { $0.op == .packPanels } == prepacked)
+    let source = CEmitter.emit(optimized, source: "recurrence")
+    #expect(source.contains("const float *packed = whh;") == prepacked)
+    for (threads, outputs) in try Oracle.onOneThreadAndTwo(source, "recurrence", inputs, set) {
+      let actual = try #require(outputs["output"])
       #expect(actual.relativeError(to: expected) < 1e-5, "threads \(threads)")
     }
   }
