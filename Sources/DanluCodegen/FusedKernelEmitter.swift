@@ -46,58 +46,33 @@ enum FusedKernelEmitter {
                                              steps: steps)
       }
       body += KernelEmitter.gemm(operand(0), operand(1), shape(0), w, transposeB: transposeB)
-      if parts > 1 {
-        // The epilogue on both threads, after OpenBLAS's own two have finished the product.
-        return body + KernelEmitter.inParts(parts, KernelEmitter.partOf(rows: m, inner: n) + """
-            for (long r = r0; r < r1; r++)
-              for (long c = i0; c < i1; c++) {
-                const long idx = r * \(n) + c;
-                float v = y[idx];
-          \(steps)
-                y[idx] = v;
-              }
-
-          """)
-      }
-      body += """
-          for (long r = 0; r < \(m); r++)
-            for (long c = 0; c < \(n); c++) {
+      // The epilogue, on both threads when it is large (`loopParts`), after OpenBLAS's own have finished the product.
+      body += KernelEmitter.rowLoop(rows: m, inner: n, parts: parts) { r, c in """
+          for (long r = \(r.from); r < \(r.to); r++)
+            for (long c = \(c.from); c < \(c.to); c++) {
               const long idx = r * \(n) + c;
               float v = y[idx];
         \(steps)
               y[idx] = v;
             }
 
-        """
+        """ }
     case .elementwise:
       let axis = channelAxis(group)
       let outer = out[..<axis].reduce(1, *), channels = out[axis], inner = out[(axis + 1)...].reduce(1, *)
-      if parts > 1 {
-        return body + "  const float *x = \(operand(0));\n" + KernelEmitter.inParts(parts, KernelEmitter.partOf(rows: outer * channels, inner: inner) + """
-            for (long row = r0; row < r1; row++) {
-              const long c = row % \(channels);
-              for (long i = i0; i < i1; i++) {
-                const long idx = row * \(inner) + i;
-                float v = x[idx];
-          \(steps)
-                y[idx] = v;
-              }
-            }
-
-          """)
-      }
-      body += """
-          const float *x = \(operand(0));
-          for (long o = 0; o < \(outer); o++)
-            for (long c = 0; c < \(channels); c++)
-              for (long i = 0; i < \(inner); i++) {
-                const long idx = (o * \(channels) + c) * \(inner) + i;
-                float v = x[idx];
+      // Rows are (outer, channel) pairs; a row's channel is its index modulo the channels.
+      body += "  const float *x = \(operand(0));\n" + KernelEmitter.rowLoop(rows: outer * channels, inner: inner, parts: parts) { r, i in """
+          for (long row = \(r.from); row < \(r.to); row++) {
+            const long c = row % \(channels);
+            for (long i = \(i.from); i < \(i.to); i++) {
+              const long idx = row * \(inner) + i;
+              float v = x[idx];
         \(steps)
-                y[idx] = v;
-              }
+              y[idx] = v;
+            }
+          }
 
-        """
+        """ }
     }
     return body
   }

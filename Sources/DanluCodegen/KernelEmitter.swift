@@ -97,9 +97,9 @@ enum KernelEmitter {
               for (long k = \(whole); k < \(length); k++) { const float v = row[k]; sum += \(term); }
         """
       }
-      let rows = count / max(1, length), parts = graph.loopParts(index)
-      let loop = """
-          for (long r = \(parts > 1 ? "r0" : "0"); r < \(parts > 1 ? "r1" : "\(rows)"); r++) {
+      return "  const float *x = \(x(0)), *w = \(x(1)), *b = \(x(2));\n" + y
+        + rowLoop(rows: count / max(1, length), parts: graph.loopParts(index)) { r, _ in """
+          for (long r = \(r.from); r < \(r.to); r++) {
             const float *row = x + r * \(length);
             float lanes[16], mu = 0.0f;
             double sum;
@@ -111,9 +111,7 @@ enum KernelEmitter {
             for (long k = 0; k < \(length); k++) out[k] = (row[k] - mu) * inv * w[k] + b[k];
           }
 
-        """
-      return "  const float *x = \(x(0)), *w = \(x(1)), *b = \(x(2));\n" + y
-        + (parts > 1 ? inParts(parts, partOf(rows: rows, inner: 1) + loop) : loop)
+        """ }
 
     case .maxPool2d(let p), .avgPool2d(let p):
       return pool(x(0), shape(0), out, p, y, isMax: { if case .maxPool2d = node.op { true } else { false } }())
@@ -140,29 +138,17 @@ enum KernelEmitter {
       let length = out[axis], inner = out[(axis + 1)...].reduce(1, *), outer = count / (length * inner)
       let finish = isLog ? "y[base + k * \(inner)] = x[base + k * \(inner)] - peak - logf(total);"
         : "y[base + k * \(inner)] = expf(x[base + k * \(inner)] - peak) / total;"
-      let row = """
-              float peak = -INFINITY, total = 0.0f;
-              for (long k = 0; k < \(length); k++) peak = fmaxf(peak, x[base + k * \(inner)]);
-              for (long k = 0; k < \(length); k++) total += expf(x[base + k * \(inner)] - peak);
-              for (long k = 0; k < \(length); k++) \(finish)
-            }
+      // One row per (outer, inner) pair, its `length` elements `inner` apart.
+      return "  const float *restrict x = \(x(0));\n" + y + rowLoop(rows: outer * inner, parts: graph.loopParts(index)) { r, _ in """
+          for (long oi = \(r.from); oi < \(r.to); oi++) {
+            const long base = (oi / \(inner)) * \(length * inner) + oi % \(inner);
+            float peak = -INFINITY, total = 0.0f;
+            for (long k = 0; k < \(length); k++) peak = fmaxf(peak, x[base + k * \(inner)]);
+            for (long k = 0; k < \(length); k++) total += expf(x[base + k * \(inner)] - peak);
+            for (long k = 0; k < \(length); k++) \(finish)
+          }
 
-        """
-      let parts = graph.loopParts(index)
-      guard parts > 1 else {
-        return "  const float *restrict x = \(x(0));\n" + y + """
-            for (long o = 0; o < \(outer); o++)
-              for (long i = 0; i < \(inner); i++) {
-                const long base = o * \(length * inner) + i;
-
-          """ + row
-      }
-      // Each part takes whole rows (an o and an i each).
-      return "  const float *restrict x = \(x(0));\n" + y + inParts(parts, partOf(rows: outer * inner, inner: 1) + """
-            for (long oi = r0; oi < r1; oi++) {
-              const long base = (oi / \(inner)) * \(length * inner) + oi % \(inner);
-
-          """ + row)
+        """ }
 
     case .recurrent(let r):
       let prepacked = { if case .packPanels = graph.nodes[node.operands[2]].op { true } else { false } }()
@@ -268,12 +254,9 @@ enum KernelEmitter {
   }
 
   static func unary(_ x: String, _ y: String, _ count: Int, _ expression: String, parts: Int = 1) -> String {
-    guard parts > 1 else {
-      return "  const float *x = \(x);\n" + y
-        + "  for (long i = 0; i < \(count); i++) {\n    const float v = x[i];\n    y[i] = \(expression);\n  }\n"
+    "  const float *x = \(x);\n" + y + rowLoop(rows: count, parts: parts) { r, _ in
+      "  for (long i = \(r.from); i < \(r.to); i++) {\n    const float v = x[i];\n    y[i] = \(expression);\n  }\n"
     }
-    return "  const float *x = \(x);\n" + y + inParts(parts, partOf(rows: count, inner: 1)
-      + "  for (long i = r0; i < r1; i++) {\n    const float v = x[i];\n    y[i] = \(expression);\n  }\n")
   }
 
   /// Each output dimension's stride in an operand of shape `s` NumPy-broadcast to `out` (0 where it broadcasts).

@@ -67,6 +67,15 @@ extension KernelEmitter {
     """
   }
 
+  /// A loop over `rows` rows of `inner` elements each, in a region of `parts` threads (`partOf`) or, with one part,
+  /// on this thread: `body` writes the loop from the bounds it is given, this part's (`r0`, `r1`) and (`i0`, `i1`)
+  /// or all of them (`0`, rows) and (`0`, inner).
+  static func rowLoop(rows: Int, inner: Int = 1, parts: Int,
+                      _ body: (_ rows: (from: String, to: String), _ inner: (from: String, to: String)) -> String) -> String {
+    guard parts > 1 else { return body(("0", "\(rows)"), ("0", "\(inner)")) }
+    return inParts(parts, partOf(rows: rows, inner: inner) + body(("r0", "r1"), ("i0", "i1")))
+  }
+
   /// Inside an `inParts` region: this part's rows `r0..<r1`, and elements `i0..<i1` of each, of a loop over `rows`
   /// rows of `inner` elements: whole rows when there are enough to share evenly, else a range of every row.
   static func partOf(rows: Int, inner: Int) -> String {
