@@ -47,16 +47,7 @@ enum FusedKernelEmitter {
       }
       body += KernelEmitter.gemm(operand(0), operand(1), shape(0), w, transposeB: transposeB)
       // The epilogue, on both threads when it is large (`loopParts`), after OpenBLAS's own have finished the product.
-      body += KernelEmitter.rowLoop(rows: m, inner: n, parts: parts) { r, c in """
-          for (long r = \(r.from); r < \(r.to); r++)
-            for (long c = \(c.from); c < \(c.to); c++) {
-              const long idx = r * \(n) + c;
-              float v = y[idx];
-        \(steps)
-              y[idx] = v;
-            }
-
-        """ }
+      body += KernelEmitter.rowLoop(rows: m, inner: n, parts: parts) { r, c in matmulEpilogue(rows: r, columns: c, n: n, steps: steps) }
     case .elementwise:
       let axis = channelAxis(group)
       let outer = out[..<axis].reduce(1, *), channels = out[axis], inner = out[(axis + 1)...].reduce(1, *)
@@ -75,6 +66,20 @@ enum FusedKernelEmitter {
         """ }
     }
     return body
+  }
+
+  /// A matmul's epilogue (`steps`) over rows and columns of its output `y` of `n` columns, in place.
+  static func matmulEpilogue(rows: (from: String, to: String), columns: (from: String, to: String), n: Int, steps: String) -> String {
+    """
+      for (long r = \(rows.from); r < \(rows.to); r++)
+        for (long c = \(columns.from); c < \(columns.to); c++) {
+          const long idx = r * \(n) + c;
+          float v = y[idx];
+    \(steps)
+          y[idx] = v;
+        }
+
+    """
   }
 
   /// The channel axis of an elementwise group's first per-channel step (0 if none); the fuse pass keeps it unique.

@@ -104,16 +104,8 @@ enum PackedGemmEmitter {
   /// `y` = `a` · `w`ᵀ from the packed `w` for `m` rows, `n` columns, depth `k`, each block followed by `steps` (the
   /// epilogue's statements on `v` at `idx`, column `c`; empty for a plain matmul), on `parts` threads by panels.
   static func gemm(_ a: String, _ packed: String, m: Int, n: Int, k: Int, parts: Int, steps: String) -> String {
-    let epilogue = steps.isEmpty ? "" : """
-                for (long r = m0; r < m0 + rows; r++)
-                  for (long c = n0; c < n0 + width; c++) {
-                    const long idx = r * \(n) + c;
-                    float v = y[idx];
-          \(steps)
-                    y[idx] = v;
-                  }
-
-      """
+    let epilogue = steps.isEmpty ? ""
+      : FusedKernelEmitter.matmulEpilogue(rows: ("m0", "m0 + rows"), columns: ("n0", "n0 + width"), n: n, steps: steps)
     let body = blocks(m: m, n: n, k: k, aRow: "\(k)", aDepth: "1", yBlock: "y + m0 * \(n) + n0", yRow: "\(n)", yColumn: "1",
                       epilogue: epilogue)
     return "  const float *a = \(a), *w = \(packed);\n" + region(parts, body)
