@@ -28,6 +28,16 @@ struct ConvGeometry {
     return body + KernelEmitter.im2col(a, cg: cg, kh: kh, kw: kw, h: h, w: w, oh: oh, ow: ow, rowStride: "\(spatial)")
   }
 
+  /// `cols` for an image (one group) that a region's threads share: `xin` itself for a 1×1 stride-1 convolution,
+  /// otherwise its im2col in the scratch, each thread filling its share of the input channels' rows before all meet.
+  func sharedColumns(_ a: Conv2dAttributes, scratch: String) -> String {
+    if a.isPointwise(kernel: [kh, kw]) { return "    const float *cols = xin;\n" }
+    return "    float *cols = \(scratch);\n"
+      + KernelEmitter.im2col(a, cg: c, kh: kh, kw: kw, h: h, w: w, oh: oh, ow: ow, rowStride: "\(spatial)",
+                             channels: ("part * \(c) / parts", "(part + 1) * \(c) / parts"))
+      + "    #pragma omp barrier\n"
+  }
+
   /// The operand declarations and the loop over images and groups that every convolution kernel starts with.
   func loopHeader(_ operands: [(name: String, reference: String)], _ y: String) -> String {
     "  const float " + operands.map { "*restrict \($0.name) = \($0.reference)" }.joined(separator: ", ") + ";\n" + y

@@ -91,17 +91,8 @@ extension KernelEmitter {
   /// group): it fills its share of the input channels' im2col rows, meets the others, then multiplies its share of
   /// the filters and runs their epilogue.
   static func channelPart(_ geometry: ConvGeometry, _ a: Conv2dAttributes, scratch: String, steps: String?) -> String {
-    let (c, o, k, spatial) = (geometry.c, geometry.o, geometry.k, geometry.spatial)
-    let pointwise = a.isPointwise(kernel: [geometry.kh, geometry.kw])
-    var body = "    const float *xin = x;\n"
-    if pointwise {
-      body += "    const float *cols = xin;\n"
-    } else {
-      body += "    float *cols = \(scratch);\n"
-        + im2col(a, cg: c, kh: geometry.kh, kw: geometry.kw, h: geometry.h, w: geometry.w, oh: geometry.oh, ow: geometry.ow,
-                 rowStride: "\(spatial)", channels: ("part * \(c) / parts", "(part + 1) * \(c) / parts"))
-        + "    #pragma omp barrier\n"
-    }
+    let (o, k, spatial) = (geometry.o, geometry.k, geometry.spatial)
+    var body = "    const float *xin = x;\n" + geometry.sharedColumns(a, scratch: scratch)
     body += """
         const long o0 = part * \(o) / parts, o1 = (part + 1) * \(o) / parts;
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, o1 - o0, \(spatial), \(k), 1.0f, w + o0 * \(k), \(k), cols, \(spatial),

@@ -135,14 +135,7 @@ enum PackedGemmEmitter {
           const float *xin = x + n * \(c * geometry.h * geometry.w);
 
       """
-    if pointwise {
-      body += "    const float *a = xin;\n"
-    } else {
-      body += "    float *cols = \(scratch);\n"
-        + KernelEmitter.im2col(a, cg: c, kh: geometry.kh, kw: geometry.kw, h: geometry.h, w: geometry.w, oh: geometry.oh,
-                               ow: geometry.ow, rowStride: "\(spatial)", channels: ("part * \(c) / parts", "(part + 1) * \(c) / parts"))
-        + "    #pragma omp barrier\n    const float *a = cols;\n"
-    }
+    body += geometry.sharedColumns(a, scratch: scratch) + "    const float *a = cols;\n"
     body += blocks(m: spatial, n: o, k: k, aRow: "1", aDepth: "\(spatial)", yBlock: "y + (n * \(o) + n0) * \(spatial) + m0",
                    yRow: "1", yColumn: "\(spatial)", epilogue: epilogue)
     body += pointwise ? "  }\n" : "    #pragma omp barrier  /* the next image's im2col reuses cols */\n  }\n"
