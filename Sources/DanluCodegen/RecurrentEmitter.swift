@@ -162,7 +162,7 @@ enum RecurrentEmitter {
   /// `stepFunction` is the loop. With `prepacked` weight_hh is `pack_panels`, made once at load time (`pack-weights`);
   /// otherwise (a train step's forward) it is packed here on every call.
   static func fusedSteps(_ r: RecurrentAttributes, _ g: Geometry, index: Int, prepacked: Bool) -> String {
-    let (h, gates) = (g.hidden, r.gates)
+    let h = g.hidden
     let macs = g.steps * g.batch * g.gateRows * h
     let pack = prepacked ? "  const float *packed = whh;  /* in panels of 32 rows, packed at load time */\n" : """
         float *packed = hid;  /* weight_hh in panels of 32 rows (the last one 16 wide when the rows end there) */
