@@ -76,7 +76,8 @@ public enum CEmitter {
       switch $0.op { case .attention, .training(.attentionGrad): true; default: false }
     }
     let usesPanels = graph.nodes.indices.contains { graph.packedMatmul($0) != nil || graph.packedConvolution($0) != nil }
-    if usesRecurrence || usesAttention || usesPanels { out += VectorMath.helpers }
+    let usesDirect = graph.nodes.indices.contains { graph.directConvolution($0) != nil }
+    if usesRecurrence || usesAttention || usesPanels || usesDirect { out += VectorMath.helpers }
     if usesPanels { out += PackedGemmEmitter.helpers }
     if usesRecurrence { out += RecurrentEmitter.helpers }
     if graph.nodes.indices.contains(where: { KernelEmitter.usesParts(graph, $0) != nil }) { out += KernelEmitter.partsHelpers }

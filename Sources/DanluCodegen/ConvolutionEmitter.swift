@@ -12,6 +12,9 @@ extension KernelEmitter {
     if a.algorithm == .winograd {
       return WinogradEmitter.conv2d(x, w, sx, sw, out, padding: a.padding, y, scratch: scratch, steps: steps)
     }
+    if a.algorithm == .direct {
+      return DirectConvolutionEmitter.conv2d(x, w, sx, sw, out, a, y, scratch: scratch, steps: steps)
+    }
     let geometry = ConvGeometry(x: sx, weight: sw, y: out, groups: a.groups)
     let tiling = a.tiling(weight: sw, output: out)
     let (o, og, k, spatial) = (geometry.o, geometry.og, geometry.k, geometry.spatial)

@@ -41,6 +41,7 @@ extension KernelEmitter {
     }
     guard let conv = graph.forwardConvolution(index) else { return nil }
     if conv.attributes.algorithm == .winograd { return WinogradTiling(weight: conv.weight, output: conv.output).parts }
+    if let direct = graph.directConvolution(index) { return direct.parts > 1 ? direct.parts : nil }
     let parts = conv.attributes.tiling(weight: conv.weight, output: conv.output).parts
     return parts > 1 ? parts : nil
   }

@@ -101,6 +101,9 @@ extension Graph {
     guard let (a, w, y) = convShapes(index) else { return 0 }
     let pointwise = a.isPointwise(kernel: [w[2], w[3]])
     if a.algorithm == .winograd { return WinogradTiling(weight: w, output: y).scratchFloats(weight: w, output: y) }
+    if let direct = directConvolution(index), let x = forwardConvolution(index)?.input {
+      return direct.scratchFloats(input: x, groups: a.groups)
+    }
     // A packed convolution fills one image's im2col, which both threads share.
     if let packed = packedConvolution(index) { return pointwise ? 0 : packed.depth * packed.spatial }
     if case .training = nodes[index].op { return pointwise ? 0 : w[1] * w[2] * w[3] * y[2] * y[3] }
@@ -108,9 +111,9 @@ extension Graph {
                                                          spatial: y[2] * y[3], pointwise: pointwise)
   }
 
-  /// How a forward im2col convolution walks its output (`ConvTiling`); nil for the gradients and Winograd.
+  /// How a forward im2col convolution walks its output (`ConvTiling`); nil for the gradients, Winograd and direct.
   public func convTiling(_ index: Int) -> ConvTiling? {
-    guard let conv = forwardConvolution(index), conv.attributes.algorithm != .winograd, packedConvolution(index) == nil
+    guard let conv = forwardConvolution(index), conv.attributes.algorithm == .gemm, packedConvolution(index) == nil
     else { return nil }
     return conv.attributes.tiling(weight: conv.weight, output: conv.output)
   }

@@ -95,12 +95,15 @@ public indirect enum Op: Hashable, Sendable {
 }
 
 public struct Conv2dAttributes: Hashable, Sendable {
-  /// How codegen computes the convolution; a pass decides (`prefer-winograd`), the math is the same.
+  /// How codegen computes the convolution; passes decide (`prefer-winograd`, `prefer-direct`), the math is the same.
   public enum Algorithm: String, Hashable, Sendable {
     /// im2col + GEMM, or the input itself as the GEMM operand for 1×1.
     case gemm
     /// Winograd F(2×2, 3×3): 16 GEMMs on transformed tiles, 2.25× fewer multiplies (stride-1 3×3 only).
     case winograd
+    /// Loops over rows of output columns, 16 at a time, with each filter tap broadcast (`DirectConvolution`): for
+    /// convolutions with few filters, whose GEMM would have a handful of rows (unit column stride only).
+    case direct
   }
 
   public var stride: [Int]

@@ -110,12 +110,13 @@ import Testing
 
   /// The ways `ConvTiling` walks a convolution, against the interpreter, on one thread and two: small images sharing
   /// one GEMM (10 images of 10×10 by 16, so the last GEMM has 2; the stride-2 conv takes all 10), one 34×34 image cut
-  /// into two blocks of rows, two 48×48 images one per thread (8 channels, too few for Winograd), two 64×64 images
-  /// in two blocks of rows each, and one 9×9 image of 64 channels split by output channels. A fused batch norm, activation and residual ride on each.
+  /// into two blocks of rows, two 48×48 images one per thread (12 channels: too few for Winograd, too many for direct
+  /// loops), two 64×64 images in two blocks of rows each, and one 9×9 image of 64 channels split by output channels.
+  /// A fused batch norm, activation and residual ride on each.
   @Test(arguments: [(height: 10, batch: 10, channels: 16, marker: "staged", dump: "// images per convolution GEMM: %"),
                     (height: 34, batch: 1, channels: 16, marker: "const long width = (oy1 - oy0)", dump: nil),
-                    (height: 48, batch: 2, channels: 8, marker: "const long n = item / 1, block = item % 1;", dump: nil),
-                    (height: 64, batch: 2, channels: 8, marker: "const long n = item / 2, block = item % 2;", dump: nil),
+                    (height: 48, batch: 2, channels: 12, marker: "const long n = item / 1, block = item % 1;", dump: nil),
+                    (height: 64, batch: 2, channels: 12, marker: "const long n = item / 2, block = item % 2;", dump: nil),
                     (height: 9, batch: 1, channels: 64, marker: "#pragma omp barrier",
                      dump: "// convolutions split by output channels: %")])
   func tiledConvolutionsAgreeWithTheInterpreter(_ tiles: (height: Int, batch: Int, channels: Int, marker: String, dump: String?))

@@ -1,0 +1,82 @@
+import DanluIR
+
+/// The C of a direct convolution (`DirectConvolution`): per image and group, the input copied into a zero-bordered
+/// plane, then for each block of output channels and output row, chunks of 16·V columns accumulated in registers,
+/// tap by tap (one load of the shifted row, one broadcast multiply-add per channel), and stored through the fused
+/// epilogue while the chunk is in cache.
+enum DirectConvolutionEmitter {
+  /// `steps` are the fused epilogue statements on `v` (channel `c`, flat index `idx`).
+  static func conv2d(_ x: String, _ w: String, _ sx: [Int], _ sw: [Int], _ out: [Int], _ a: Conv2dAttributes,
+                     _ y: String, scratch: String, steps: String?) -> String {
+    let plan = DirectConvolution(input: sx, weight: sw, output: out, attributes: a)
+    let geometry = ConvGeometry(x: sx, weight: sw, y: out, groups: a.groups)
+    let (o, og, cg, k) = (geometry.o, geometry.og, geometry.cg, geometry.k)
+    let (oh, ow, kh, kw) = (geometry.oh, geometry.ow, geometry.kh, geometry.kw)
+    let (block, vectors, stride, height) = (plan.outputBlock, plan.vectors, plan.rowStride, plan.paddedHeight)
+    let chunk = 16 * vectors, items = og / block * oh
+    let planeFloats = plan.planeFloats(input: sx, groups: a.groups)
+    let threaded = plan.parts > 1
+    // Two parts take every other image of a batch, or half of a lone image's (channel block, row) items; each pads
+    // the input into a plane of its own (for a lone image both pad all of it: a pass over the input, against the
+    // output channels' taps over it).
+    let split = threaded && geometry.n == 1
+    let images = threaded && !split ? "long n = part; n < \(geometry.n); n += parts" : "long n = 0; n < \(geometry.n); n++"
+    let itemRange = split ? ("part * \(items) / parts", "(part + 1) * \(items) / parts") : ("0", "\(items)")
+    // The epilogue's statements (indented for a kernel's body) at the depth of the store loop.
+    let epilogue = (steps ?? "").split(separator: "\n", omittingEmptySubsequences: false)
+      .map { $0.isEmpty ? "" : String(repeating: " ", count: 6) + $0 }.joined(separator: "\n")
+    let body = """
+        float *plane = \(threaded ? "\(scratch) + part * \(planeFloats)" : scratch);
+        for (\(images))
+          for (long g = 0; g < \(a.groups); g++) {
+            memset(plane, 0, sizeof(float) * \(planeFloats));
+            for (long ic = 0; ic < \(cg); ic++)
+              for (long iy = 0; iy < \(geometry.h); iy++)
+                memcpy(plane + (ic * \(height) + iy + \(a.padding[0])) * \(stride) + \(a.padding[1]),
+                       x + ((n * \(geometry.c) + g * \(cg) + ic) * \(geometry.h) + iy) * \(geometry.w), sizeof(float) * \(geometry.w));
+            for (long item = \(itemRange.0); item < \(itemRange.1); item++) {
+              const long ob = item / \(oh) * \(block), oy = item % \(oh);
+              const float *filters = w + (g * \(og) + ob) * \(k);
+              for (long ox0 = 0; ox0 < \(ow); ox0 += \(chunk)) {
+                danlu_v16f acc[\(block)][\(vectors)];
+                for (long b = 0; b < \(block); b++)
+                  for (long j = 0; j < \(vectors); j++) acc[b][j] = (danlu_v16f){0};
+                for (long ic = 0; ic < \(cg); ic++)
+                  for (long ky = 0; ky < \(kh); ky++) {
+                    const float *src = plane + (ic * \(height) + oy * \(a.stride[0]) + ky * \(a.dilation[0])) * \(stride) + ox0;
+                    const float *tap = filters + (ic * \(kh) + ky) * \(kw);
+                    for (long kx = 0; kx < \(kw); kx++) {
+                      danlu_v16f in[\(vectors)];
+                      for (long j = 0; j < \(vectors); j++) in[j] = danlu_load16(src + kx * \(a.dilation[1]) + 16 * j);
+                      #pragma GCC unroll 16
+                      for (long b = 0; b < \(block); b++) {
+                        const danlu_v16f weight = danlu_splat16(tap[b * \(k) + kx]);
+                        #pragma GCC unroll 2
+                        for (long j = 0; j < \(vectors); j++) acc[b][j] = danlu_fma16(in[j], weight, acc[b][j]);
+                      }
+                    }
+                  }
+                float lanes[\(block)][\(chunk)];
+                for (long b = 0; b < \(block); b++)
+                  for (long j = 0; j < \(vectors); j++) danlu_store16(lanes[b] + 16 * j, acc[b][j]);
+                const long count = \(ow) - ox0 < \(chunk) ? \(ow) - ox0 : \(chunk);
+                for (long b = 0; b < \(block); b++) {
+                  const long c = g * \(og) + ob + b;
+                  float *row = y + ((n * \(o) + c) * \(oh) + oy) * \(ow) + ox0;
+                  for (long i = 0; i < count; i++) {
+                    const long idx = ((n * \(o) + c) * \(oh) + oy) * \(ow) + ox0 + i;
+                    (void)idx;
+                    float v = lanes[b][i];
+      \(epilogue)
+                    row[i] = v;
+                  }
+                }
+              }
+            }
+          }
+
+      """
+    let declarations = "  const float *restrict x = \(x), *restrict w = \(w);\n" + y
+    return declarations + (threaded ? KernelEmitter.inParts(plan.parts, body) : body)
+  }
+}

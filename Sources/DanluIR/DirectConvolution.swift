@@ -1,0 +1,63 @@
+/// How a direct convolution (`Conv2dAttributes.Algorithm.direct`) walks its output: a row of output columns 16 at a
+/// time (`vectors` AVX-512 vectors side by side), for a block of `outputBlock` output channels, each filter tap one
+/// load of the shifted input row and one broadcast multiply-add per channel of the block. The input is first copied
+/// into a zero-bordered plane (rows of `rowStride` floats) so that no load needs a bounds test. No im2col and no GEMM:
+/// where a GEMM has a handful of rows (LeNet-5's first convolution: 6 filters of 25 taps over 784 positions)
+/// OpenBLAS runs well below its rate and the im2col is a pass over 25× the input.
+public struct DirectConvolution: Hashable, Sendable {
+  /// Vectors of 16 output columns side by side: 2 where a row is wider than 16.
+  public let vectors: Int
+  /// Output channels whose accumulators sit in registers together: the largest divisor of a group's channels with
+  /// `outputBlock · vectors` at most `accumulatorsAtMost`.
+  public let outputBlock: Int
+  /// Floats per row of the padded plane: the padded input's width, or more so that the last chunk of columns'
+  /// loads (a whole `16 · vectors`, at every tap) stay inside the row.
+  public let rowStride: Int
+  /// Rows per channel of the padded plane.
+  public let paddedHeight: Int
+  /// Threads: 2 from `ConvTiling.partsFrom` multiply-adds (each its own images, or for one image its own blocks of
+  /// output channels), else 1.
+  public let parts: Int
+
+  /// Accumulators at most: 32 vector registers, less the loaded rows and the broadcast weight.
+  static let accumulatorsAtMost = 16
+  /// Output channels per group at most for `prefer-direct`: above it the GEMM's rows are enough for OpenBLAS's
+  /// kernels (a 16-filter 5×5 convolution of 6 channels over 10×10 measured 3.7 µs direct against 3.2 with im2col +
+  /// GEMM, where 6 filters over 28×28 measured 1.5 µs against 3.1).
+  public static let outputChannelsAtMost = 8
+  /// Share of the computed columns that must be real output columns (the rest are lanes past the row's end).
+  public static let usedLanesFrom = 0.75
+
+  /// - Parameters: input (N, C, H, W), weight (O, C/groups, kh, kw) and output (N, O, OH, OW) shapes.
+  public init(input x: [Int], weight w: [Int], output y: [Int], attributes a: Conv2dAttributes) {
+    let vectors = y[3] > 16 ? 2 : 1, channels = w[0] / a.groups
+    self.vectors = vectors
+    outputBlock = (1...channels).last { channels % $0 == 0 && $0 * vectors <= Self.accumulatorsAtMost } ?? 1
+    let columns = (y[3] + 16 * vectors - 1) / (16 * vectors) * 16 * vectors
+    rowStride = max(x[3] + 2 * a.padding[1], columns + (w[3] - 1) * a.dilation[1])
+    paddedHeight = x[2] + 2 * a.padding[0]
+    parts = w.reduce(1, *) * y[0] * y[2] * y[3] >= ConvTiling.partsFrom ? 2 : 1
+  }
+
+  /// Floats of one part's padded plane: a group's input channels.
+  public func planeFloats(input x: [Int], groups: Int) -> Int { x[1] / groups * paddedHeight * rowStride }
+
+  /// Scratch floats: a padded plane per part.
+  public func scratchFloats(input x: [Int], groups: Int) -> Int { parts * planeFloats(input: x, groups: groups) }
+
+  /// Whether a convolution can run direct: unit column stride (a tap's columns are one contiguous load).
+  public static func fits(_ a: Conv2dAttributes) -> Bool { a.stride[1] == 1 }
+
+  /// Output columns computed, real or not, per row.
+  public func computedColumns(outputWidth: Int) -> Int {
+    (outputWidth + 16 * vectors - 1) / (16 * vectors) * 16 * vectors
+  }
+}
+
+extension Graph {
+  /// The direct walk of the convolution at `index` (plain or a fused anchor) when its algorithm is `direct`.
+  public func directConvolution(_ index: Int) -> DirectConvolution? {
+    guard let conv = forwardConvolution(index), conv.attributes.algorithm == .direct else { return nil }
+    return DirectConvolution(input: conv.input, weight: conv.weight, output: conv.output, attributes: conv.attributes)
+  }
+}

@@ -1,0 +1,79 @@
+import DanluCodegen
+import DanluDriver
+import DanluIR
+import DanluPasses
+import DanluRuntime
+import DanluTestSupport
+import Foundation
+import Testing
+
+/// Direct convolutions (`DirectConvolution`) against the interpreter, on one thread and two.
+@Suite struct DirectConvolutionTests {
+  /// Every convolution with unit column stride forced direct, whatever `prefer-direct` would choose, so that the
+  /// loops meet what the pass keeps out too: a 5×5 padded filter with batch norm and relu fused, a dilated one with a
+  /// residual, rows of 37 and 13 columns (a second, partial chunk of two vectors; one vector), a row stride of 2,
+  /// groups of 4 and depthwise filters, 16 output channels in blocks (of 8 with two vectors of columns, of 16 with
+  /// one). One image on one part, one image split into two parts' items, and a batch whose images alternate between
+  /// two parts.
+  @Test(arguments: [(batch: 1, channels: 3, height: 28, width: 28, parts: 1),
+                    (batch: 3, channels: 3, height: 11, width: 37, parts: 1),
+                    (batch: 1, channels: 8, height: 64, width: 64, parts: 2),
+                    (batch: 4, channels: 8, height: 40, width: 13, parts: 2)])
+  func directConvolutionsAgreeWithTheInterpreter(_ size: (batch: Int, channels: Int, height: Int, width: Int, parts: Int))
+    throws
+  {
+    let path = Repository.temporaryFolder().appendingPathComponent("direct.yaml").path
+    let c = size.channels
+    try """
+      model: direct
+      inputs:
+        x: f32[N, \(c), \(size.height), \(size.width)]
+      layers:
+        - c1: conv2d(6, kernel=5, padding=2)
+        - bn: batchnorm2d
+        - relu
+        - c2: conv2d(\(c), kernel=3, padding=2, dilation=2, bias=false)
+        - add(., x)
+        - c3: conv2d(16, kernel=3, padding=1)
+        - c4: conv2d(8, kernel=3, padding=(0, 1), stride=(2, 1), groups=4)
+        - c5: conv2d(8, kernel=3, padding=1, groups=8)
+      """.write(toFile: path, atomically: true, encoding: .utf8)
+    let (model, graph) = try Oracle.graph(path, BuildOptions(batch: size.batch))
+    let fused = Pipeline.optimize(graph, passes: try Pipeline.passes(["canonicalize-reshapes", "cse", "dce", "fuse"]))
+    // In the text IR a plain convolution's attributes start at dilation, a fused one's at its anchor.
+    let forced = try IRParser.parse(IRPrinter.print(fused)
+      .replacingOccurrences(of: "{anchor=\"conv2d\"", with: "{algorithm=\"direct\" anchor=\"conv2d\"")
+      .replacingOccurrences(of: ") {dilation=", with: ") {algorithm=\"direct\" dilation="))
+    let optimized = Pipeline.optimize(forced, passes: try Pipeline.passes(["prefer-direct", "plan-memory"]))
+    let printed = IRPrinter.print(optimized)
+    #expect(printed.components(separatedBy: "algorithm=\"direct\"").count == 6, "\(printed)")
+    let source = CEmitter.emit(optimized, source: "direct")
+    #expect(source.contains("float *plane = ") && !source.contains("cblas_sgemm"))
+    #expect(source.contains("#pragma omp parallel num_threads(parts)") == (size.parts > 1))
+    let weights = graph.initialWeights(model.initializers, seed: 11)
+    let inputs = Oracle.randomInputs(graph, seed: 12)
+    let expected = try Oracle.interpret(graph, inputs, weights)["output"]!
+    let set = WeightSet(weights.sorted { $0.key < $1.key }.map { ($0.key, $0.value) })
+    for (threads, outputs) in try Oracle.onOneThreadAndTwo(source, "direct", inputs, set) {
+      let actual = outputs["output"]!
+      #expect(actual.shape == expected.shape)
+      #expect(actual.relativeError(to: expected) < 1e-5, "threads \(threads): \(actual.relativeError(to: expected))")
+    }
+  }
+
+  /// The default pipeline picks direct loops for LeNet-5's first convolution only (6 filters; the second has 16),
+  /// and the model still agrees with the interpreter.
+  @Test func lenet5TakesDirectLoopsForItsFirstConvolution() throws {
+    let (model, graph) = try Oracle.graph(Repository.path("Models/lenet5.yaml"), BuildOptions(batch: 2))
+    let optimized = Pipeline.optimize(graph, passes: try Pipeline.passes(nil))
+    let directs = IRPrinter.print(optimized).split(separator: "\n").filter { $0.contains("algorithm=\"direct\"") }
+    #expect(directs.count == 1 && directs[0].contains("# conv1"), "\(directs)")
+    let weights = graph.initialWeights(model.initializers, seed: 3)
+    let inputs = Oracle.randomInputs(graph, seed: 4)
+    let expected = try Oracle.interpret(graph, inputs, weights)["logits"]!
+    let set = WeightSet(weights.sorted { $0.key < $1.key }.map { ($0.key, $0.value) })
+    for (threads, outputs) in try Oracle.onOneThreadAndTwo(CEmitter.emit(optimized, source: "lenet5"), "lenet5", inputs, set) {
+      #expect(outputs["logits"]!.relativeError(to: expected) < 1e-5, "threads \(threads)")
+    }
+  }
+}
