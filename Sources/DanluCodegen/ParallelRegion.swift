@@ -15,7 +15,10 @@ extension KernelEmitter {
     #ifndef _OPENMP
       return 1;  /* built without -fopenmp: every part in this thread */
     #endif
-      const long threads = danlu_threads > 0 ? danlu_threads : sysconf(_SC_NPROCESSORS_ONLN);
+      /* Asked once: glibc reads /sys for it on every call, ~5 µs, more than a small region's work. */
+      static long online = 0;
+      if (online == 0) online = sysconf(_SC_NPROCESSORS_ONLN);
+      const long threads = danlu_threads > 0 ? danlu_threads : online;
       return wanted < threads ? wanted : (int)threads;
     }
 
