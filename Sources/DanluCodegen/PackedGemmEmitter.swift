@@ -42,6 +42,30 @@ enum PackedGemmEmitter {
       }
     }
 
+    /* One row of a by one panel (width 32 or 16) over depth, into y: four partial sums over k keep eight chains of
+       multiply-adds in flight (a lone row has no other rows to hide their latency behind). */
+    static void danlu_panel_vector(const float *restrict a, const float *restrict panel, long width, long depth,
+                                   float *restrict y) {
+      danlu_v16f acc[4][2];
+      for (int u = 0; u < 4; u++) acc[u][0] = acc[u][1] = (danlu_v16f){0};
+      const long v = width / 16;
+      long k = 0;
+      for (; k + 4 <= depth; k += 4) {
+        #pragma GCC unroll 4
+        for (int u = 0; u < 4; u++) {
+          const danlu_v16f x = danlu_splat16(a[k + u]);
+          acc[u][0] = danlu_fma16(x, danlu_load16(panel + (k + u) * width), acc[u][0]);
+          if (v > 1) acc[u][1] = danlu_fma16(x, danlu_load16(panel + (k + u) * width + 16), acc[u][1]);
+        }
+      }
+      for (; k < depth; k++) {
+        const danlu_v16f x = danlu_splat16(a[k]);
+        acc[0][0] = danlu_fma16(x, danlu_load16(panel + k * width), acc[0][0]);
+        if (v > 1) acc[0][1] = danlu_fma16(x, danlu_load16(panel + k * width + 16), acc[0][1]);
+      }
+      for (long j = 0; j < v; j++) danlu_store16(y + 16 * j, (acc[0][j] + acc[1][j]) + (acc[2][j] + acc[3][j]));
+    }
+
     static void danlu_panel_block(const float *restrict a, long a_row, long a_depth, const float *restrict panel, long width,
                                   long depth, float *restrict y, long y_row, long y_column, int rows) {
       danlu_v16f acc[12][2];
@@ -106,9 +130,33 @@ enum PackedGemmEmitter {
   static func gemm(_ a: String, _ packed: String, m: Int, n: Int, k: Int, parts: Int, steps: String) -> String {
     let epilogue = steps.isEmpty ? ""
       : FusedKernelEmitter.matmulEpilogue(rows: ("m0", "m0 + rows"), columns: ("n0", "n0 + width"), n: n, steps: steps)
-    let body = blocks(m: m, n: n, k: k, aRow: "\(k)", aDepth: "1", yBlock: "y + m0 * \(n) + n0", yRow: "\(n)", yColumn: "1",
-                      epilogue: epilogue)
-    return "  const float *a = \(a), *w = \(packed);\n" + region(parts, body)
+    let body = m == 1 ? vector(n: n, k: k, epilogue: epilogue)
+      : blocks(m: m, n: n, k: k, aRow: "\(k)", aDepth: "1", yBlock: "y + m0 * \(n) + n0", yRow: "\(n)", yColumn: "1",
+               epilogue: epilogue)
+    // A single row's panels go forwards and backwards on alternate calls: what a part read last is still in its L2
+    // when the next call starts there (its share, 1 MB for the MLP, is about the L2's size).
+    let direction = m == 1 ? "  static unsigned calls = 0;\n  const int backwards = __atomic_fetch_add(&calls, 1, __ATOMIC_RELAXED) & 1;\n" : ""
+    return "  const float *a = \(a), *w = \(packed);\n" + direction + region(parts, body)
+  }
+
+  /// A part's panels against a single row (`danlu_panel_vector`), each followed by `epilogue` on its columns
+  /// n0..<n0+width (row m0 = 0 of 1), in the order `backwards` says. The part always takes the same panels, so they
+  /// stay in its core's L2.
+  static func vector(n: Int, k: Int, epilogue: String) -> String {
+    let width = PackedPanels.width
+    let panels = (n + width - 1) / width
+    return """
+        const long p0 = part * \(panels) / parts, p1 = (part + 1) * \(panels) / parts, m0 = 0;
+        const int rows = 1;
+        (void)m0; (void)rows;
+        for (long q = p0; q < p1; q++) {
+          const long p = backwards ? p0 + p1 - 1 - q : q;
+          const long n0 = p * \(width), width = \(n) - n0 < \(width) ? \(n) - n0 : \(width);
+          danlu_panel_vector(a, w + n0 * \(k), width, \(k), y + n0);
+      \(epilogue)\
+        }
+
+      """
   }
 
   /// A convolution with packed filters (`Graph.packedConvolution`), image by image: both threads fill their share of

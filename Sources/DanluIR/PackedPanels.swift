@@ -29,6 +29,15 @@ public enum PackedPanels {
 
   /// Two parts (panels shared between two threads) from `partsFrom` multiply-adds and more than one panel.
   static func parts(macs: Int, rows: Int) -> Int { macs >= partsFrom && rows > width ? 2 : 1 }
+
+  /// A single row's product (a matrix-vector product, packed only in graphs made of them: `singleRowsFrom`) takes
+  /// two threads from this many weight floats (256 KB): each core then keeps its half of the panels in its own L2
+  /// from one run to the next, where a whole MLP's weights (2.1 MB) would stream from L3 to one.
+  public static let vectorPartsFrom = 64 * 1024
+  /// Single-row products are packed when they carry at least this share of the graph's multiply-adds: their regions
+  /// then spin between each other (`CEmitter.spinsBetweenRegions`), where waking a sleeping thread (~50 µs) would cost
+  /// more than a product of a few µs.
+  public static let singleRowsFrom = 0.9
 }
 
 extension Graph {
@@ -44,6 +53,7 @@ extension Graph {
     guard let w = packedWeight(index), let out = node.type.staticShape else { return nil }
     let (n, k) = (w[0], w[1])
     let m = out.reduce(1, *) / n
+    if m == 1 { return (m, n, k, n * k >= PackedPanels.vectorPartsFrom && n > PackedPanels.width ? 2 : 1) }
     return (m, n, k, PackedPanels.parts(macs: m * n * k, rows: n))
   }
 

@@ -4,21 +4,24 @@ import DanluIR
 /// read from `pack_panels`, a copy in the order the C backend's own GEMM wants (`PackedPanels`), made once at load
 /// time; OpenBLAS repacks the weight on every call (`sgemm_incopy` took 13.6% of the Transformer encoder layer's
 /// samples), where ONNX Runtime's MLAS packs constant weights once at session start. Only where the product has at
-/// least 16 rows (a single row stays `sgemv`, which streams the weights once) and 32M multiply-adds
-/// (`PackedPanels.macsFrom`), the weight is a parameter whose rows are whole vectors, and the graph trains nothing
-/// (a train step's weights change every step). The Transformer encoder layer (S = 128) went 2.71–3.32 → 2.32–2.46 ms.
+/// least 16 rows and 32M multiply-adds (`PackedPanels.macsFrom`), the weight is a parameter whose rows are whole
+/// vectors, and the graph trains nothing (a train step's weights change every step). A single row stays `sgemv`
+/// unless such products carry ≥ 90% of the graph's multiply-adds (`PackedPanels.singleRowsFrom`, the MLP at batch
+/// 1): then each is packed and read as two threads' fixed halves of the panels, which stay in each core's L2 from
+/// one run to the next (OpenBLAS's `sgemv` streamed the MLP's 2.1 MB from L3: 13 µs, packed 8–9 µs). The Transformer encoder layer (S = 128) went 2.71–3.32 → 2.32–2.46 ms.
 /// The filters of an ungrouped GEMM convolution of one image are packed the same way (`PackedPanels.im2colFloatsAtMost`,
 /// `deepFrom`): ResNet-18 at batch 1 12.7–13.5 → 12.2–12.5 ms, VGG16 89.5–92 → 85–87 ms. So is the weight_hh of a
 /// recurrence whose steps are fused, which its step kernel otherwise packed on every call.
 public let packWeights = Pass(name: "pack-weights", summary: "pack linear and convolution weights into panels once, at load time") { graph in
   guard !graph.nodes.contains(where: { if case .training = $0.op { true } else { false } }) else { return graph }
+  let singleRows = singleRowShare(graph) >= PackedPanels.singleRowsFrom
   var result = Graph(name: graph.name)
   var map = Array(repeating: -1, count: graph.nodes.count)
   var packed: [Int: Int] = [:]  // a weight's value in `result` → its pack_panels there
   for (index, node) in graph.nodes.enumerated() {
     var copy = node
     copy.operands = node.operands.map { map[$0] }
-    if let operand = node.op.packedPanelsOperand, packs(graph, index, operand) {
+    if let operand = node.op.packedPanelsOperand, packs(graph, index, operand, singleRows: singleRows) {
       let weight = copy.operands[operand]
       if packed[weight] == nil {
         let source = result.nodes[weight]
@@ -37,8 +40,8 @@ public let packWeights = Pass(name: "pack-weights", summary: "pack linear and co
 
 /// Whether node `index` reads its weight (`operand`) packed: a parameter of whole-vector rows, in a product large
 /// enough, with several rows (a matmul) or of one image (a convolution; batches run on two threads by images
-/// already); always for a fused recurrent step's weight_hh.
-private func packs(_ graph: Graph, _ index: Int, _ operand: Int) -> Bool {
+/// already); a single row's product in a graph of them (`singleRows`); always for a fused recurrent step's weight_hh.
+private func packs(_ graph: Graph, _ index: Int, _ operand: Int, singleRows: Bool) -> Bool {
   let node = graph.nodes[index]
   guard node.operands.count > operand, case .parameter = graph.nodes[node.operands[operand]].op,
         let w = graph.nodes[node.operands[operand]].type.staticShape, let out = node.type.staticShape,
@@ -52,6 +55,31 @@ private func packs(_ graph: Graph, _ index: Int, _ operand: Int) -> Bool {
     return conv.output[0] == 1 && macs >= PackedPanels.macsFrom
       && (im2col <= PackedPanels.im2colFloatsAtMost || depth >= PackedPanels.deepFrom)
   }
-  return out.reduce(1, *) / w[0] >= 16 && macs >= PackedPanels.macsFrom
+  let rows = out.reduce(1, *) / w[0]
+  if rows == 1 { return singleRows && isTransposedMatmul(node.op) }
+  return rows >= 16 && macs >= PackedPanels.macsFrom
+}
+
+/// The share of the graph's multiply-adds in products of one row by a transposed weight of whole-vector rows (a
+/// linear layer at batch 1).
+private func singleRowShare(_ graph: Graph) -> Double {
+  let perNode = Cost.of(graph, bindings: [:]).perNode
+  var (single, total) = (0, 0)
+  for (index, node) in graph.nodes.enumerated() where perNode[index].macs > 0 {
+    total += perNode[index].macs
+    guard isTransposedMatmul(node.op), node.operands.count > 1, let w = graph.nodes[node.operands[1]].type.staticShape,
+          let out = node.type.staticShape, w.count == 2, PackedPanels.packable(rows: w[0]), out.reduce(1, *) == w[0]
+    else { continue }
+    single += perNode[index].macs
+  }
+  return total > 0 ? Double(single) / Double(total) : 0
+}
+
+private func isTransposedMatmul(_ op: Op) -> Bool {
+  switch op {
+  case .matmul(let t): return t
+  case .fused(let group): if case .matmul(let t) = group.anchor { return t } else { return false }
+  default: return false
+  }
 }
 
