@@ -48,7 +48,7 @@ let package = Package(
     ),
 
     // MARK: Tests
-    .target(name: "DanluTestSupport", dependencies: ["DanluIR", "DanluDriver", "DanluCodegen", "DanluRuntime", "DanluInterpreter"], path: "Tests/DanluTestSupport"),
+    .target(name: "DanluTestSupport", dependencies: ["DanluIR", "DanluDriver", "DanluCodegen", "DanluRuntime", "DanluInterpreter", "DanluPasses"], path: "Tests/DanluTestSupport"),
     .testTarget(name: "DanluDiagnosticsTests", dependencies: ["DanluDiagnostics"]),
     .testTarget(name: "DanluSpecTests", dependencies: ["DanluSpec"]),
     .testTarget(name: "DanluIRTests", dependencies: ["DanluIR", "DanluTestSupport"]),

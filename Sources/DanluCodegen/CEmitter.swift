@@ -76,9 +76,9 @@ public enum CEmitter {
       switch $0.op { case .attention, .training(.attentionGrad): true; default: false }
     }
     let usesPanels = graph.nodes.indices.contains { graph.packedMatmul($0) != nil || graph.packedConvolution($0) != nil }
-    let usesDirect = graph.nodes.indices.contains { graph.directConvolution($0) != nil }
-    if usesRecurrence || usesAttention || usesPanels || usesDirect { out += VectorMath.helpers }
-    if usesPanels { out += PackedGemmEmitter.helpers }
+    let direct = graph.nodes.indices.compactMap { graph.directConvolution($0) }
+    if usesRecurrence || usesAttention || usesPanels || !direct.isEmpty { out += VectorMath.helpers }
+    if usesPanels || direct.contains(where: \.filters) { out += PackedGemmEmitter.helpers }
     if usesRecurrence { out += RecurrentEmitter.helpers }
     if graph.nodes.indices.contains(where: { KernelEmitter.usesParts(graph, $0) != nil }) { out += KernelEmitter.partsHelpers }
     out += kernels.joined(separator: "\n")

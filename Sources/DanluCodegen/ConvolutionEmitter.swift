@@ -8,12 +8,12 @@ extension KernelEmitter {
   /// (`ConvTiling`). `steps` are the fused epilogue statements on `v` (channel `c`, flat index `idx`), run over each
   /// image's rows while they are in cache.
   static func conv2d(_ x: String, _ w: String, _ sx: [Int], _ sw: [Int], _ out: [Int], _ a: Conv2dAttributes,
-                     _ y: String, scratch: String, steps: String?) -> String {
+                     _ y: String, scratch: String, steps: String?, packedFilters: Bool = false) -> String {
     if a.algorithm == .winograd {
       return WinogradEmitter.conv2d(x, w, sx, sw, out, padding: a.padding, y, scratch: scratch, steps: steps)
     }
     if a.algorithm == .direct {
-      return DirectConvolutionEmitter.conv2d(x, w, sx, sw, out, a, y, scratch: scratch, steps: steps)
+      return DirectConvolutionEmitter.conv2d(x, w, sx, sw, out, a, y, scratch: scratch, steps: steps, filters: packedFilters)
     }
     let geometry = ConvGeometry(x: sx, weight: sw, y: out, groups: a.groups)
     let tiling = a.tiling(weight: sw, output: out)

@@ -7,7 +7,8 @@ import DanluIR
 enum DirectConvolutionEmitter {
   /// `steps` are the fused epilogue statements on `v` (channel `c`, flat index `idx`).
   static func conv2d(_ x: String, _ w: String, _ sx: [Int], _ sw: [Int], _ out: [Int], _ a: Conv2dAttributes,
-                     _ y: String, scratch: String, steps: String?) -> String {
+                     _ y: String, scratch: String, steps: String?, filters: Bool) -> String {
+    if filters { return byFilters(x, w, sx, sw, out, a, y, scratch: scratch, steps: steps) }
     let plan = DirectConvolution(input: sx, weight: sw, output: out, attributes: a)
     let geometry = ConvGeometry(x: sx, weight: sw, y: out, groups: a.groups)
     let (o, og, cg, k) = (geometry.o, geometry.og, geometry.cg, geometry.k)
@@ -77,6 +78,61 @@ enum DirectConvolutionEmitter {
 
       """
     let declarations = "  const float *restrict x = \(x), *restrict w = \(w);\n" + y
+    return declarations + (threaded ? KernelEmitter.inParts(plan.parts, body) : body)
+  }
+
+  /// By filters (`DirectConvolution.filters`, the weight packed): per image the plane, then for each (panel of 32
+  /// filters, output row) item, blocks of up to 12 positions of the row against the panel (`danlu_panel_taps`, each
+  /// position's input read from the plane at the tap's offset), the epilogue on each block.
+  static func byFilters(_ x: String, _ w: String, _ sx: [Int], _ sw: [Int], _ out: [Int], _ a: Conv2dAttributes,
+                        _ y: String, scratch: String, steps: String?) -> String {
+    let plan = DirectConvolution(input: sx, weight: sw, output: out, attributes: a, filters: true)
+    let geometry = ConvGeometry(x: sx, weight: sw, y: out, groups: 1)
+    let (o, c, k, spatial) = (geometry.o, geometry.c, geometry.k, geometry.spatial)
+    let (oh, ow, kh, kw) = (geometry.oh, geometry.ow, geometry.kh, geometry.kw)
+    let (stride, height, width, block) = (plan.rowStride, plan.paddedHeight, PackedPanels.width, PackedPanels.blockRows)
+    let items = (o + width - 1) / width * oh
+    let planeFloats = plan.planeFloats(input: sx, groups: 1)
+    let threaded = plan.parts > 1
+    let split = threaded && geometry.n == 1
+    let images = threaded && !split ? "long n = part; n < \(geometry.n); n += parts" : "long n = 0; n < \(geometry.n); n++"
+    let itemRange = split ? ("part * \(items) / parts", "(part + 1) * \(items) / parts") : ("0", "\(items)")
+    let epilogue = steps.map { PackedGemmEmitter.convolutionEpilogue(o: o, spatial: spatial, steps: $0) } ?? ""
+    let body = """
+        float *plane = \(threaded ? "\(scratch) + part * \(planeFloats)" : scratch);
+        for (\(images)) {
+          memset(plane, 0, sizeof(float) * \(planeFloats));
+          for (long ic = 0; ic < \(c); ic++)
+            for (long iy = 0; iy < \(geometry.h); iy++)
+              memcpy(plane + (ic * \(height) + iy + \(a.padding[0])) * \(stride) + \(a.padding[1]),
+                     x + ((n * \(c) + ic) * \(geometry.h) + iy) * \(geometry.w), sizeof(float) * \(geometry.w));
+          for (long item = \(itemRange.0); item < \(itemRange.1); item++) {
+            const long p = item / \(oh), oy = item % \(oh);
+            const long n0 = p * \(width), width = \(o) - n0 < \(width) ? \(o) - n0 : \(width);
+            const float *panel = w + n0 * \(k), *row = plane + oy * \(a.stride[0] * stride);
+            /* As many blocks as 12-position blocks would need, of even sizes. */
+            const long blocks = (\(ow) + \(block - 1)) / \(block);
+            for (long b = 0; b < blocks; b++) {
+              const long x0 = b * \(ow) / blocks, m0 = oy * \(ow) + x0;
+              const int rows = (int)((b + 1) * \(ow) / blocks - x0);
+              danlu_panel_taps(row + x0 * \(a.stride[1]), \(a.stride[1]), taps, panel, width, \(k),
+                               y + (n * \(o) + n0) * \(spatial) + m0, 1, \(spatial), rows);
+      \(epilogue)\
+            }
+          }
+        }
+
+      """
+    // Each tap's offset in the plane from a position's top-left corner, the same for every position.
+    let taps = """
+        long taps[\(k)];
+        for (long ic = 0; ic < \(c); ic++)
+          for (long ky = 0; ky < \(kh); ky++)
+            for (long kx = 0; kx < \(kw); kx++)
+              taps[(ic * \(kh) + ky) * \(kw) + kx] = (ic * \(height) + ky * \(a.dilation[0])) * \(stride) + kx * \(a.dilation[1]);
+
+      """
+    let declarations = "  const float *restrict x = \(x), *w = \(w);\n" + y + taps
     return declarations + (threaded ? KernelEmitter.inParts(plan.parts, body) : body)
   }
 }

@@ -37,7 +37,7 @@ enum FusedKernelEmitter {
                                                scratch: plan.scratchReference(index), parts: p.parts, steps: steps)
       }
       body += KernelEmitter.conv2d(operand(0), operand(1), shape(0), shape(1), out, a, "", scratch: plan.scratchReference(index),
-                                   steps: steps)
+                                   steps: steps, packedFilters: graph.directConvolution(index)?.filters ?? false)
     case .matmul(let transposeB):
       let w = shape(1)
       let n = transposeB ? w[0] : w[1], m = out.reduce(1, *) / n

@@ -56,7 +56,8 @@ enum KernelEmitter {
         return PackedGemmEmitter.conv2d(x(0), x(1), shape(0), shape(1), out, a, y, scratch: plan.scratchReference(index),
                                         parts: p.parts, steps: nil)
       }
-      return conv2d(x(0), x(1), shape(0), shape(1), out, a, y, scratch: plan.scratchReference(index), steps: nil)
+      return conv2d(x(0), x(1), shape(0), shape(1), out, a, y, scratch: plan.scratchReference(index), steps: nil,
+                    packedFilters: graph.directConvolution(index)?.filters ?? false)
 
     case .batchNorm(let eps):
       let channels = out[1], inner = out[2...].reduce(1, *), batch = out[0]

@@ -142,17 +142,17 @@ public struct PoolAttributes: Hashable, Sendable {
 
 extension Op {
   /// The operand a reader of `packPanels` reads it as: operand 1 of a matmul with `transposeB` or of an ungrouped GEMM
-  /// convolution (plain, or a fused group's anchor), operand 2 (weight_hh) of a recurrence whose steps are fused
+  /// or direct convolution (plain, or a fused group's anchor), operand 2 (weight_hh) of a recurrence whose steps are fused
   /// (hidden size a multiple of 16); nil for every other op.
   public var packedPanelsOperand: Int? {
     switch self {
     case .matmul(let t): return t ? 1 : nil
-    case .conv2d(let a): return a.groups == 1 && a.algorithm == .gemm ? 1 : nil
+    case .conv2d(let a): return a.groups == 1 && a.algorithm != .winograd ? 1 : nil
     case .recurrent(let r): return r.hidden % 16 == 0 ? 2 : nil
     case .fused(let group):
       switch group.anchor {
       case .matmul(let t): return t ? 1 : nil
-      case .conv2d(let a): return a.groups == 1 && a.algorithm == .gemm ? 1 : nil
+      case .conv2d(let a): return a.groups == 1 && a.algorithm != .winograd ? 1 : nil
       case .elementwise: return nil
       }
     default: return nil

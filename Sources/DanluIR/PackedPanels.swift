@@ -57,10 +57,12 @@ extension Graph {
     return (m, n, k, PackedPanels.parts(macs: m * n * k, rows: n))
   }
 
-  /// For a convolution (plain or a fused anchor) whose weight is `pack_panels`: output positions per image, the
-  /// filter size (the GEMM's depth), the output channels, and the parts it runs in; nil for any other node.
+  /// For a GEMM convolution (plain or a fused anchor) whose weight is `pack_panels`: output positions per image, the
+  /// filter size (the GEMM's depth), the output channels, and the parts it runs in; nil for any other node (a direct
+  /// convolution reads packed filters its own way: `directConvolution`).
   public func packedConvolution(_ index: Int) -> (spatial: Int, depth: Int, channels: Int, parts: Int)? {
-    guard let conv = forwardConvolution(index), packedWeight(index) != nil else { return nil }
+    guard let conv = forwardConvolution(index), conv.attributes.algorithm == .gemm, packedWeight(index) != nil
+    else { return nil }
     let (w, y) = (conv.weight, conv.output)
     let (spatial, depth) = (y[2] * y[3], w[1] * w[2] * w[3])
     return (spatial, depth, w[0], PackedPanels.parts(macs: y[0] * spatial * depth * w[0], rows: w[0]))

@@ -51,6 +51,8 @@ private func packs(_ graph: Graph, _ index: Int, _ operand: Int, singleRows: Boo
   let depth = w.dropFirst().reduce(1, *)
   let macs = out.reduce(1, *) * depth
   if let conv = graph.forwardConvolution(index) {
+    // `prefer-direct` chose vectors along the filters for it (`DirectConvolution.fitsFilters`).
+    if conv.attributes.algorithm == .direct { return true }
     let im2col = conv.attributes.isPointwise(kernel: [w[2], w[3]]) ? 0 : depth * out[2] * out[3]
     return conv.output[0] == 1 && macs >= PackedPanels.macsFrom
       && (im2col <= PackedPanels.im2colFloatsAtMost || depth >= PackedPanels.deepFrom)

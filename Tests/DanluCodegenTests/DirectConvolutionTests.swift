@@ -61,13 +61,49 @@ import Testing
     }
   }
 
-  /// The default pipeline picks direct loops for LeNet-5's first convolution only (6 filters; the second has 16),
-  /// and the model still agrees with the interpreter.
-  @Test func lenet5TakesDirectLoopsForItsFirstConvolution() throws {
+  /// Direct by filters (packed, `danlu_panel_taps`) from the default pipeline: 48 filters (a 32-wide panel and a
+  /// 16-wide one) of a padded 3×3 over 16 channels with batch norm and relu fused, then 64 filters of a strided,
+  /// dilated 3×3 with a bias, then 64 of a 3×3 with a residual; rows of 21 and 11 positions (blocks of 11 and 10, one
+  /// of 11). One image split between two parts' (panel, row) items, and three images alternating.
+  @Test(arguments: [(batch: 1, parts: 2), (batch: 3, parts: 2)])
+  func directConvolutionsByFiltersAgreeWithTheInterpreter(_ size: (batch: Int, parts: Int)) throws {
+    let path = Repository.temporaryFolder().appendingPathComponent("filters.yaml").path
+    try """
+      model: filters
+      inputs:
+        x: f32[N, 16, 21, 21]
+      layers:
+        - c1: conv2d(48, kernel=3, padding=1, bias=false)
+        - bn: batchnorm2d
+        - relu
+        - c2: conv2d(64, kernel=3, padding=2, stride=2, dilation=2)
+        - c3: conv2d(64, kernel=3, padding=1)
+        - add(., c2)
+      """.write(toFile: path, atomically: true, encoding: .utf8)
+    let (model, graph) = try Oracle.graph(path, BuildOptions(batch: size.batch))
+    let optimized = Pipeline.optimize(graph, passes: try Pipeline.passes(nil))
+    let directs = optimized.nodes.indices.compactMap { optimized.directConvolution($0) }
+    #expect(directs.count == 3 && directs.allSatisfy { $0.filters && $0.parts == size.parts }, "\(directs)")
+    let source = CEmitter.emit(optimized, source: "filters")
+    #expect(source.components(separatedBy: "danlu_panel_taps(row + x0 * ").count == 4 && !source.contains("cblas_sgemm"))
+    let weights = graph.initialWeights(model.initializers, seed: 13)
+    let inputs = Oracle.randomInputs(graph, seed: 14)
+    let expected = try Oracle.interpret(graph, inputs, weights)["output"]!
+    let set = WeightSet(weights.sorted { $0.key < $1.key }.map { ($0.key, $0.value) })
+    for (threads, outputs) in try Oracle.onOneThreadAndTwo(source, "filters", inputs, set) {
+      let actual = outputs["output"]!
+      #expect(actual.shape == expected.shape)
+      #expect(actual.relativeError(to: expected) < 1e-5, "threads \(threads): \(actual.relativeError(to: expected))")
+    }
+  }
+
+  /// The default pipeline runs both of LeNet-5's convolutions direct: the first (6 filters) by rows, the second (16
+  /// filters of 150 weights) by filters; the model still agrees with the interpreter.
+  @Test func lenet5TakesDirectLoops() throws {
     let (model, graph) = try Oracle.graph(Repository.path("Models/lenet5.yaml"), BuildOptions(batch: 2))
     let optimized = Pipeline.optimize(graph, passes: try Pipeline.passes(nil))
-    let directs = IRPrinter.print(optimized).split(separator: "\n").filter { $0.contains("algorithm=\"direct\"") }
-    #expect(directs.count == 1 && directs[0].contains("# conv1"), "\(directs)")
+    let directs = optimized.nodes.indices.compactMap { optimized.directConvolution($0) }
+    #expect(directs.map(\.filters) == [false, true])
     let weights = graph.initialWeights(model.initializers, seed: 3)
     let inputs = Oracle.randomInputs(graph, seed: 4)
     let expected = try Oracle.interpret(graph, inputs, weights)["logits"]!

@@ -2,6 +2,7 @@ import DanluDriver
 import DanluFrontend
 import DanluIR
 import DanluInterpreter
+import DanluPasses
 import DanluRuntime
 import DanluCodegen
 import DanluDiagnostics
@@ -30,6 +31,11 @@ public enum Oracle {
 
   /// A model written from `spec` to a temporary `NAME.yaml` and built: the graph, seeded weights (5) and inputs (6),
   /// and the interpreter's first output, for the tests of kernels that split their work between threads.
+  /// The default inference pipeline's pass names without `excluded`: for tests of what a later pass would replace.
+  public static func inferenceWithout(_ excluded: String) -> [String] {
+    PassRegistry.inference.map(\.name).filter { $0 != excluded }
+  }
+
   public static func threadedCase(_ name: String, _ spec: String) throws
     -> (graph: Graph, weights: WeightSet, inputs: [String: Tensor], expected: Tensor)
   {
