@@ -17,12 +17,7 @@ enum DirectConvolutionEmitter {
     let chunk = 16 * vectors, items = og / block * oh
     let planeFloats = plan.planeFloats(input: sx, groups: a.groups)
     let threaded = plan.parts > 1
-    // Two parts take every other image of a batch, or half of a lone image's (channel block, row) items; each pads
-    // the input into a plane of its own (for a lone image both pad all of it: a pass over the input, against the
-    // output channels' taps over it).
-    let split = threaded && geometry.n == 1
-    let images = threaded && !split ? "long n = part; n < \(geometry.n); n += parts" : "long n = 0; n < \(geometry.n); n++"
-    let itemRange = split ? ("part * \(items) / parts", "(part + 1) * \(items) / parts") : ("0", "\(items)")
+    let (images, itemRange) = walk(plan, batch: geometry.n, items: items)
     // The epilogue's statements (indented for a kernel's body) at the depth of the store loop.
     let epilogue = (steps ?? "").split(separator: "\n", omittingEmptySubsequences: false)
       .map { $0.isEmpty ? "" : String(repeating: " ", count: 6) + $0 }.joined(separator: "\n")
@@ -30,11 +25,7 @@ enum DirectConvolutionEmitter {
         float *plane = \(threaded ? "\(scratch) + part * \(planeFloats)" : scratch);
         for (\(images))
           for (long g = 0; g < \(a.groups); g++) {
-            memset(plane, 0, sizeof(float) * \(planeFloats));
-            for (long ic = 0; ic < \(cg); ic++)
-              for (long iy = 0; iy < \(geometry.h); iy++)
-                memcpy(plane + (ic * \(height) + iy + \(a.padding[0])) * \(stride) + \(a.padding[1]),
-                       x + ((n * \(geometry.c) + g * \(cg) + ic) * \(geometry.h) + iy) * \(geometry.w), sizeof(float) * \(geometry.w));
+      \(fillPlane(plan, geometry, a, floats: planeFloats, indent: 6))
             for (long item = \(itemRange.0); item < \(itemRange.1); item++) {
               const long ob = item / \(oh) * \(block), oy = item % \(oh);
               const float *filters = w + (g * \(og) + ob) * \(k);
@@ -94,18 +85,13 @@ enum DirectConvolutionEmitter {
     let items = (o + width - 1) / width * oh
     let planeFloats = plan.planeFloats(input: sx, groups: 1)
     let threaded = plan.parts > 1
-    let split = threaded && geometry.n == 1
-    let images = threaded && !split ? "long n = part; n < \(geometry.n); n += parts" : "long n = 0; n < \(geometry.n); n++"
-    let itemRange = split ? ("part * \(items) / parts", "(part + 1) * \(items) / parts") : ("0", "\(items)")
+    let (images, itemRange) = walk(plan, batch: geometry.n, items: items)
     let epilogue = steps.map { PackedGemmEmitter.convolutionEpilogue(o: o, spatial: spatial, steps: $0) } ?? ""
     let body = """
         float *plane = \(threaded ? "\(scratch) + part * \(planeFloats)" : scratch);
         for (\(images)) {
-          memset(plane, 0, sizeof(float) * \(planeFloats));
-          for (long ic = 0; ic < \(c); ic++)
-            for (long iy = 0; iy < \(geometry.h); iy++)
-              memcpy(plane + (ic * \(height) + iy + \(a.padding[0])) * \(stride) + \(a.padding[1]),
-                     x + ((n * \(c) + ic) * \(geometry.h) + iy) * \(geometry.w), sizeof(float) * \(geometry.w));
+          const long g = 0;
+      \(fillPlane(plan, geometry, a, floats: planeFloats, indent: 4))
           for (long item = \(itemRange.0); item < \(itemRange.1); item++) {
             const long p = item / \(oh), oy = item % \(oh);
             const long n0 = p * \(width), width = \(o) - n0 < \(width) ? \(o) - n0 : \(width);
@@ -134,5 +120,28 @@ enum DirectConvolutionEmitter {
       """
     let declarations = "  const float *restrict x = \(x), *w = \(w);\n" + y + taps
     return declarations + (threaded ? KernelEmitter.inParts(plan.parts, body) : body)
+  }
+
+  /// Two parts take every other image of a batch, or half of a lone image's items; each pads the input into a plane
+  /// of its own (for a lone image both pad all of it: a pass over the input, against the filters' taps over it).
+  /// The loop header over images and the range of items a part takes.
+  static func walk(_ plan: DirectConvolution, batch: Int, items: Int) -> (images: String, items: (String, String)) {
+    let threaded = plan.parts > 1, split = plan.parts > 1 && batch == 1
+    let images = threaded && !split ? "long n = part; n < \(batch); n += parts" : "long n = 0; n < \(batch); n++"
+    return (images, split ? ("part * \(items) / parts", "(part + 1) * \(items) / parts") : ("0", "\(items)"))
+  }
+
+  /// C zeroing the plane and copying image n's group g of input channels into it at the padding's offset, its lines
+  /// indented by `indent` spaces.
+  static func fillPlane(_ plan: DirectConvolution, _ geometry: ConvGeometry, _ a: Conv2dAttributes, floats: Int,
+                        indent: Int) -> String {
+    let (height, stride, h, w) = (plan.paddedHeight, plan.rowStride, geometry.h, geometry.w)
+    return [
+      "memset(plane, 0, sizeof(float) * \(floats));",
+      "for (long ic = 0; ic < \(geometry.cg); ic++)",
+      "  for (long iy = 0; iy < \(h); iy++)",
+      "    memcpy(plane + (ic * \(height) + iy + \(a.padding[0])) * \(stride) + \(a.padding[1]),",
+      "           x + ((n * \(geometry.c) + g * \(geometry.cg) + ic) * \(h) + iy) * \(w), sizeof(float) * \(w));",
+    ].map { String(repeating: " ", count: indent) + $0 }.joined(separator: "\n")
   }
 }

@@ -305,11 +305,12 @@ static void k8_conv2(const float *const *params, const float *const *inputs, flo
         taps[(ic * 5 + ky) * 5 + kx] = (ic * 14 + ky * 1) * 14 + kx * 1;
   float *plane = (arena + 4000);
   for (long n = 0; n < 1; n++) {
+    const long g = 0;
     memset(plane, 0, sizeof(float) * 1176);
     for (long ic = 0; ic < 6; ic++)
       for (long iy = 0; iy < 14; iy++)
         memcpy(plane + (ic * 14 + iy + 0) * 14 + 0,
-               x + ((n * 6 + ic) * 14 + iy) * 14, sizeof(float) * 14);
+               x + ((n * 6 + g * 6 + ic) * 14 + iy) * 14, sizeof(float) * 14);
     for (long item = 0; item < 10; item++) {
       const long p = item / 10, oy = item % 10;
       const long n0 = p * 32, width = 16 - n0 < 32 ? 16 - n0 : 32;
