@@ -34,8 +34,12 @@ public enum Verifier {
         } catch { problems.append("\(where_): \(error)") }
       }
     }
-    // Packed panels are a storage order only their readers' weight operand reads (`Op.packedPanelsOperand`).
+    // Packed panels are a storage order only their readers' weight operand reads (`Op.packedPanelsOperand`), of
+    // whole vectors of rows (the kernels that read them load 16 at a time).
     for (index, node) in graph.nodes.enumerated() {
+      if case .packPanels = node.op, let rows = node.type.staticShape?.first, !PackedPanels.packable(rows: rows) {
+        problems.append("%\(index) (pack_panels '\(node.name)') packs \(rows) rows, not a multiple of 16")
+      }
       for (position, operand) in node.operands.enumerated() where graph.nodes.indices.contains(operand) {
         guard case .packPanels = graph.nodes[operand].op else { continue }
         if position != node.op.packedPanelsOperand {

@@ -98,4 +98,24 @@ func smallGraph() throws -> Graph {
       #expect("\(error)".contains("reads the packed panels %1 as operand 0"))
     }
   }
+
+  /// The kernels reading packed panels load 16 rows at a time: panels of a weight whose rows are not whole vectors
+  /// (here a direct convolution's 6 filters, which run by rows) are a bug.
+  @Test func verifierRejectsPanelsOfPartialVectors() throws {
+    let text = """
+      graph g {
+        %0 = input {name="x"} : f32[1,1,28,28]  # x
+        %1 = param {name="c.weight"} : f32[6,1,5,5]  # c
+        %2 = pack_panels(%1) : f32[6,1,5,5]  # c
+        %3 = conv2d(%0, %2) {algorithm="direct" dilation=[1,1] groups=1 padding=[2,2] stride=[1,1]} : f32[1,6,28,28]  # c
+        output y = %3
+      }
+      """
+    do {
+      _ = try IRParser.parse(text)
+      Issue.record("the parser's verification let 6 rows be packed")
+    } catch {
+      #expect("\(error)".contains("%2 (pack_panels 'c') packs 6 rows, not a multiple of 16"))
+    }
+  }
 }
