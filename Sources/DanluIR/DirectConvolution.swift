@@ -23,8 +23,8 @@ public struct DirectConvolution: Hashable, Sendable {
   public let rowStride: Int
   /// Rows per channel of the padded plane.
   public let paddedHeight: Int
-  /// Threads: 2 from `ConvTiling.partsFrom` multiply-adds (each its own images, or for one image its own blocks of
-  /// output channels), else 1.
+  /// Threads: 2 from `ConvTiling.partsFrom` multiply-adds (each every other image, or half of a lone image's
+  /// (filter block, row) items), else 1.
   public let parts: Int
 
   /// Accumulators at most: 32 vector registers, less the loaded rows and the broadcast weight.

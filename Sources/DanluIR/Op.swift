@@ -101,8 +101,8 @@ public struct Conv2dAttributes: Hashable, Sendable {
     case gemm
     /// Winograd F(2×2, 3×3): 16 GEMMs on transformed tiles, 2.25× fewer multiplies (stride-1 3×3 only).
     case winograd
-    /// Loops over rows of output columns, 16 at a time, with each filter tap broadcast (`DirectConvolution`): for
-    /// convolutions with few filters, whose GEMM would have a handful of rows (unit column stride only).
+    /// Direct loops, no im2col (`DirectConvolution`): by rows of 16 output columns with each filter tap broadcast,
+    /// for few filters (unit column stride only); or, reading its filters packed, by vectors of 16 filters.
     case direct
   }
 
@@ -142,8 +142,8 @@ public struct PoolAttributes: Hashable, Sendable {
 
 extension Op {
   /// The operand a reader of `packPanels` reads it as: operand 1 of a matmul with `transposeB` or of an ungrouped GEMM
-  /// or direct convolution (plain, or a fused group's anchor), operand 2 (weight_hh) of a recurrence whose steps are fused
-  /// (hidden size a multiple of 16); nil for every other op.
+  /// or direct convolution (plain, or a fused group's anchor), operand 2 (weight_hh) of a recurrence whose steps are
+  /// fused (hidden size a multiple of 16); nil for every other op.
   public var packedPanelsOperand: Int? {
     switch self {
     case .matmul(let t): return t ? 1 : nil

@@ -8,10 +8,12 @@ import DanluIR
 /// vectors, and the graph trains nothing (a train step's weights change every step). A single row stays `sgemv`
 /// unless such products carry ≥ 90% of the graph's multiply-adds (`PackedPanels.singleRowsFrom`, the MLP at batch
 /// 1): then each is packed and read as two threads' fixed halves of the panels, which stay in each core's L2 from
-/// one run to the next (OpenBLAS's `sgemv` streamed the MLP's 2.1 MB from L3: 13 µs, packed 8–9 µs). The Transformer encoder layer (S = 128) went 2.71–3.32 → 2.32–2.46 ms.
-/// The filters of an ungrouped GEMM convolution of one image are packed the same way (`PackedPanels.im2colFloatsAtMost`,
-/// `deepFrom`): ResNet-18 at batch 1 12.7–13.5 → 12.2–12.5 ms, VGG16 89.5–92 → 85–87 ms. So is the weight_hh of a
-/// recurrence whose steps are fused, which its step kernel otherwise packed on every call.
+/// one run to the next (OpenBLAS's `sgemv` streamed the MLP's 2.1 MB from L3: 13 µs, packed 8–9 µs). The
+/// Transformer encoder layer (S = 128) went 2.71–3.32 → 2.32–2.46 ms. The filters of an ungrouped GEMM convolution of
+/// one image are packed the same way (`PackedPanels.im2colFloatsAtMost`, `deepFrom`): ResNet-18 at batch 1
+/// 12.7–13.5 → 12.2–12.5 ms, VGG16 89.5–92 → 85–87 ms; so are, whatever their size, those of a direct convolution
+/// whose filters are whole vectors (`prefer-direct` chose it to run by filters), and the weight_hh of a recurrence
+/// whose steps are fused, which its step kernel otherwise packed on every call.
 public let packWeights = Pass(name: "pack-weights", summary: "pack linear and convolution weights into panels once, at load time") { graph in
   guard !graph.nodes.contains(where: { if case .training = $0.op { true } else { false } }) else { return graph }
   let singleRows = singleRowShare(graph) >= PackedPanels.singleRowsFrom

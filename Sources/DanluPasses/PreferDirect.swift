@@ -25,7 +25,7 @@ import DanluIR
 /// 3→16 over 32×32 (27 weights a filter) 1.6× slower, and ResNet-18's 1×1 stride-2 downsampling at batch 64 1.4–1.8×
 /// slower, hence the depth and kernel bounds.
 public let preferDirect = Pass(name: "prefer-direct",
-                               summary: "direct vector loops for convolutions with few filters, or deep ones by filters") { graph in
+                               summary: "direct vector loops: few filters by rows, deep ones by filters") { graph in
   let trains = graph.nodes.contains { if case .training = $0.op { true } else { false } }
   return graph.mappingConvolutions { a, w, y in
     guard a.algorithm == .gemm, !a.isPointwise(kernel: [w[2], w[3]]) else { return a }
