@@ -5,7 +5,6 @@ import DanluIR
 extension KernelEmitter {
   /// Declarations `inParts` regions use; in every source with such a kernel (`usesParts`).
   static let partsHelpers = """
-    #include <unistd.h>
     #ifdef _OPENMP
     #include <omp.h>
     #endif
@@ -15,10 +14,7 @@ extension KernelEmitter {
     #ifndef _OPENMP
       return 1;  /* built without -fopenmp: every part in this thread */
     #endif
-      /* Asked once: glibc reads /sys for it on every call, ~5 µs, more than a small region's work. */
-      static long online = 0;
-      if (online == 0) online = sysconf(_SC_NPROCESSORS_ONLN);
-      const long threads = danlu_threads > 0 ? danlu_threads : online;
+      const long threads = danlu_threads_available(danlu_threads);
       return wanted < threads ? wanted : (int)threads;
     }
 

@@ -13,7 +13,6 @@ enum RecurrentEmitter {
     #include <pthread.h>
     #include <sched.h>
     #include <stdatomic.h>
-    #include <unistd.h>
 
     /* Threads meet here after every step: the last to arrive opens the next phase; the others spin (a step is tens
        of microseconds, far shorter than a sleep and wake-up), then yield if the wait drags on. */
@@ -36,8 +35,7 @@ enum RecurrentEmitter {
     /* Two parts when there are two threads to give (set_threads, else the cores online) and enough work (MACs) to
        pay for starting one. */
     static int danlu_parallel_parts(double macs) {
-      const long threads = danlu_threads > 0 ? danlu_threads : sysconf(_SC_NPROCESSORS_ONLN);
-      return threads >= 2 && macs >= 16e6 ? 2 : 1;
+      return danlu_threads_available(danlu_threads) >= 2 && macs >= 16e6 ? 2 : 1;
     }
 
     static inline float danlu_expf(float x) {

@@ -6,6 +6,7 @@
 #include <math.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <unistd.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -109,6 +110,16 @@ typedef struct danlu_optimizer_settings {
   float momentum; int nesterov;      /* SGD */
   float beta1, beta2, eps;           /* Adam, AdamW */
 } danlu_optimizer;
+
+/* The threads a generated kernel may use: those set_threads gave (`set` > 0), else the cores online, asked of the
+ * system once per object file (glibc reads /sys for the count on every sysconf call, ~5 µs: more than a small
+ * kernel's work). */
+static inline __attribute__((unused)) long danlu_threads_available(int set) {
+  static long online = 0;
+  if (set > 0) return set;
+  if (online == 0) online = sysconf(_SC_NPROCESSORS_ONLN);
+  return online;
+}
 
 /* The update loops, inline so that generated train steps compile them with their own flags (-O3 -march=native:
  * AVX-512 where the machine has it) on gradients still in cache; danlu_optimizer_step wraps the same code. One
