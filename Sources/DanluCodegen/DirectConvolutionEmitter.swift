@@ -15,7 +15,7 @@ enum DirectConvolutionEmitter {
     let (oh, ow, kh, kw) = (geometry.oh, geometry.ow, geometry.kh, geometry.kw)
     let (block, vectors, stride, height) = (plan.outputBlock, plan.vectors, plan.rowStride, plan.paddedHeight)
     let chunk = 16 * vectors, items = og / block * oh
-    let planeFloats = plan.planeFloats(input: sx, groups: a.groups)
+    let planeFloats = plan.planeFloats
     let threaded = plan.parts > 1
     let (images, itemRange) = walk(plan, batch: geometry.n, items: items)
     // The epilogue's statements (indented for a kernel's body) at the depth of the store loop.
@@ -83,7 +83,7 @@ enum DirectConvolutionEmitter {
     let (oh, ow, kh, kw) = (geometry.oh, geometry.ow, geometry.kh, geometry.kw)
     let (stride, height, width, block) = (plan.rowStride, plan.paddedHeight, PackedPanels.width, PackedPanels.blockRows)
     let items = (o + width - 1) / width * oh
-    let planeFloats = plan.planeFloats(input: sx, groups: 1)
+    let planeFloats = plan.planeFloats
     let threaded = plan.parts > 1
     let (images, itemRange) = walk(plan, batch: geometry.n, items: items)
     let epilogue = steps.map { PackedGemmEmitter.convolutionEpilogue(o: o, spatial: spatial, steps: $0) } ?? ""

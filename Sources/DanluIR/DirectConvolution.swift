@@ -23,6 +23,8 @@ public struct DirectConvolution: Hashable, Sendable {
   public let rowStride: Int
   /// Rows per channel of the padded plane.
   public let paddedHeight: Int
+  /// Floats of one part's padded plane: a group's input channels.
+  public let planeFloats: Int
   /// Threads: 2 from `ConvTiling.partsFrom` multiply-adds (each every other image, or half of a lone image's
   /// (filter block, row) items), else 1.
   public let parts: Int
@@ -47,14 +49,12 @@ public struct DirectConvolution: Hashable, Sendable {
     // By filters a position's input is one float at a time: no row needs room for a vector past its end.
     rowStride = filters ? x[3] + 2 * a.padding[1] : max(x[3] + 2 * a.padding[1], columns + (w[3] - 1) * a.dilation[1])
     paddedHeight = x[2] + 2 * a.padding[0]
+    planeFloats = x[1] / a.groups * paddedHeight * rowStride
     parts = w.reduce(1, *) * y[0] * y[2] * y[3] >= ConvTiling.partsFrom ? 2 : 1
   }
 
-  /// Floats of one part's padded plane: a group's input channels.
-  public func planeFloats(input x: [Int], groups: Int) -> Int { x[1] / groups * paddedHeight * rowStride }
-
   /// Scratch floats: a padded plane per part.
-  public func scratchFloats(input x: [Int], groups: Int) -> Int { parts * planeFloats(input: x, groups: groups) }
+  public var scratchFloats: Int { parts * planeFloats }
 
   /// Whether a convolution can run direct by rows: unit column stride (a tap's columns are one contiguous load).
   public static func fits(_ a: Conv2dAttributes) -> Bool { a.stride[1] == 1 }

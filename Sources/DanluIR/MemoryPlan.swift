@@ -101,9 +101,7 @@ extension Graph {
     guard let (a, w, y) = convShapes(index) else { return 0 }
     let pointwise = a.isPointwise(kernel: [w[2], w[3]])
     if a.algorithm == .winograd { return WinogradTiling(weight: w, output: y).scratchFloats(weight: w, output: y) }
-    if let direct = directConvolution(index), let x = forwardConvolution(index)?.input {
-      return direct.scratchFloats(input: x, groups: a.groups)
-    }
+    if let direct = directConvolution(index) { return direct.scratchFloats }
     // A packed convolution fills one image's im2col, which both threads share.
     if let packed = packedConvolution(index) { return pointwise ? 0 : packed.depth * packed.spatial }
     if case .training = nodes[index].op { return pointwise ? 0 : w[1] * w[2] * w[3] * y[2] * y[3] }
