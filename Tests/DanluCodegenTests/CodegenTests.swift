@@ -96,14 +96,11 @@ import Testing
     let (model, graph) = try Oracle.graph(path, BuildOptions(batch: size.batch))
     let optimized = Pipeline.optimize(graph, passes: try Pipeline.passes(nil))  // the default pipeline chooses it
     #expect(IRPrinter.print(optimized).components(separatedBy: "algorithm=\"winograd\"").count == 3)
-    let weights = graph.initialWeights(model.initializers, seed: 5)
-    let inputs = Oracle.randomInputs(graph, seed: 6)
-    let expected = try Oracle.interpret(graph, inputs, weights)["output"]!
     let source = CEmitter.emit(optimized, source: "wino")
     #expect(source.contains("#pragma omp parallel num_threads(parts)"))
-    let set = WeightSet(weights.sorted { $0.key < $1.key }.map { ($0.key, $0.value) })
-    for (threads, outputs) in try Oracle.onOneThreadAndTwo(source, "wino", inputs, set) {
-      let actual = outputs["output"]!
+    let (expected, runs) = try Oracle.againstInterpreter(model, graph, source: source, name: "wino", output: "output",
+                                                         seeds: (5, 6))
+    for (threads, actual) in runs {
       #expect(actual.relativeError(to: expected) < 1e-4, "threads \(threads)")
     }
   }
@@ -140,12 +137,9 @@ import Testing
     let source = CEmitter.emit(optimized, source: "tiles")
     #expect(source.contains(tiles.marker))
     if let dump = tiles.dump { #expect(IRPrinter.print(optimized).contains(dump)) }
-    let weights = graph.initialWeights(model.initializers, seed: 7)
-    let inputs = Oracle.randomInputs(graph, seed: 8)
-    let expected = try Oracle.interpret(graph, inputs, weights)["output"]!
-    let set = WeightSet(weights.sorted { $0.key < $1.key }.map { ($0.key, $0.value) })
-    for (threads, outputs) in try Oracle.onOneThreadAndTwo(source, "tiles", inputs, set) {
-      let actual = outputs["output"]!
+    let (expected, runs) = try Oracle.againstInterpreter(model, graph, source: source, name: "tiles", output: "output",
+                                                         seeds: (7, 8))
+    for (threads, actual) in runs {
       #expect(actual.shape == expected.shape)
       #expect(actual.relativeError(to: expected) < 1e-5, "threads \(threads): \(actual.relativeError(to: expected))")
     }

@@ -2,7 +2,6 @@ import DanluCodegen
 import DanluDriver
 import DanluIR
 import DanluPasses
-import DanluRuntime
 import DanluTestSupport
 import Foundation
 import Testing
@@ -50,12 +49,9 @@ import Testing
     let source = CEmitter.emit(optimized, source: "direct")
     #expect(source.contains("float *plane = ") && !source.contains("cblas_sgemm"))
     #expect(source.contains("#pragma omp parallel num_threads(parts)") == (size.parts > 1))
-    let weights = graph.initialWeights(model.initializers, seed: 11)
-    let inputs = Oracle.randomInputs(graph, seed: 12)
-    let expected = try Oracle.interpret(graph, inputs, weights)["output"]!
-    let set = WeightSet(weights.sorted { $0.key < $1.key }.map { ($0.key, $0.value) })
-    for (threads, outputs) in try Oracle.onOneThreadAndTwo(source, "direct", inputs, set) {
-      let actual = outputs["output"]!
+    let (expected, runs) = try Oracle.againstInterpreter(model, graph, source: source, name: "direct", output: "output",
+                                                         seeds: (11, 12))
+    for (threads, actual) in runs {
       #expect(actual.shape == expected.shape)
       #expect(actual.relativeError(to: expected) < 1e-5, "threads \(threads): \(actual.relativeError(to: expected))")
     }
@@ -86,12 +82,9 @@ import Testing
     #expect(directs.count == 3 && directs.allSatisfy { $0.filters && $0.parts == size.parts }, "\(directs)")
     let source = CEmitter.emit(optimized, source: "filters")
     #expect(source.components(separatedBy: "danlu_panel_taps(row + x0 * ").count == 4 && !source.contains("cblas_sgemm"))
-    let weights = graph.initialWeights(model.initializers, seed: 13)
-    let inputs = Oracle.randomInputs(graph, seed: 14)
-    let expected = try Oracle.interpret(graph, inputs, weights)["output"]!
-    let set = WeightSet(weights.sorted { $0.key < $1.key }.map { ($0.key, $0.value) })
-    for (threads, outputs) in try Oracle.onOneThreadAndTwo(source, "filters", inputs, set) {
-      let actual = outputs["output"]!
+    let (expected, runs) = try Oracle.againstInterpreter(model, graph, source: source, name: "filters", output: "output",
+                                                         seeds: (13, 14))
+    for (threads, actual) in runs {
       #expect(actual.shape == expected.shape)
       #expect(actual.relativeError(to: expected) < 1e-5, "threads \(threads): \(actual.relativeError(to: expected))")
     }
@@ -104,12 +97,10 @@ import Testing
     let optimized = Pipeline.optimize(graph, passes: try Pipeline.passes(nil))
     let directs = optimized.nodes.indices.compactMap { optimized.directConvolution($0) }
     #expect(directs.map(\.filters) == [false, true])
-    let weights = graph.initialWeights(model.initializers, seed: 3)
-    let inputs = Oracle.randomInputs(graph, seed: 4)
-    let expected = try Oracle.interpret(graph, inputs, weights)["logits"]!
-    let set = WeightSet(weights.sorted { $0.key < $1.key }.map { ($0.key, $0.value) })
-    for (threads, outputs) in try Oracle.onOneThreadAndTwo(CEmitter.emit(optimized, source: "lenet5"), "lenet5", inputs, set) {
-      #expect(outputs["logits"]!.relativeError(to: expected) < 1e-5, "threads \(threads)")
+    let (expected, runs) = try Oracle.againstInterpreter(model, graph, source: CEmitter.emit(optimized, source: "lenet5"),
+                                                         name: "lenet5", output: "logits", seeds: (3, 4))
+    for (threads, actual) in runs {
+      #expect(actual.relativeError(to: expected) < 1e-5, "threads \(threads)")
     }
   }
 }

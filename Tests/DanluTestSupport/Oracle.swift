@@ -29,13 +29,13 @@ public enum Oracle {
     try Interpreter.run(graph, inputs: inputs, weights: weights)
   }
 
-  /// A model written from `spec` to a temporary `NAME.yaml` and built: the graph, seeded weights (5) and inputs (6),
-  /// and the interpreter's first output, for the tests of kernels that split their work between threads.
   /// The default inference pipeline's pass names without `excluded`: for tests of what a later pass would replace.
   public static func inferenceWithout(_ excluded: String) -> [String] {
     PassRegistry.inference.map(\.name).filter { $0 != excluded }
   }
 
+  /// A model written from `spec` to a temporary `NAME.yaml` and built: the graph, seeded weights (5) and inputs (6),
+  /// and the interpreter's first output, for the tests of kernels that split their work between threads.
   public static func threadedCase(_ name: String, _ spec: String) throws
     -> (graph: Graph, weights: WeightSet, inputs: [String: Tensor], expected: Tensor)
   {
@@ -61,6 +61,27 @@ public enum Oracle {
         return try model.run(inputs: inputs, weights: weights)
       })
     }
+  }
+
+  /// For a built model and the C emitted from it: seeded weights and random inputs, the interpreter's `output` on
+  /// them, and the C's on one thread and two (`onOneThreadAndTwo`), for the test to compare.
+  public static func againstInterpreter(_ model: Model, _ graph: Graph, source: String, name: String, output: String,
+                                        seeds: (weights: UInt64, inputs: UInt64)) throws
+    -> (expected: Tensor, runs: [(threads: Int, actual: Tensor)])
+  {
+    let weights = graph.initialWeights(model.initializers, seed: seeds.weights)
+    let inputs = randomInputs(graph, seed: seeds.inputs)
+    guard let expected = try interpret(graph, inputs, weights)[output] else {
+      throw DiagnosticError(.runtimeFailed("\(name) has no output '\(output)'"), at: .unknown)
+    }
+    let set = WeightSet(weights.sorted { $0.key < $1.key }.map { ($0.key, $0.value) })
+    let runs = try onOneThreadAndTwo(source, name, inputs, set).map { threads, outputs in
+      guard let actual = outputs[output] else {
+        throw DiagnosticError(.runtimeFailed("\(name)'s C has no output '\(output)'"), at: .unknown)
+      }
+      return (threads, actual)
+    }
+    return (expected, runs)
   }
 
   /// Optimizes, emits C, compiles a shared object, runs it in-process.
