@@ -11,40 +11,63 @@ extension AttentionEmitter {
     let g = Geometry(a, q: context.shape(0), k: context.shape(1))
     let (d, padded) = (g.headSize, AttentionAttributes.paddedKeys(g.keys))
     let scale = "\(1 / Float(d).squareRoot())f"
-    let rows = 0..<4, chunks = 0..<4
+    let rows = 0..<4
     func lines(_ items: [String], indent: String) -> String { items.map { indent + $0 + "\n" }.joined() }
 
-    // Scores of 4 query rows against keys j0..<j0+64.
-    let scoreSums = lines(rows.flatMap { r in chunks.map { c in "danlu_v16f s\(r)\(c) = {0};" } }, indent: "          ")
-    let scoreSteps = lines(chunks.map { c in "const danlu_v16f k\(c) = danlu_load16(kd + \(16 * c));" }
-      + rows.flatMap { r in
-        ["const danlu_v16f q\(r) = danlu_splat16(qr\(r)[e]);"]
-          + chunks.map { c in "s\(r)\(c) = danlu_fma16(q\(r), k\(c), s\(r)\(c));" }
-      }, indent: "            ")
-    let scoreStores = lines(rows.flatMap { r in chunks.map { c in
-      "danlu_store16(pb + \(r * padded) + j0 + \(16 * c), s\(r)\(c) * \(scale));"
-    } }, indent: "          ")
+    // Scores of 4 query rows against keys j0..<j0+64: with 16 floats a register, 4 × 4 vectors of sums; with 8 (no
+    // AVX-512: 16 registers), 16 keys at a time, 4 × 2 vectors.
+    func scores(lanes: Int) -> String {
+      let (v, chunks) = ("danlu_v\(lanes)f", 0..<(lanes == 16 ? 4 : 2))
+      let width = lanes * chunks.count
+      let sums = lines(rows.flatMap { r in chunks.map { c in "\(v) s\(r)\(c) = {0};" } }, indent: "        ")
+      let steps = lines(chunks.map { c in "const \(v) k\(c) = danlu_load\(lanes)(kd + \(lanes * c));" }
+        + rows.flatMap { r in
+          ["const \(v) q\(r) = danlu_splat\(lanes)(qr\(r)[e]);"]
+            + chunks.map { c in "s\(r)\(c) = danlu_fma\(lanes)(q\(r), k\(c), s\(r)\(c));" }
+        }, indent: "          ")
+      let stores = lines(rows.flatMap { r in chunks.map { c in
+        "danlu_store\(lanes)(pb + \(r * padded) + jj + \(lanes * c), s\(r)\(c) * \(scale));"
+      } }, indent: "        ")
+      return """
+              for (long jj = j0; jj < j0 + 64; jj += \(width)) {
+        \(sums)\
+                for (long e = 0; e < \(d); e++) {
+                  const float *kd = kt + e * \(padded) + jj;
+        \(steps)\
+                }
+        \(stores)\
+              }
 
-    // The weighted sum of v for head elements d0..<d0+16·vectors.
-    func weightedSum(_ d0: Int, vectors: Int) -> String {
-      let range = 0..<vectors
-      return "        {\n"
-        + lines(rows.flatMap { r in range.map { c in "danlu_v16f o\(r)\(c) = {0};" } }, indent: "          ")
-        + "          for (long j = 0; j < kc; j++) {\n"
-        + "            const float *vj = vb + j * \(g.stride) + \(d0);\n"
-        + lines(range.map { c in "const danlu_v16f v\(c) = danlu_load16(vj + \(16 * c));" }
-                  + rows.flatMap { r in
-                    ["const danlu_v16f w\(r) = danlu_splat16(pb[\(r * padded) + j]);"]
-                      + range.map { c in "o\(r)\(c) = danlu_fma16(w\(r), v\(c), o\(r)\(c));" }
-                  }, indent: "            ")
-        + "          }\n"
-        + lines(rows.flatMap { r in range.map { c in
-          "if (\(r) < rows) danlu_store16(y + \(g.queryRow("n", "i0 + \(r)")) + h * \(d) + \(d0 + 16 * c), o\(r)\(c));"
-        } }, indent: "          ")
-        + "        }\n"
+        """
     }
-    var sums = ""
-    for d0 in stride(from: 0, to: d, by: 64) { sums += weightedSum(d0, vectors: min(4, (d - d0) / 16)) }
+
+    // The weighted sum of v for head elements d0..<d0+16·vectors (by 16 elements at a time with 8 floats a register).
+    func weightedSum(_ d0: Int, vectors: Int, lanes: Int) -> String {
+      let v = "danlu_v\(lanes)f"
+      let range = 0..<(lanes == 16 ? vectors : 2)
+      let pieces = lanes == 16 ? [d0] : Array(stride(from: d0, to: d0 + 16 * vectors, by: 16))
+      return pieces.map { e0 in
+        "        {\n"
+          + lines(rows.flatMap { r in range.map { c in "\(v) o\(r)\(c) = {0};" } }, indent: "          ")
+          + "          for (long j = 0; j < kc; j++) {\n"
+          + "            const float *vj = vb + j * \(g.stride) + \(e0);\n"
+          + lines(range.map { c in "const \(v) v\(c) = danlu_load\(lanes)(vj + \(lanes * c));" }
+                    + rows.flatMap { r in
+                      ["const \(v) w\(r) = danlu_splat\(lanes)(pb[\(r * padded) + j]);"]
+                        + range.map { c in "o\(r)\(c) = danlu_fma\(lanes)(w\(r), v\(c), o\(r)\(c));" }
+                    }, indent: "            ")
+          + "          }\n"
+          + lines(rows.flatMap { r in range.map { c in
+            "if (\(r) < rows) danlu_store\(lanes)(y + \(g.queryRow("n", "i0 + \(r)")) + h * \(d) + \(e0 + lanes * c), o\(r)\(c));"
+          } }, indent: "          ")
+          + "        }\n"
+      }.joined()
+    }
+    func allSums(lanes: Int) -> String {
+      stride(from: 0, to: d, by: 64).map { weightedSum($0, vectors: min(4, (d - $0) / 16), lanes: lanes) }.joined()
+    }
+    let sums = "#if DANLU_REGISTER_FLOATS == 16\n" + allSums(lanes: 16) + "#else\n" + allSums(lanes: 8) + "#endif\n"
+    let scoreBlocks = "#if DANLU_REGISTER_FLOATS == 16\n" + scores(lanes: 16) + "#else\n" + scores(lanes: 8) + "#endif\n"
 
     let mask = a.keyPadding ? "\n              if (mask[n * \(g.keys) + j] != 0.0f) row[j] = -INFINITY;" : ""
     let causal = a.causal ? "\n              if (j > i0 + r) row[j] = -INFINITY;" : ""
@@ -66,12 +89,7 @@ extension AttentionEmitter {
         "const float *qr\(r) = q + \(g.queryRow("n", "i0 + (\(r) < rows ? \(r) : rows - 1)")) + h * \(d);"
       }, indent: "        "))\
               for (long j0 = 0; j0 < kc; j0 += 64) {
-      \(scoreSums)\
-                for (long e = 0; e < \(d); e++) {
-                  const float *kd = kt + e * \(padded) + j0;
-      \(scoreSteps)\
-                }
-      \(scoreStores)\
+      \(scoreBlocks)\
               }
               for (long r = 0; r < rows; r++) {
                 float *row = pb + r * \(padded), peak = -INFINITY;

@@ -15,6 +15,8 @@ enum DirectConvolutionEmitter {
     let (oh, ow, kh, kw) = (geometry.oh, geometry.ow, geometry.kh, geometry.kw)
     let (block, vectors, stride, height) = (plan.outputBlock, plan.vectors, plan.rowStride, plan.paddedHeight)
     let chunk = 16 * vectors, items = og / block * oh
+    // Without AVX-512, the most filters of the block (a divisor of it) whose 2·vectors accumulators each fit 12.
+    let sub = (1...block).last { block % $0 == 0 && $0 * 2 * vectors <= 12 } ?? 1
     let planeFloats = plan.planeFloats
     let threaded = plan.parts > 1
     let (images, itemRange) = walk(plan, batch: geometry.n, items: items)
@@ -30,6 +32,8 @@ enum DirectConvolutionEmitter {
               const long ob = item / \(oh) * \(block), oy = item % \(oh);
               const float *filters = w + (g * \(og) + ob) * \(k);
               for (long ox0 = 0; ox0 < \(ow); ox0 += \(chunk)) {
+                float lanes[\(block)][\(chunk)];
+          #if DANLU_REGISTER_FLOATS == 16
                 danlu_v16f acc[\(block)][\(vectors)];
                 for (long b = 0; b < \(block); b++)
                   for (long j = 0; j < \(vectors); j++) acc[b][j] = (danlu_v16f){0};
@@ -48,9 +52,33 @@ enum DirectConvolutionEmitter {
                       }
                     }
                   }
-                float lanes[\(block)][\(chunk)];
                 for (long b = 0; b < \(block); b++)
                   for (long j = 0; j < \(vectors); j++) danlu_store16(lanes[b] + 16 * j, acc[b][j]);
+          #else
+                /* Eight floats a register: \(sub) filters at a time (at most 12 accumulators). */
+                for (long b0 = 0; b0 < \(block); b0 += \(sub)) {
+                  danlu_v8f acc[\(sub)][\(2 * vectors)];
+                  for (long b = 0; b < \(sub); b++)
+                    for (long j = 0; j < \(2 * vectors); j++) acc[b][j] = (danlu_v8f){0};
+                  for (long ic = 0; ic < \(cg); ic++)
+                    for (long ky = 0; ky < \(kh); ky++) {
+                      const float *src = plane + (ic * \(height) + oy * \(a.stride[0]) + ky * \(a.dilation[0])) * \(stride) + ox0;
+                      const float *tap = filters + b0 * \(k) + (ic * \(kh) + ky) * \(kw);
+                      for (long kx = 0; kx < \(kw); kx++) {
+                        danlu_v8f in[\(2 * vectors)];
+                        for (long j = 0; j < \(2 * vectors); j++) in[j] = danlu_load8(src + kx * \(a.dilation[1]) + 8 * j);
+                        #pragma GCC unroll 16
+                        for (long b = 0; b < \(sub); b++) {
+                          const danlu_v8f weight = danlu_splat8(tap[b * \(k) + kx]);
+                          #pragma GCC unroll 4
+                          for (long j = 0; j < \(2 * vectors); j++) acc[b][j] = danlu_fma8(in[j], weight, acc[b][j]);
+                        }
+                      }
+                    }
+                  for (long b = 0; b < \(sub); b++)
+                    for (long j = 0; j < \(2 * vectors); j++) danlu_store8(lanes[b0 + b] + 8 * j, acc[b][j]);
+                }
+          #endif
                 const long count = \(ow) - ox0 < \(chunk) ? \(ow) - ox0 : \(chunk);
                 for (long b = 0; b < \(block); b++) {
                   const long c = g * \(og) + ob + b;

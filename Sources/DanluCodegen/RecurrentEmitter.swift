@@ -196,6 +196,8 @@ enum RecurrentEmitter {
     // A block of k whose slice of a panel (kBlock · G · 64 bytes, 16 KB for an LSTM) stays in L1 while every group of
     // 4 batch rows passes over it; the groups' partial sums wait in `partial` for the next block.
     let kBlock = max(16, 4096 / (gates * 16) / 16 * 16)
+    // Each gate's panel stride: 32 unless the gate rows end in a 16-wide panel (a GRU of hidden 16·odd).
+    let stride = g.gateRows % 32 == 0 ? "32" : "gs[gate]"
     return """
       struct recurrent_\(index) {
         const float *proj, *packed, *h0, *c0, *bih, *bhh;
@@ -209,7 +211,11 @@ enum RecurrentEmitter {
         const float *proj = a->proj, *packed = a->packed, *h0 = a->h0, *c0 = a->c0, *bih = a->bih, *bhh = a->bhh;
         float *y = a->y;
         (void)c0; (void)bhh;
+      #if DANLU_REGISTER_FLOATS == 16
         danlu_v16f partial[\((g.batch + 3) / 4)][4][\(gates)];
+      #else
+        float sums[\((g.batch + 1) / 2)][2][\(gates)][16];
+      #endif
         for (long step = 0; step < \(g.steps); step++) {
       \(previousState(r, g, states: "y"))
           for (long u = u_begin; u < u_end; u++) {
@@ -223,6 +229,7 @@ enum RecurrentEmitter {
             }
             for (long k0 = 0; k0 < \(h); k0 += \(kBlock)) {
               const long k1 = k0 + \(kBlock) < \(h) ? k0 + \(kBlock) : \(h);
+          #if DANLU_REGISTER_FLOATS == 16
               for (long n0 = 0; n0 < \(g.batch); n0 += 4) {
                 const int rows = \(g.batch) - n0 < 4 ? (int)(\(g.batch) - n0) : 4;
                 const float *hr[4];
@@ -234,7 +241,7 @@ enum RecurrentEmitter {
                   danlu_v16f b[4];
                   for (int r = 0; r < 4; r++) b[r] = danlu_splat16(hr[r][k]);
                   for (int gate = 0; gate < \(gates); gate++) {
-                    danlu_v16f w = danlu_load16(gp[gate] + k * gs[gate]);
+                    danlu_v16f w = danlu_load16(gp[gate] + k * \(stride));
                     DANLU_IN_REGISTER(w);  /* gcc would fold the load into each of the 4 FMAs */
                     for (int r = 0; r < 4; r++) acc[r][gate] = danlu_fma16(b[r], w, acc[r][gate]);
                   }
@@ -253,6 +260,42 @@ enum RecurrentEmitter {
       \(vectorGates(r, hidden: { "acc[r][\($0)]" }, addBiases: true))
                 }
               }
+          #else
+              /* Eight floats a register: 2 batch rows by G gates by 8 units (half the block) at a time, the sums of
+                 both halves meeting in `sums` for the gate math. */
+              for (long n0 = 0; n0 < \(g.batch); n0 += 2) {
+                const int rows = \(g.batch) - n0 < 2 ? (int)(\(g.batch) - n0) : 2;
+                const float *hr[2];
+                for (int r = 0; r < 2; r++) hr[r] = hp + (n0 + (r < rows ? r : 0)) * ld;
+                for (int half = 0; half < 2; half++) {
+                  danlu_v8f acc[2][\(gates)];
+                  for (int r = 0; r < 2; r++)
+                    for (int gate = 0; gate < \(gates); gate++)
+                      acc[r][gate] = k0 == 0 ? (danlu_v8f){0} : danlu_load8(sums[n0 / 2][r][gate] + 8 * half);
+                  for (long k = k0; k < k1; k++) {
+                    danlu_v8f b[2];
+                    for (int r = 0; r < 2; r++) b[r] = danlu_splat8(hr[r][k]);
+                    for (int gate = 0; gate < \(gates); gate++) {
+                      danlu_v8f w = danlu_load8(gp[gate] + k * \(stride) + 8 * half);
+                      DANLU_IN_REGISTER8(w);
+                      for (int r = 0; r < 2; r++) acc[r][gate] = danlu_fma8(b[r], w, acc[r][gate]);
+                    }
+                  }
+                  for (int r = 0; r < 2; r++)
+                    for (int gate = 0; gate < \(gates); gate++) danlu_store8(sums[n0 / 2][r][gate] + 8 * half, acc[r][gate]);
+                }
+                if (k1 < \(h)) continue;
+                for (int r = 0; r < rows; r++)
+                  for (int half = 0; half < 2; half++) {
+                  const long n = n0 + r, j = u * 16 + 8 * half;
+                  const float *p = proj + \(g.row) * \(g.gateRows), *hprev = hp + n * ld;
+                  float *out = y + \(g.row) * \(g.width);
+                  (void)hprev;
+      \(r.cell == .lstm ? "            const float *cprev = step > 0 ? hprev + \(g.hidden) : c0 + n * \(g.hidden);\n" : "")\
+      \(vectorGates(r, hidden: { "danlu_load8(sums[n0 / 2][r][\($0)] + 8 * half)" }, addBiases: true, lanes: 8))
+                }
+              }
+          #endif
             }
           }
           if (a->parties > 1) danlu_barrier_wait(&a->barrier, a->parties);
@@ -269,37 +312,40 @@ enum RecurrentEmitter {
       """
   }
 
-  /// The gates and the new state for 16 hidden units at once (`VectorMath`), the same math as `gates` + `gateMath`;
-  /// `hidden(k)` is gate k's hidden-side vector (by default read from `q`).
-  static func vectorGates(_ r: RecurrentAttributes, hidden: ((Int) -> String)? = nil, addBiases: Bool = false) -> String {
+  /// The gates and the new state for `lanes` (16 or 8) hidden units at once (`VectorMath`), the same math as `gates`
+  /// + `gateMath`; `hidden(k)` is gate k's hidden-side vector (by default read from `q`).
+  static func vectorGates(_ r: RecurrentAttributes, hidden: ((Int) -> String)? = nil, addBiases: Bool = false,
+                          lanes: Int = 16) -> String {
     let h = r.hidden
-    let hiddenSide = hidden ?? { "danlu_load16(q + \($0 * h) + j)" }
+    let (v, load) = ("danlu_v\(lanes)f", "danlu_load\(lanes)")
+    let (sigmoid, tanh, store) = ("danlu_sigmoid\(lanes)", "danlu_tanh\(lanes)", "danlu_store\(lanes)")
+    let hiddenSide = hidden ?? { "\(load)(q + \($0 * h) + j)" }
     func input(_ k: Int) -> String {
-      let biases = !addBiases ? "" : " + danlu_load16(bih + \(k * h) + j)" + (r.cell == .gru ? "" : " + danlu_load16(bhh + \(k * h) + j)")
-      return "danlu_load16(p + \(k * h) + j)" + biases
+      let biases = !addBiases ? "" : " + \(load)(bih + \(k * h) + j)" + (r.cell == .gru ? "" : " + \(load)(bhh + \(k * h) + j)")
+      return "\(load)(p + \(k * h) + j)" + biases
     }
-    func bias(_ k: Int) -> String { "danlu_load16(bhh + \(k * h) + j)" }
+    func bias(_ k: Int) -> String { "\(load)(bhh + \(k * h) + j)" }
     func pre(_ k: Int) -> String { "\(input(k)) + \(hiddenSide(k))" }
     switch r.cell {
-    case .rnnTanh: return "        danlu_store16(out + j, danlu_tanh16(\(pre(0))));"
+    case .rnnTanh: return "        \(store)(out + j, \(tanh)(\(pre(0))));"
     case .rnnRelu:
       return """
-                const danlu_v16f a = \(pre(0)), zero = {0};
-                danlu_store16(out + j, danlu_select16(a > zero, a, zero));
+                const \(v) a = \(pre(0)), zero = {0};
+                \(store)(out + j, danlu_select\(lanes)(a > zero, a, zero));
         """
     case .lstm:
       return """
-                const danlu_v16f i = danlu_sigmoid16(\(pre(0))), f = danlu_sigmoid16(\(pre(1)));
-                const danlu_v16f g = danlu_tanh16(\(pre(2))), o = danlu_sigmoid16(\(pre(3)));
-                const danlu_v16f c = f * danlu_load16(cprev + j) + i * g;
-                danlu_store16(out + \(h) + j, c);
-                danlu_store16(out + j, o * danlu_tanh16(c));
+                const \(v) i = \(sigmoid)(\(pre(0))), f = \(sigmoid)(\(pre(1)));
+                const \(v) g = \(tanh)(\(pre(2))), o = \(sigmoid)(\(pre(3)));
+                const \(v) c = f * \(load)(cprev + j) + i * g;
+                \(store)(out + \(h) + j, c);
+                \(store)(out + j, o * \(tanh)(c));
         """
     case .gru:
       return """
-                const danlu_v16f reset = danlu_sigmoid16(\(pre(0)) + \(bias(0))), z = danlu_sigmoid16(\(pre(1)) + \(bias(1)));
-                const danlu_v16f cand = danlu_tanh16(\(input(2)) + reset * (\(hiddenSide(2)) + \(bias(2))));
-                danlu_store16(out + j, (1.0f - z) * cand + z * danlu_load16(hprev + j));
+                const \(v) reset = \(sigmoid)(\(pre(0)) + \(bias(0))), z = \(sigmoid)(\(pre(1)) + \(bias(1)));
+                const \(v) cand = \(tanh)(\(input(2)) + reset * (\(hiddenSide(2)) + \(bias(2))));
+                \(store)(out + j, (1.0f - z) * cand + z * \(load)(hprev + j));
         """
     }
   }

@@ -100,8 +100,8 @@ import Testing
     #expect(source.contains("#pragma omp parallel num_threads(parts)"))
     let (expected, runs) = try Oracle.againstInterpreter(model, graph, source: source, name: "wino", output: "output",
                                                          seeds: (5, 6))
-    for (threads, actual) in runs {
-      #expect(actual.relativeError(to: expected) < 1e-4, "threads \(threads)")
+    for (run, actual) in runs {
+      #expect(actual.relativeError(to: expected) < 1e-4, "\(run)")
     }
   }
 
@@ -139,9 +139,9 @@ import Testing
     if let dump = tiles.dump { #expect(IRPrinter.print(optimized).contains(dump)) }
     let (expected, runs) = try Oracle.againstInterpreter(model, graph, source: source, name: "tiles", output: "output",
                                                          seeds: (7, 8))
-    for (threads, actual) in runs {
+    for (run, actual) in runs {
       #expect(actual.shape == expected.shape)
-      #expect(actual.relativeError(to: expected) < 1e-5, "threads \(threads): \(actual.relativeError(to: expected))")
+      #expect(actual.relativeError(to: expected) < 1e-5, "\(run): \(actual.relativeError(to: expected))")
     }
   }
 
@@ -237,9 +237,9 @@ import Testing
     let source = CEmitter.emit(Pipeline.optimize(graph, passes: try Pipeline.passes(nil)), source: "pool")
     #expect(source.contains("for (long plane = part; plane < \(8 * pool.channels); plane += parts)"))
     let set = WeightSet(weights.map { ($0.key, $0.value) })
-    for (threads, outputs) in try Oracle.onOneThreadAndTwo(source, "pool", inputs, set) {
+    for (run, outputs) in try Oracle.onOneThreadAndTwo(source, "pool", inputs, set) {
       let actual = try #require(outputs.values.first)
-      #expect(actual.relativeError(to: expected) == 0, "threads \(threads)")
+      #expect(actual.relativeError(to: expected) == 0, "\(run)")
     }
   }
 }
@@ -270,9 +270,9 @@ import Testing
     #expect(IRPrinter.print(optimized).contains("// loops on two threads:" + split.map { " %\($0)" }.joined() + "\n"))
     let source = CEmitter.emit(optimized, source: "loops")
     #expect(source.components(separatedBy: "const long r0 = ").count - 1 == 4)
-    for (threads, outputs) in try Oracle.onOneThreadAndTwo(source, "loops", inputs, set) {
+    for (run, outputs) in try Oracle.onOneThreadAndTwo(source, "loops", inputs, set) {
       let actual = try #require(outputs.values.first)
-      #expect(actual.relativeError(to: expected) < 1e-5, "threads \(threads)")
+      #expect(actual.relativeError(to: expected) < 1e-5, "\(run)")
     }
   }
 
@@ -309,9 +309,9 @@ import Testing
     let source = CEmitter.emit(optimized, source: "packed")
     #expect(source.contains("danlu_panel_block(a + m0 * 2100, 2100, 1, panel, width, 2100, y + m0 * 80 + n0, 80, 1, rows);"))
     #expect(source.contains("for (long c = n0; c < n0 + width; c++)") == !unfused)  // bias and GELU in the blocks
-    for (threads, outputs) in try Oracle.onOneThreadAndTwo(source, "packed", inputs, set) {
+    for (run, outputs) in try Oracle.onOneThreadAndTwo(source, "packed", inputs, set) {
       let actual = try #require(outputs.values.first)
-      #expect(actual.relativeError(to: expected) < 1e-5, "threads \(threads)")
+      #expect(actual.relativeError(to: expected) < 1e-5, "\(run)")
     }
   }
 }
@@ -340,9 +340,9 @@ import Testing
     let source = CEmitter.emit(optimized, source: "packedconv")
     #expect(source.contains("danlu_panel_block(a + m0 * 1, 1, 784, panel, width, 576, y + (n * 144 + n0) * 784 + m0, 1, 784, rows);"))
     #expect(source.contains("danlu_panel_block(a + m0 * 1, 1, 784, panel, width, 144, y + (n * 304 + n0) * 784 + m0, 1, 784, rows);"))
-    for (threads, outputs) in try Oracle.onOneThreadAndTwo(source, "packedconv", inputs, set) {
+    for (run, outputs) in try Oracle.onOneThreadAndTwo(source, "packedconv", inputs, set) {
       let actual = try #require(outputs.values.first)
-      #expect(actual.relativeError(to: expected) < 1e-5, "threads \(threads)")
+      #expect(actual.relativeError(to: expected) < 1e-5, "\(run)")
     }
   }
 }
@@ -368,9 +368,9 @@ import Testing
     #expect(planned.packedConvolution(4)! == (spatial: 256, depth: 144, channels: 48, parts: 2))
     let source = CEmitter.emit(planned, source: "twoimages")
     let set = WeightSet(weights.map { ($0.key, $0.value) })
-    for (threads, outputs) in try Oracle.onOneThreadAndTwo(source, "g", inputs, set) {
+    for (run, outputs) in try Oracle.onOneThreadAndTwo(source, "g", inputs, set) {
       let actual = try #require(outputs["y"])
-      #expect(actual.relativeError(to: expected) < 1e-5, "threads \(threads)")
+      #expect(actual.relativeError(to: expected) < 1e-5, "\(run)")
     }
   }
 }
@@ -395,9 +395,9 @@ import Testing
     #expect(optimized.nodes.contains { $0.op == .packPanels } == prepacked)
     let source = CEmitter.emit(optimized, source: "recurrence")
     #expect(source.contains("const float *packed = whh;") == prepacked)
-    for (threads, outputs) in try Oracle.onOneThreadAndTwo(source, "recurrence", inputs, set) {
+    for (run, outputs) in try Oracle.onOneThreadAndTwo(source, "recurrence", inputs, set) {
       let actual = try #require(outputs["output"])
-      #expect(actual.relativeError(to: expected) < 1e-5, "threads \(threads)")
+      #expect(actual.relativeError(to: expected) < 1e-5, "\(run)")
     }
   }
 }
@@ -444,9 +444,9 @@ import Testing
     let source = CEmitter.emit(Pipeline.optimize(graph, passes: try Pipeline.passes(nil)), source: "parts")
     #expect(source.contains("const long n = item / 4, h = item % 4;"))
     let set = WeightSet(weights.map { ($0.key, $0.value) })
-    for (threads, outputs) in try Oracle.onOneThreadAndTwo(source, "parts", inputs, set) {
+    for (run, outputs) in try Oracle.onOneThreadAndTwo(source, "parts", inputs, set) {
       let actual = try #require(outputs.values.first)
-      #expect(actual.relativeError(to: expected) < 1e-5, "threads \(threads)")
+      #expect(actual.relativeError(to: expected) < 1e-5, "\(run)")
     }
   }
 

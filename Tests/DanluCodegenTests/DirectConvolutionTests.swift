@@ -51,9 +51,9 @@ import Testing
     #expect(source.contains("#pragma omp parallel num_threads(parts)") == (size.parts > 1))
     let (expected, runs) = try Oracle.againstInterpreter(model, graph, source: source, name: "direct", output: "output",
                                                          seeds: (11, 12))
-    for (threads, actual) in runs {
+    for (run, actual) in runs {
       #expect(actual.shape == expected.shape)
-      #expect(actual.relativeError(to: expected) < 1e-5, "threads \(threads): \(actual.relativeError(to: expected))")
+      #expect(actual.relativeError(to: expected) < 1e-5, "\(run): \(actual.relativeError(to: expected))")
     }
   }
 
@@ -84,9 +84,9 @@ import Testing
     #expect(source.components(separatedBy: "danlu_panel_taps(row + x0 * ").count == 4 && !source.contains("cblas_sgemm"))
     let (expected, runs) = try Oracle.againstInterpreter(model, graph, source: source, name: "filters", output: "output",
                                                          seeds: (13, 14))
-    for (threads, actual) in runs {
+    for (run, actual) in runs {
       #expect(actual.shape == expected.shape)
-      #expect(actual.relativeError(to: expected) < 1e-5, "threads \(threads): \(actual.relativeError(to: expected))")
+      #expect(actual.relativeError(to: expected) < 1e-5, "\(run): \(actual.relativeError(to: expected))")
     }
   }
 
@@ -99,8 +99,8 @@ import Testing
     #expect(directs.map(\.filters) == [false, true])
     let (expected, runs) = try Oracle.againstInterpreter(model, graph, source: CEmitter.emit(optimized, source: "lenet5"),
                                                          name: "lenet5", output: "logits", seeds: (3, 4))
-    for (threads, actual) in runs {
-      #expect(actual.relativeError(to: expected) < 1e-5, "threads \(threads)")
+    for (run, actual) in runs {
+      #expect(actual.relativeError(to: expected) < 1e-5, "\(run)")
     }
   }
 }

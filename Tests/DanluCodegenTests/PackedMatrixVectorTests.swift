@@ -35,14 +35,15 @@ import Testing
     let source = CEmitter.emit(optimized, source: "vector")
     #expect(source.components(separatedBy: "danlu_panel_vector(a, w + n0 * ").count == 3)
     #expect(source.contains(CEmitter.spinWorkersCall))
-    for threads in [1, 2] {
-      let runs = try Commands.inProcess(source, "vector") { (model) throws(DiagnosticError) in
+    for (floats, threads) in Oracle.registerFloats.flatMap({ f in [1, 2].map { (f, $0) } }) {
+      let runs = try Commands.inProcess(source, "vector", defines: ["DANLU_REGISTER_FLOATS=\(floats)"]) {
+        (model) throws(DiagnosticError) in
         model.setThreads(threads)
         return [try model.run(inputs: inputs, weights: set), try model.run(inputs: inputs, weights: set)]
       }
       for (index, outputs) in runs.enumerated() {
         let actual = try #require(outputs.values.first)
-        #expect(actual.relativeError(to: expected) < 1e-5, "threads \(threads), run \(index + 1)")
+        #expect(actual.relativeError(to: expected) < 1e-5, "\(floats)-float registers, threads \(threads), run \(index + 1)")
       }
     }
   }

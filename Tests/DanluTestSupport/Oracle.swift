@@ -50,24 +50,33 @@ public enum Oracle {
     return (graph, WeightSet(weights.map { ($0.key, $0.value) }), inputs, expected)
   }
 
-  /// Compiles generated C to a shared object and runs it in-process on one thread, then on two: the two runs' outputs.
-  /// Kernels that split their work between threads take the one-thread and the two-thread path.
+  /// The register tiles the kernels are written for (`DANLU_REGISTER_FLOATS`: 16 floats with AVX-512, else 8). Tests
+  /// compile both whatever this machine has: 16 without AVX-512 runs from the stack, slowly, with the same arithmetic.
+  public static let registerFloats = [16, 8]
+
+  /// Compiles generated C to a shared object for each register width and runs it in-process on one thread, then on
+  /// two: each run's label and outputs. Kernels that split their work between threads take the one-thread and the
+  /// two-thread path.
   public static func onOneThreadAndTwo(_ source: String, _ name: String, _ inputs: [String: Tensor], _ weights: WeightSet)
-    throws -> [(threads: Int, outputs: [String: Tensor])]
+    throws -> [(run: String, outputs: [String: Tensor])]
   {
-    try [1, 2].map { threads in
-      (threads, try Commands.inProcess(source, name) { (model) throws(DiagnosticError) in
-        model.setThreads(threads)
-        return try model.run(inputs: inputs, weights: weights)
-      })
+    var runs: [(run: String, outputs: [String: Tensor])] = []
+    for floats in registerFloats {
+      try Commands.inProcess(source, name, defines: ["DANLU_REGISTER_FLOATS=\(floats)"]) { (model) throws(DiagnosticError) in
+        for threads in [1, 2] {
+          model.setThreads(threads)
+          runs.append(("\(threads) thread(s), \(floats)-float registers", try model.run(inputs: inputs, weights: weights)))
+        }
+      }
     }
+    return runs
   }
 
   /// For a built model and the C emitted from it: seeded weights and random inputs, the interpreter's `output` on
   /// them, and the C's on one thread and two (`onOneThreadAndTwo`), for the test to compare.
   public static func againstInterpreter(_ model: Model, _ graph: Graph, source: String, name: String, output: String,
                                         seeds: (weights: UInt64, inputs: UInt64)) throws
-    -> (expected: Tensor, runs: [(threads: Int, actual: Tensor)])
+    -> (expected: Tensor, runs: [(run: String, actual: Tensor)])
   {
     let weights = graph.initialWeights(model.initializers, seed: seeds.weights)
     let inputs = randomInputs(graph, seed: seeds.inputs)
@@ -75,11 +84,11 @@ public enum Oracle {
       throw DiagnosticError(.runtimeFailed("\(name) has no output '\(output)'"), at: .unknown)
     }
     let set = WeightSet(weights.sorted { $0.key < $1.key }.map { ($0.key, $0.value) })
-    let runs = try onOneThreadAndTwo(source, name, inputs, set).map { threads, outputs in
+    let runs = try onOneThreadAndTwo(source, name, inputs, set).map { run, outputs in
       guard let actual = outputs[output] else {
         throw DiagnosticError(.runtimeFailed("\(name)'s C has no output '\(output)'"), at: .unknown)
       }
-      return (threads, actual)
+      return (run, actual)
     }
     return (expected, runs)
   }
