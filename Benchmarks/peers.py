@@ -253,6 +253,12 @@ def main():
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--rounds", type=int, default=3, help="turns each engine takes, interleaved (medians reported)")
     args = parser.parse_args()
+    # Every case is MODEL:BATCH; say so before the long inference table rather than after it.
+    for option, value in (("--cases", args.cases), ("--seq-cases", args.seq_cases), ("--train-cases", args.train_cases)):
+        for case in filter(None, value.split(",")):
+            name, _, batch = case.partition(":")
+            if not name or not batch.isdigit():
+                parser.error(f"{option}: '{case}' is not MODEL:BATCH (e.g. lenet5:64)")
     if "OPENBLAS_CORETYPE" in os.environ:
         print(f"note: OPENBLAS_CORETYPE={os.environ['OPENBLAS_CORETYPE']} is set here; Danlu's runs drop it and choose "
               "OpenBLAS's kernels from the CPU's features", file=sys.stderr)
