@@ -21,6 +21,9 @@ enum PackedGemmEmitter {
       """
   }
 
+  /// The most positions `danlu_panel_gather` (8 floats a register) takes at once: `DANLU_GATHER_ROWS` in `helpers`.
+  static let gatherRows = 60
+
   /// The helper every packed product calls: one block of `rows` ≤ 12 rows of `a` (element (r, k) at
   /// `a[r·a_row + k·a_depth]`) by one panel of `width` (32 or 16) columns over `depth`, written to `y` (element (r, l)
   /// at `y[r·y_row + l·y_column]`: a matmul's rows, or through a small block a convolution's NCHW channels).
@@ -151,7 +154,7 @@ enum PackedGemmEmitter {
     }
 
     /* The block's sums to y: element (r, l) at y[r·y_row + l·y_column]. */
-    static inline void danlu_sums_store(float sums[12][32], long width, float *restrict y, long y_row, long y_column,
+    static inline void danlu_sums_store(float (*sums)[32], long width, float *restrict y, long y_row, long y_column,
                                         int rows) {
       if (y_column == 1) {
         for (int r = 0; r < rows; r++) memcpy(y + r * y_row, sums[r], sizeof(float) * width);
@@ -164,13 +167,13 @@ enum PackedGemmEmitter {
     /* A block of up to 12 rows by one panel, chunk by chunk of k (k0, kn), as even runs of at most 6 rows (10: 5 and
        5), each by the whole panel (V = 4 vectors) or by its halves (V = 2, columns c0 = 16h); CALL(R, V)
        accumulates R rows from the run's first row r0 into acc over the columns at `cols` (row stride `width`). */
-    #define DANLU_HALVES(CALL) \\
-      float sums[12][32]; \\
+    #define DANLU_HALVES(CALL, SETUP) \\
       const int runs = (rows + 5) / 6; \\
       for (long k0 = 0; k0 < depth; k0 += DANLU_HALF_DEPTH) { \\
         const long kn = depth - k0 < DANLU_HALF_DEPTH ? depth - k0 : DANLU_HALF_DEPTH; \\
         for (int run = 0; run < runs; run++) { \\
           const int r0 = run * rows / runs, n = (run + 1) * rows / runs - r0, v = n <= 2 ? (int)width / 8 : 2; \\
+          SETUP; \\
           for (long c0 = 0; c0 < width; c0 += 8 * v) { \\
             danlu_v8f acc[6][4]; \\
             for (int r = 0; r < 6; r++) \\
@@ -187,19 +190,57 @@ enum PackedGemmEmitter {
               for (int j = 0; j < v; j++) danlu_store8(sums[r0 + r] + c0 + 8 * j, acc[r][j]); \\
           } \\
         } \\
-      } \\
-      danlu_sums_store(sums, width, y, y_row, y_column, rows);
+      }
     static void danlu_panel_block(const float *restrict a, long a_row, long a_depth, const float *restrict panel, long width,
                                   long depth, float *restrict y, long y_row, long y_column, int rows) {
+      float sums[12][32];
       #define DANLU_BLOCK_HALF(R, V) danlu_half_rows(a + r0 * a_row + k0 * a_depth, a_row, a_depth, cols, width, kn, acc, R, V)
-      DANLU_HALVES(DANLU_BLOCK_HALF)
+      DANLU_HALVES(DANLU_BLOCK_HALF, (void)0)
       #undef DANLU_BLOCK_HALF
+      danlu_sums_store(sums, width, y, y_row, y_column, rows);
     }
     static void danlu_panel_taps(const float *restrict a, long a_row, const long *restrict taps, const float *restrict panel,
                                  long width, long depth, float *restrict y, long y_row, long y_column, int rows) {
+      float sums[12][32];
       #define DANLU_TAPS_HALF(R, V) danlu_half_rows_taps(a + r0 * a_row, a_row, taps + k0, cols, width, kn, acc, R, V)
-      DANLU_HALVES(DANLU_TAPS_HALF)
+      DANLU_HALVES(DANLU_TAPS_HALF, (void)0)
       #undef DANLU_TAPS_HALF
+      danlu_sums_store(sums, width, y, y_row, y_column, rows);
+    }
+
+    /* Up to DANLU_GATHER_ROWS positions of a direct convolution by filters at once, position r's input at
+       a + offsets[r] + taps[k] (positions of several output rows: ResNet-18's rows of 7 and 14 made runs of 3 and 4
+       rows), into y (position r, filter l at y[r + l·y_column]). All of them go over each chunk of the panel while it
+       is in L1, so a panel larger than L2 (layer4's: 590 KB) comes from L3 once per block of positions. */
+    #define DANLU_GATHER_ROWS \(gatherRows)
+    static inline __attribute__((always_inline)) void danlu_gather_rows(const float *const *at, const long *restrict taps,
+        const float *restrict panel, long stride, long depth, danlu_v8f acc[6][4], const int R, const int V) {
+      const float *p[6];
+      for (int r = 0; r < 6; r++) p[r] = at[r < R ? r : 0];
+      for (long k = 0; k < depth; k++) {
+        danlu_v8f b[4];
+        _Pragma("GCC unroll 4")
+        for (int j = 0; j < V; j++) { b[j] = danlu_load8(panel + k * stride + 8 * j); DANLU_IN_REGISTER8(b[j]); }
+        const long t = taps[k];
+        _Pragma("GCC unroll 6")
+        for (int r = 0; r < R; r++) {
+          const danlu_v8f x = danlu_splat8(p[r][t]);
+          _Pragma("GCC unroll 4")
+          for (int j = 0; j < V; j++) acc[r][j] = danlu_fma8(x, b[j], acc[r][j]);
+        }
+      }
+    }
+    static void danlu_panel_gather(const float *restrict a, const long *restrict offsets, const long *restrict taps,
+                                   const float *restrict panel, long width, long depth, float *restrict y, long y_column,
+                                   int rows) {
+      float sums[DANLU_GATHER_ROWS][32];
+      const float *at[6];
+      #define DANLU_GATHER_SETUP for (int r = 0; r < 6; r++) at[r] = a + offsets[r0 + (r < n ? r : 0)]
+      #define DANLU_GATHER_HALF(R, V) danlu_gather_rows(at, taps + k0, cols, width, kn, acc, R, V)
+      DANLU_HALVES(DANLU_GATHER_HALF, DANLU_GATHER_SETUP)
+      #undef DANLU_GATHER_HALF
+      #undef DANLU_GATHER_SETUP
+      danlu_sums_store(sums, width, y, 1, y_column, rows);
     }
 
     /* One row by one panel: two partial sums over k (8 accumulators for a 32-wide panel). */

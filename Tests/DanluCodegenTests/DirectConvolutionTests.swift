@@ -60,7 +60,8 @@ import Testing
   /// Direct by filters (packed, `danlu_panel_taps`) from the default pipeline: 48 filters (a 32-wide panel and a
   /// 16-wide one) of a padded 3×3 over 16 channels with batch norm and relu fused, then 64 filters of a strided,
   /// dilated 3×3 with a bias, then 64 of a 3×3 with a residual; rows of 21 and 11 positions (blocks of 11 and 10, one
-  /// of 11). One image split between two parts' (panel, row) items, and three images alternating.
+  /// of 11); with 8-float registers (`danlu_panel_gather`) blocks of positions across rows, 441 as 8 blocks of 55–56
+  /// and 121 as 3 of 40–41. One image split between two parts' items, and three images alternating.
   @Test(arguments: [(batch: 1, parts: 2), (batch: 3, parts: 2)])
   func directConvolutionsByFiltersAgreeWithTheInterpreter(_ size: (batch: Int, parts: Int)) throws {
     let path = Repository.temporaryFolder().appendingPathComponent("filters.yaml").path
@@ -82,6 +83,7 @@ import Testing
     #expect(directs.count == 3 && directs.allSatisfy { $0.filters && $0.parts == size.parts }, "\(directs)")
     let source = CEmitter.emit(optimized, source: "filters")
     #expect(source.components(separatedBy: "danlu_panel_taps(row + x0 * ").count == 4 && !source.contains("cblas_sgemm"))
+    #expect(source.components(separatedBy: "danlu_panel_gather(plane, offsets, taps, ").count == 4)
     let (expected, runs) = try Oracle.againstInterpreter(model, graph, source: source, name: "filters", output: "output",
                                                          seeds: (13, 14))
     for (run, actual) in runs {

@@ -281,7 +281,7 @@ static inline __attribute__((always_inline)) void danlu_half_rows_taps(const flo
 }
 
 /* The block's sums to y: element (r, l) at y[r·y_row + l·y_column]. */
-static inline void danlu_sums_store(float sums[12][32], long width, float *restrict y, long y_row, long y_column,
+static inline void danlu_sums_store(float (*sums)[32], long width, float *restrict y, long y_row, long y_column,
                                     int rows) {
   if (y_column == 1) {
     for (int r = 0; r < rows; r++) memcpy(y + r * y_row, sums[r], sizeof(float) * width);
@@ -294,13 +294,13 @@ static inline void danlu_sums_store(float sums[12][32], long width, float *restr
 /* A block of up to 12 rows by one panel, chunk by chunk of k (k0, kn), as even runs of at most 6 rows (10: 5 and
    5), each by the whole panel (V = 4 vectors) or by its halves (V = 2, columns c0 = 16h); CALL(R, V)
    accumulates R rows from the run's first row r0 into acc over the columns at `cols` (row stride `width`). */
-#define DANLU_HALVES(CALL) \
-  float sums[12][32]; \
+#define DANLU_HALVES(CALL, SETUP) \
   const int runs = (rows + 5) / 6; \
   for (long k0 = 0; k0 < depth; k0 += DANLU_HALF_DEPTH) { \
     const long kn = depth - k0 < DANLU_HALF_DEPTH ? depth - k0 : DANLU_HALF_DEPTH; \
     for (int run = 0; run < runs; run++) { \
       const int r0 = run * rows / runs, n = (run + 1) * rows / runs - r0, v = n <= 2 ? (int)width / 8 : 2; \
+      SETUP; \
       for (long c0 = 0; c0 < width; c0 += 8 * v) { \
         danlu_v8f acc[6][4]; \
         for (int r = 0; r < 6; r++) \
@@ -317,19 +317,57 @@ static inline void danlu_sums_store(float sums[12][32], long width, float *restr
           for (int j = 0; j < v; j++) danlu_store8(sums[r0 + r] + c0 + 8 * j, acc[r][j]); \
       } \
     } \
-  } \
-  danlu_sums_store(sums, width, y, y_row, y_column, rows);
+  }
 static void danlu_panel_block(const float *restrict a, long a_row, long a_depth, const float *restrict panel, long width,
                               long depth, float *restrict y, long y_row, long y_column, int rows) {
+  float sums[12][32];
   #define DANLU_BLOCK_HALF(R, V) danlu_half_rows(a + r0 * a_row + k0 * a_depth, a_row, a_depth, cols, width, kn, acc, R, V)
-  DANLU_HALVES(DANLU_BLOCK_HALF)
+  DANLU_HALVES(DANLU_BLOCK_HALF, (void)0)
   #undef DANLU_BLOCK_HALF
+  danlu_sums_store(sums, width, y, y_row, y_column, rows);
 }
 static void danlu_panel_taps(const float *restrict a, long a_row, const long *restrict taps, const float *restrict panel,
                              long width, long depth, float *restrict y, long y_row, long y_column, int rows) {
+  float sums[12][32];
   #define DANLU_TAPS_HALF(R, V) danlu_half_rows_taps(a + r0 * a_row, a_row, taps + k0, cols, width, kn, acc, R, V)
-  DANLU_HALVES(DANLU_TAPS_HALF)
+  DANLU_HALVES(DANLU_TAPS_HALF, (void)0)
   #undef DANLU_TAPS_HALF
+  danlu_sums_store(sums, width, y, y_row, y_column, rows);
+}
+
+/* Up to DANLU_GATHER_ROWS positions of a direct convolution by filters at once, position r's input at
+   a + offsets[r] + taps[k] (positions of several output rows: ResNet-18's rows of 7 and 14 made runs of 3 and 4
+   rows), into y (position r, filter l at y[r + l·y_column]). All of them go over each chunk of the panel while it
+   is in L1, so a panel larger than L2 (layer4's: 590 KB) comes from L3 once per block of positions. */
+#define DANLU_GATHER_ROWS 60
+static inline __attribute__((always_inline)) void danlu_gather_rows(const float *const *at, const long *restrict taps,
+    const float *restrict panel, long stride, long depth, danlu_v8f acc[6][4], const int R, const int V) {
+  const float *p[6];
+  for (int r = 0; r < 6; r++) p[r] = at[r < R ? r : 0];
+  for (long k = 0; k < depth; k++) {
+    danlu_v8f b[4];
+    _Pragma("GCC unroll 4")
+    for (int j = 0; j < V; j++) { b[j] = danlu_load8(panel + k * stride + 8 * j); DANLU_IN_REGISTER8(b[j]); }
+    const long t = taps[k];
+    _Pragma("GCC unroll 6")
+    for (int r = 0; r < R; r++) {
+      const danlu_v8f x = danlu_splat8(p[r][t]);
+      _Pragma("GCC unroll 4")
+      for (int j = 0; j < V; j++) acc[r][j] = danlu_fma8(x, b[j], acc[r][j]);
+    }
+  }
+}
+static void danlu_panel_gather(const float *restrict a, const long *restrict offsets, const long *restrict taps,
+                               const float *restrict panel, long width, long depth, float *restrict y, long y_column,
+                               int rows) {
+  float sums[DANLU_GATHER_ROWS][32];
+  const float *at[6];
+  #define DANLU_GATHER_SETUP for (int r = 0; r < 6; r++) at[r] = a + offsets[r0 + (r < n ? r : 0)]
+  #define DANLU_GATHER_HALF(R, V) danlu_gather_rows(at, taps + k0, cols, width, kn, acc, R, V)
+  DANLU_HALVES(DANLU_GATHER_HALF, DANLU_GATHER_SETUP)
+  #undef DANLU_GATHER_HALF
+  #undef DANLU_GATHER_SETUP
+  danlu_sums_store(sums, width, y, 1, y_column, rows);
 }
 
 /* One row by one panel: two partial sums over k (8 accumulators for a 32-wide panel). */
@@ -483,6 +521,7 @@ static void k8_conv2(const float *const *params, const float *const *inputs, flo
     for (long ky = 0; ky < 5; ky++)
       for (long kx = 0; kx < 5; kx++)
         taps[(ic * 5 + ky) * 5 + kx] = (ic * 14 + ky * 1) * 14 + kx * 1;
+#if DANLU_REGISTER_FLOATS == 16
   float *plane = (arena + 4000);
   for (long n = 0; n < 1; n++) {
     const long g = 0;
@@ -513,6 +552,36 @@ static void k8_conv2(const float *const *params, const float *const *inputs, flo
       }
     }
   }
+#else
+  float *plane = (arena + 4000);
+  for (long n = 0; n < 1; n++) {
+    const long g = 0;
+    memset(plane, 0, sizeof(float) * 1176);
+    for (long ic = 0; ic < 6; ic++)
+      for (long iy = 0; iy < 14; iy++)
+        memcpy(plane + (ic * 14 + iy + 0) * 14 + 0,
+               x + ((n * 6 + g * 6 + ic) * 14 + iy) * 14, sizeof(float) * 14);
+    for (long item = 0; item < 2; item++) {
+      const long p = item / 2, block = item % 2;
+      const long n0 = p * 32, width = 16 - n0 < 32 ? 16 - n0 : 32;
+      const long m0 = block * 100 / 2;
+      const int rows = (int)((block + 1) * 100 / 2 - m0);
+      long offsets[60];
+      for (int r = 0; r < rows; r++)
+        offsets[r] = (m0 + r) / 10 * 14 + (m0 + r) % 10 * 1;
+      danlu_panel_gather(plane, offsets, taps, w + n0 * 150, width, 150, y + (n * 16 + n0) * 100 + m0,
+                         100, rows);
+          for (long c = n0; c < n0 + width; c++)
+            for (long i = m0; i < m0 + rows; i++) {
+              const long idx = (n * 16 + c) * 100 + i;
+              float v = y[idx];
+            v += op2[c];
+        v = v > 0.0f ? v : 0.0f;
+              y[idx] = v;
+            }
+    }
+  }
+#endif
 }
 
 /* 5: max_pool2d -> f32[1,16,5,5] (Models/lenet5.yaml:12:5) */
