@@ -38,6 +38,25 @@ enum RecurrentEmitter {
       return danlu_threads_available(danlu_threads) >= 2 && macs >= 16e6 ? 2 : 1;
     }
 
+    /* R batch rows (h at hr[r][k]) by P gates (weights w0, w1 with row strides s0, s1) by 8 units over k0..<k1,
+       accumulated into acc: the step's register tile with 8 floats a register. */
+    static inline __attribute__((always_inline)) void danlu_recurrent_rows(const float *const *hr, const float *w0,
+        long s0, const float *w1, long s1, long k0, long k1, danlu_v8f acc[6][2], const int R, const int P) {
+      const float *h[6];
+      for (int r = 0; r < 6; r++) h[r] = hr[r];
+      for (long k = k0; k < k1; k++) {
+        danlu_v8f a = danlu_load8(w0 + k * s0), b = P > 1 ? danlu_load8(w1 + k * s1) : a;
+        DANLU_IN_REGISTER8(a);
+        DANLU_IN_REGISTER8(b);
+        _Pragma("GCC unroll 6")
+        for (int r = 0; r < R; r++) {
+          const danlu_v8f x = danlu_splat8(h[r][k]);
+          acc[r][0] = danlu_fma8(x, a, acc[r][0]);
+          if (P > 1) acc[r][1] = danlu_fma8(x, b, acc[r][1]);
+        }
+      }
+    }
+
     static inline float danlu_expf(float x) {
       x = x < -87.0f ? -87.0f : (x > 88.0f ? 88.0f : x);
       const float n = __builtin_roundf(x * 1.44269504f);
@@ -198,6 +217,7 @@ enum RecurrentEmitter {
     let kBlock = max(16, 4096 / (gates * 16) / 16 * 16)
     // Each gate's panel stride: 32 unless the gate rows end in a 16-wide panel (a GRU of hidden 16·odd).
     let stride = g.gateRows % 32 == 0 ? "32" : "gs[gate]"
+    let runs = (g.batch + 5) / 6  // of batch rows, with 8 floats a register
     return """
       struct recurrent_\(index) {
         const float *proj, *packed, *h0, *c0, *bih, *bhh;
@@ -214,7 +234,7 @@ enum RecurrentEmitter {
       #if DANLU_REGISTER_FLOATS == 16
         danlu_v16f partial[\((g.batch + 3) / 4)][4][\(gates)];
       #else
-        float sums[\((g.batch + 1) / 2)][2][\(gates)][16];
+        float sums[\(g.batch)][\(gates)][16];
       #endif
         for (long step = 0; step < \(g.steps); step++) {
       \(previousState(r, g, states: "y"))
@@ -261,29 +281,36 @@ enum RecurrentEmitter {
                 }
               }
           #else
-              /* Eight floats a register: 2 batch rows by G gates by 8 units (half the block) at a time, the sums of
-                 both halves meeting in `sums` for the gate math. */
-              for (long n0 = 0; n0 < \(g.batch); n0 += 2) {
-                const int rows = \(g.batch) - n0 < 2 ? (int)(\(g.batch) - n0) : 2;
-                const float *hr[2];
-                for (int r = 0; r < 2; r++) hr[r] = hp + (n0 + (r < rows ? r : 0)) * ld;
-                for (int half = 0; half < 2; half++) {
-                  danlu_v8f acc[2][\(gates)];
-                  for (int r = 0; r < 2; r++)
-                    for (int gate = 0; gate < \(gates); gate++)
-                      acc[r][gate] = k0 == 0 ? (danlu_v8f){0} : danlu_load8(sums[n0 / 2][r][gate] + 8 * half);
-                  for (long k = k0; k < k1; k++) {
-                    danlu_v8f b[2];
-                    for (int r = 0; r < 2; r++) b[r] = danlu_splat8(hr[r][k]);
-                    for (int gate = 0; gate < \(gates); gate++) {
-                      danlu_v8f w = danlu_load8(gp[gate] + k * \(stride) + 8 * half);
-                      DANLU_IN_REGISTER8(w);
-                      for (int r = 0; r < 2; r++) acc[r][gate] = danlu_fma8(b[r], w, acc[r][gate]);
+              /* Eight floats a register: runs of up to 6 batch rows by 2 gates by 8 units (half the block) at a
+                 time, 12 accumulators (2 rows by all 4 gates kept 8 chains of 4-cycle multiply-adds in flight, too few
+                 to fill both units); the sums of every gate and half meet in `sums` for the gate math. */
+              for (int run = 0; run < \(runs); run++) {
+                const long n0 = run * \(g.batch) / \(runs);
+                const int rows = (int)((run + 1) * \(g.batch) / \(runs) - n0);
+                const float *hr[6];
+                for (int r = 0; r < 6; r++) hr[r] = hp + (n0 + (r < rows ? r : 0)) * ld;
+                for (int half = 0; half < 2; half++)
+                  for (int g0 = 0; g0 < \(gates); g0 += 2) {
+                    const int pair = \(gates) - g0 < 2 ? 1 : 2;
+                    danlu_v8f acc[6][2];
+                    for (int r = 0; r < 6; r++)
+                      for (int q = 0; q < 2; q++)
+                        acc[r][q] = k0 == 0 || r >= rows || q >= pair ? (danlu_v8f){0} : danlu_load8(sums[n0 + r][g0 + q] + 8 * half);
+                    const float *w0 = gp[g0] + 8 * half, *w1 = gp[g0 + pair - 1] + 8 * half;
+                    const long s0 = \(stride == "32" ? "32" : "gs[g0]"), s1 = \(stride == "32" ? "32" : "gs[g0 + pair - 1]");
+                    #define DANLU_STEP_ROWS(R, P) danlu_recurrent_rows(hr, w0, s0, w1, s1, k0, k1, acc, R, P)
+                    switch (rows * 2 + pair) {
+                      case 2 + 1: DANLU_STEP_ROWS(1, 1); break; case 2 + 2: DANLU_STEP_ROWS(1, 2); break;
+                      case 4 + 1: DANLU_STEP_ROWS(2, 1); break; case 4 + 2: DANLU_STEP_ROWS(2, 2); break;
+                      case 6 + 1: DANLU_STEP_ROWS(3, 1); break; case 6 + 2: DANLU_STEP_ROWS(3, 2); break;
+                      case 8 + 1: DANLU_STEP_ROWS(4, 1); break; case 8 + 2: DANLU_STEP_ROWS(4, 2); break;
+                      case 10 + 1: DANLU_STEP_ROWS(5, 1); break; case 10 + 2: DANLU_STEP_ROWS(5, 2); break;
+                      case 12 + 1: DANLU_STEP_ROWS(6, 1); break; default: DANLU_STEP_ROWS(6, 2); break;
                     }
+                    #undef DANLU_STEP_ROWS
+                    for (int r = 0; r < rows; r++)
+                      for (int q = 0; q < pair; q++) danlu_store8(sums[n0 + r][g0 + q] + 8 * half, acc[r][q]);
                   }
-                  for (int r = 0; r < 2; r++)
-                    for (int gate = 0; gate < \(gates); gate++) danlu_store8(sums[n0 / 2][r][gate] + 8 * half, acc[r][gate]);
-                }
                 if (k1 < \(h)) continue;
                 for (int r = 0; r < rows; r++)
                   for (int half = 0; half < 2; half++) {
@@ -292,7 +319,7 @@ enum RecurrentEmitter {
                   float *out = y + \(g.row) * \(g.width);
                   (void)hprev;
       \(r.cell == .lstm ? "            const float *cprev = step > 0 ? hprev + \(g.hidden) : c0 + n * \(g.hidden);\n" : "")\
-      \(vectorGates(r, hidden: { "danlu_load8(sums[n0 / 2][r][\($0)] + 8 * half)" }, addBiases: true, lanes: 8))
+      \(vectorGates(r, hidden: { "danlu_load8(sums[n0 + r][\($0)] + 8 * half)" }, addBiases: true, lanes: 8))
                 }
               }
           #endif

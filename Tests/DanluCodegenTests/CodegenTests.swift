@@ -377,14 +377,16 @@ import Testing
 
 /// The fused recurrent step reads weight_hh in panels: packed at load time (`pack-weights`, default pipeline) or on
 /// every call (without the pass). A GRU of 48 units has 144 gate rows, so its last panel is 16 wide; 64 steps of 40
-/// rows (20M multiply-adds) take both threads. Against the interpreter on one thread and two.
+/// rows (20M multiply-adds) take both threads. Smaller batches give the 8-float tile's runs of 1 to 5 rows (40 rows
+/// are runs of 5 and 6; 9 of 4 and 5). Against the interpreter on one thread and two.
 @Suite struct PackedRecurrenceTests {
-  @Test(arguments: [("gru(48)", true), ("gru(48)", false), ("lstm(32)", true)])
-  func recurrenceWithPanelsAgreesWithTheInterpreter(_ layer: String, _ prepacked: Bool) throws {
+  @Test(arguments: [("gru(48)", true, 40), ("gru(48)", false, 40), ("lstm(32)", true, 40), ("lstm(32)", true, 9),
+                    ("gru(48)", true, 2), ("lstm(16)", true, 3), ("gru(32)", true, 1)])
+  func recurrenceWithPanelsAgreesWithTheInterpreter(_ layer: String, _ prepacked: Bool, _ batch: Int) throws {
     let (graph, set, inputs, expected) = try Oracle.threadedCase("recurrence", """
       model: recurrence
       inputs:
-        x: f32[64, 40, 8]
+        x: f32[64, \(batch), 8]
       layers:
         - r: \(layer)
       outputs:
