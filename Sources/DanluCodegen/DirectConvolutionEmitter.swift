@@ -15,11 +15,41 @@ enum DirectConvolutionEmitter {
     let (oh, ow, kh, kw) = (geometry.oh, geometry.ow, geometry.kh, geometry.kw)
     let (block, vectors, stride, height) = (plan.outputBlock, plan.vectors, plan.rowStride, plan.paddedHeight)
     let chunk = 16 * vectors, items = og / block * oh
-    // Without AVX-512, the most filters of the block (a divisor of it) whose 2·vectors accumulators each fit 12.
+    // Without AVX-512, the most filters of the block (a divisor of it) whose 2·vectors accumulators fit 12.
     let sub = (1...block).last { block % $0 == 0 && $0 * 2 * vectors <= 12 } ?? 1
     let planeFloats = plan.planeFloats
     let threaded = plan.parts > 1
     let (images, itemRange) = walk(plan, batch: geometry.n, items: items)
+    // The block's sums into `lanes`, `filters` of them at a time in vectors of `lanes` floats (all of the block with
+    // 16 floats a register; without AVX-512, `sub` at a time so that the accumulators fit its 16 registers).
+    func tile(lanes: Int, filters: Int) -> String {
+      let (v, vs) = ("danlu_v\(lanes)f", chunk / lanes)
+      return """
+              for (long b0 = 0; b0 < \(block); b0 += \(filters)) {
+                \(v) acc[\(filters)][\(vs)];
+                for (long b = 0; b < \(filters); b++)
+                  for (long j = 0; j < \(vs); j++) acc[b][j] = (\(v)){0};
+                for (long ic = 0; ic < \(cg); ic++)
+                  for (long ky = 0; ky < \(kh); ky++) {
+                    const float *src = plane + (ic * \(height) + oy * \(a.stride[0]) + ky * \(a.dilation[0])) * \(stride) + ox0;
+                    const float *tap = filters + b0 * \(k) + (ic * \(kh) + ky) * \(kw);
+                    for (long kx = 0; kx < \(kw); kx++) {
+                      \(v) in[\(vs)];
+                      for (long j = 0; j < \(vs); j++) in[j] = danlu_load\(lanes)(src + kx * \(a.dilation[1]) + \(lanes) * j);
+                      #pragma GCC unroll 16
+                      for (long b = 0; b < \(filters); b++) {
+                        const \(v) weight = danlu_splat\(lanes)(tap[b * \(k) + kx]);
+                        #pragma GCC unroll 4
+                        for (long j = 0; j < \(vs); j++) acc[b][j] = danlu_fma\(lanes)(in[j], weight, acc[b][j]);
+                      }
+                    }
+                  }
+                for (long b = 0; b < \(filters); b++)
+                  for (long j = 0; j < \(vs); j++) danlu_store\(lanes)(lanes[b0 + b] + \(lanes) * j, acc[b][j]);
+              }
+
+        """
+    }
     // The epilogue's statements (indented for a kernel's body) at the depth of the store loop.
     let epilogue = (steps ?? "").split(separator: "\n", omittingEmptySubsequences: false)
       .map { $0.isEmpty ? "" : String(repeating: " ", count: 6) + $0 }.joined(separator: "\n")
@@ -34,50 +64,9 @@ enum DirectConvolutionEmitter {
               for (long ox0 = 0; ox0 < \(ow); ox0 += \(chunk)) {
                 float lanes[\(block)][\(chunk)];
           #if DANLU_REGISTER_FLOATS == 16
-                danlu_v16f acc[\(block)][\(vectors)];
-                for (long b = 0; b < \(block); b++)
-                  for (long j = 0; j < \(vectors); j++) acc[b][j] = (danlu_v16f){0};
-                for (long ic = 0; ic < \(cg); ic++)
-                  for (long ky = 0; ky < \(kh); ky++) {
-                    const float *src = plane + (ic * \(height) + oy * \(a.stride[0]) + ky * \(a.dilation[0])) * \(stride) + ox0;
-                    const float *tap = filters + (ic * \(kh) + ky) * \(kw);
-                    for (long kx = 0; kx < \(kw); kx++) {
-                      danlu_v16f in[\(vectors)];
-                      for (long j = 0; j < \(vectors); j++) in[j] = danlu_load16(src + kx * \(a.dilation[1]) + 16 * j);
-                      #pragma GCC unroll 16
-                      for (long b = 0; b < \(block); b++) {
-                        const danlu_v16f weight = danlu_splat16(tap[b * \(k) + kx]);
-                        #pragma GCC unroll 2
-                        for (long j = 0; j < \(vectors); j++) acc[b][j] = danlu_fma16(in[j], weight, acc[b][j]);
-                      }
-                    }
-                  }
-                for (long b = 0; b < \(block); b++)
-                  for (long j = 0; j < \(vectors); j++) danlu_store16(lanes[b] + 16 * j, acc[b][j]);
+      \(tile(lanes: 16, filters: block))\
           #else
-                /* Eight floats a register: \(sub) filters at a time (at most 12 accumulators). */
-                for (long b0 = 0; b0 < \(block); b0 += \(sub)) {
-                  danlu_v8f acc[\(sub)][\(2 * vectors)];
-                  for (long b = 0; b < \(sub); b++)
-                    for (long j = 0; j < \(2 * vectors); j++) acc[b][j] = (danlu_v8f){0};
-                  for (long ic = 0; ic < \(cg); ic++)
-                    for (long ky = 0; ky < \(kh); ky++) {
-                      const float *src = plane + (ic * \(height) + oy * \(a.stride[0]) + ky * \(a.dilation[0])) * \(stride) + ox0;
-                      const float *tap = filters + b0 * \(k) + (ic * \(kh) + ky) * \(kw);
-                      for (long kx = 0; kx < \(kw); kx++) {
-                        danlu_v8f in[\(2 * vectors)];
-                        for (long j = 0; j < \(2 * vectors); j++) in[j] = danlu_load8(src + kx * \(a.dilation[1]) + 8 * j);
-                        #pragma GCC unroll 16
-                        for (long b = 0; b < \(sub); b++) {
-                          const danlu_v8f weight = danlu_splat8(tap[b * \(k) + kx]);
-                          #pragma GCC unroll 4
-                          for (long j = 0; j < \(2 * vectors); j++) acc[b][j] = danlu_fma8(in[j], weight, acc[b][j]);
-                        }
-                      }
-                    }
-                  for (long b = 0; b < \(sub); b++)
-                    for (long j = 0; j < \(2 * vectors); j++) danlu_store8(lanes[b0 + b] + 8 * j, acc[b][j]);
-                }
+      \(tile(lanes: 8, filters: sub))\
           #endif
                 const long count = \(ow) - ox0 < \(chunk) ? \(ow) - ox0 : \(chunk);
                 for (long b = 0; b < \(block); b++) {
@@ -117,11 +106,20 @@ enum DirectConvolutionEmitter {
     let threaded = plan.parts > 1
     let (images, itemRange) = walk(plan, batch: geometry.n, items: items)
     let epilogue = steps.map { PackedGemmEmitter.convolutionEpilogue(o: o, spatial: spatial, steps: $0) } ?? ""
-    let body = """
-        float *plane = \(threaded ? "\(scratch) + part * \(planeFloats)" : scratch);
-        for (\(images)) {
-          const long g = 0;
-      \(fillPlane(plan, geometry, a, floats: planeFloats, indent: 4))
+    // Per image the plane, then `items` (a loop over a part's items), in a region of the plan's parts.
+    func perImage(_ items: String) -> String {
+      let body = """
+          float *plane = \(threaded ? "\(scratch) + part * \(planeFloats)" : scratch);
+          for (\(images)) {
+            const long g = 0;
+        \(fillPlane(plan, geometry, a, floats: planeFloats, indent: 4))
+        \(items)\
+          }
+
+        """
+      return threaded ? KernelEmitter.inParts(plan.parts, body) : body
+    }
+    let rowItems = """
           for (long item = \(itemRange.0); item < \(itemRange.1); item++) {
             const long p = item / \(oh), oy = item % \(oh);
             const long n0 = p * \(width), width = \(o) - n0 < \(width) ? \(o) - n0 : \(width);
@@ -136,7 +134,6 @@ enum DirectConvolutionEmitter {
       \(epilogue)\
             }
           }
-        }
 
       """
     // Each tap's offset in the plane from a position's top-left corner, the same for every position.
@@ -153,11 +150,7 @@ enum DirectConvolutionEmitter {
     let gather = PackedGemmEmitter.gatherRows
     let blocksPerPanel = (spatial + gather - 1) / gather
     let (_, gatherRange) = walk(plan, batch: geometry.n, items: (o + width - 1) / width * blocksPerPanel)
-    let gathered = """
-        float *plane = \(threaded ? "\(scratch) + part * \(planeFloats)" : scratch);
-        for (\(images)) {
-          const long g = 0;
-      \(fillPlane(plan, geometry, a, floats: planeFloats, indent: 4))
+    let gatheredItems = """
           for (long item = \(gatherRange.0); item < \(gatherRange.1); item++) {
             const long p = item / \(blocksPerPanel), block = item % \(blocksPerPanel);
             const long n0 = p * \(width), width = \(o) - n0 < \(width) ? \(o) - n0 : \(width);
@@ -170,13 +163,11 @@ enum DirectConvolutionEmitter {
                                \(spatial), rows);
       \(epilogue)\
           }
-        }
 
       """
     let declarations = "  const float *restrict x = \(x), *w = \(w);\n" + y + taps
-    let variants = "#if DANLU_REGISTER_FLOATS == 16\n" + (threaded ? KernelEmitter.inParts(plan.parts, body) : body)
-      + "#else\n" + (threaded ? KernelEmitter.inParts(plan.parts, gathered) : gathered) + "#endif\n"
-    return declarations + variants
+    return declarations + "#if DANLU_REGISTER_FLOATS == 16\n" + perImage(rowItems) + "#else\n" + perImage(gatheredItems)
+      + "#endif\n"
   }
 
   /// Two parts take every other image of a batch, or half of a lone image's items; each pads the input into a plane

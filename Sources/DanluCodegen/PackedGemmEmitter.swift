@@ -130,27 +130,20 @@ enum PackedGemmEmitter {
        waiting in `sums` between chunks. One core, hot caches (GFLOP/s, best of 3): 12 rows 61–73, 6 rows 56–63, 4 rows
        48–52, 3 rows 37. */
     #define DANLU_HALF_DEPTH 128
-    #define DANLU_HALF_ROWS_BODY(ELEMENT) \\
-      for (long k = 0; k < depth; k++) { \\
-        danlu_v8f b[4]; \\
-        _Pragma("GCC unroll 4") \\
-        for (int j = 0; j < V; j++) { b[j] = danlu_load8(panel + k * stride + 8 * j); DANLU_IN_REGISTER8(b[j]); } \\
-        const float *ak = ELEMENT; \\
-        _Pragma("GCC unroll 6") \\
-        for (int r = 0; r < R; r++) { \\
-          const danlu_v8f x = danlu_splat8(ak[r * a_row]); \\
-          _Pragma("GCC unroll 4") \\
-          for (int j = 0; j < V; j++) acc[r][j] = danlu_fma8(x, b[j], acc[r][j]); \\
-        } \\
-      }
     static inline __attribute__((always_inline)) void danlu_half_rows(const float *restrict a, long a_row, long a_depth,
         const float *restrict panel, long stride, long depth, danlu_v8f acc[6][4], const int R, const int V) {
-      DANLU_HALF_ROWS_BODY(a + k * a_depth)
-    }
-    static inline __attribute__((always_inline)) void danlu_half_rows_taps(const float *restrict a, long a_row,
-        const long *restrict taps, const float *restrict panel, long stride, long depth, danlu_v8f acc[6][4], const int R,
-        const int V) {
-      DANLU_HALF_ROWS_BODY(a + taps[k])
+      for (long k = 0; k < depth; k++) {
+        danlu_v8f b[4];
+        _Pragma("GCC unroll 4")
+        for (int j = 0; j < V; j++) { b[j] = danlu_load8(panel + k * stride + 8 * j); DANLU_IN_REGISTER8(b[j]); }
+        const float *ak = a + k * a_depth;
+        _Pragma("GCC unroll 6")
+        for (int r = 0; r < R; r++) {
+          const danlu_v8f x = danlu_splat8(ak[r * a_row]);
+          _Pragma("GCC unroll 4")
+          for (int j = 0; j < V; j++) acc[r][j] = danlu_fma8(x, b[j], acc[r][j]);
+        }
+      }
     }
 
     /* The block's sums to y: element (r, l) at y[r·y_row + l·y_column]. */
@@ -207,16 +200,8 @@ enum PackedGemmEmitter {
       #undef DANLU_BLOCK_HALF
       danlu_sums_store(sums, width, y, y_row, y_column, rows);
     }
-    static void danlu_panel_taps(const float *restrict a, long a_row, const long *restrict taps, const float *restrict panel,
-                                 long width, long depth, float *restrict y, long y_row, long y_column, int rows) {
-      float sums[12][32];
-      #define DANLU_TAPS_HALF(R, V) danlu_half_rows_taps(a + r0 * a_row, a_row, taps + k0, cols, width, kn, acc, R, V)
-      DANLU_HALVES(DANLU_TAPS_HALF, (void)0)
-      #undef DANLU_TAPS_HALF
-      danlu_sums_store(sums, width, y, y_row, y_column, rows);
-    }
-
-    /* Up to DANLU_GATHER_ROWS positions of a direct convolution by filters at once, position r's input at
+    /* Up to DANLU_GATHER_ROWS positions of a direct convolution by filters at once (its 8-float form has no
+       danlu_panel_taps: `DirectConvolutionEmitter.byFilters` calls this instead), position r's input at
        a + offsets[r] + taps[k] (positions of several output rows: ResNet-18's rows of 7 and 14 made runs of 3 and 4
        rows), into y (position r, filter l at y[r + l·y_column]). All of them go over each chunk of the panel while it
        is in L1, so a panel larger than L2 (layer4's: 590 KB) comes from L3 once per block of positions. */
