@@ -75,26 +75,11 @@ enum VectorMath {
     static inline danlu_v16f danlu_splat16(float x) { return (danlu_v16f){x, x, x, x, x, x, x, x, x, x, x, x, x, x, x, x}; }
     static inline void danlu_store16(float *p, danlu_v16f v) { memcpy(p, &v, sizeof v); }
     \(functions(16))\(functions(8))
-    /* row[j] = exp(row[j] - peak) for j < n; returns their sum. */
-    static inline float danlu_exp_sum(float *row, long n, float peak) {
-      danlu_v16f total = {0};
-      long j = 0;
-      for (; j + 16 <= n; j += 16) {
-        const danlu_v16f v = danlu_exp16(danlu_load16(row + j) - peak);
-        danlu_store16(row + j, v);
-        total += v;
-      }
-      float sum = 0.0f;
-      for (int l = 0; l < 16; l++) sum += total[l];
-      if (j < n) {
-        danlu_v16f v = {0};
-        for (long i = j; i < n; i++) v[i - j] = row[i] - peak;
-        v = danlu_exp16(v);
-        for (long i = j; i < n; i++) { row[i] = v[i - j]; sum += v[i - j]; }
-      }
-      return sum;
-    }
-
+    /* row[j] = exp(row[j] - peak) for j < n; returns their sum. A register's width at a time: a danlu_v16f total
+       without AVX-512 lived on the stack (the encoder layer's attention softmax). */
+    #if DANLU_REGISTER_FLOATS == 16
+    \(expSum(16))#else
+    \(expSum(8))#endif
 
     """
 
@@ -124,6 +109,32 @@ enum VectorMath {
       }
       static inline \(f) danlu_sigmoid\(lanes)(\(f) x) { return 1.0f / (1.0f + danlu_exp\(lanes)(-x)); }
       static inline \(f) danlu_tanh\(lanes)(\(f) x) { return 2.0f / (1.0f + danlu_exp\(lanes)(-2.0f * x)) - 1.0f; }
+
+      """
+  }
+
+  /// `danlu_exp_sum` in `lanes`-wide vectors.
+  static func expSum(_ lanes: Int) -> String {
+    let v = "danlu_v\(lanes)f"
+    return """
+      static inline float danlu_exp_sum(float *row, long n, float peak) {
+        \(v) total = {0};
+        long j = 0;
+        for (; j + \(lanes) <= n; j += \(lanes)) {
+          const \(v) v = danlu_exp\(lanes)(danlu_load\(lanes)(row + j) - peak);
+          danlu_store\(lanes)(row + j, v);
+          total += v;
+        }
+        float sum = 0.0f;
+        for (int l = 0; l < \(lanes); l++) sum += total[l];
+        if (j < n) {
+          \(v) v = {0};
+          for (long i = j; i < n; i++) v[i - j] = row[i] - peak;
+          v = danlu_exp\(lanes)(v);
+          for (long i = j; i < n; i++) { row[i] = v[i - j]; sum += v[i - j]; }
+        }
+        return sum;
+      }
 
       """
   }

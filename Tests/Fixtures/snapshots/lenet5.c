@@ -135,7 +135,9 @@ static inline danlu_v8f danlu_exp8(danlu_v8f x) {
 static inline danlu_v8f danlu_sigmoid8(danlu_v8f x) { return 1.0f / (1.0f + danlu_exp8(-x)); }
 static inline danlu_v8f danlu_tanh8(danlu_v8f x) { return 2.0f / (1.0f + danlu_exp8(-2.0f * x)) - 1.0f; }
 
-/* row[j] = exp(row[j] - peak) for j < n; returns their sum. */
+/* row[j] = exp(row[j] - peak) for j < n; returns their sum. A register's width at a time: a danlu_v16f total
+   without AVX-512 lived on the stack (the encoder layer's attention softmax). */
+#if DANLU_REGISTER_FLOATS == 16
 static inline float danlu_exp_sum(float *row, long n, float peak) {
   danlu_v16f total = {0};
   long j = 0;
@@ -154,7 +156,26 @@ static inline float danlu_exp_sum(float *row, long n, float peak) {
   }
   return sum;
 }
-
+#else
+static inline float danlu_exp_sum(float *row, long n, float peak) {
+  danlu_v8f total = {0};
+  long j = 0;
+  for (; j + 8 <= n; j += 8) {
+    const danlu_v8f v = danlu_exp8(danlu_load8(row + j) - peak);
+    danlu_store8(row + j, v);
+    total += v;
+  }
+  float sum = 0.0f;
+  for (int l = 0; l < 8; l++) sum += total[l];
+  if (j < n) {
+    danlu_v8f v = {0};
+    for (long i = j; i < n; i++) v[i - j] = row[i] - peak;
+    v = danlu_exp8(v);
+    for (long i = j; i < n; i++) { row[i] = v[i - j]; sum += v[i - j]; }
+  }
+  return sum;
+}
+#endif
 #if DANLU_REGISTER_FLOATS == 16
 /* One block with R rows and V vectors known to the compiler (fully unrolled, accumulators in registers): row r's
    element k at a[r·a_row + k·a_depth], or (`_taps`, a direct convolution's plane) at a[r·a_row + taps[k]]. */
@@ -253,9 +274,9 @@ static void danlu_panel_taps(const float *restrict a, long a_row, const long *re
 /* Eight floats a register (AVX2: sixteen registers). Runs of 3 to 6 rows take the panel by halves of 16 columns
    (12 accumulators at most, the half's two vectors and a broadcast, as OpenBLAS's Haswell kernel), runs of 1 or 2
    all 32 columns at once (8 chains of 4-cycle multiply-adds rather than 2 or 4; 3 rows by 32 spilled). A block of
-   12 rows takes several passes over k, so they go in chunks whose slice of the panel (16 KB) stays in L1, the sums
-   waiting in `sums` between chunks. One core, hot caches (GFLOP/s, best of 3): 12 rows 61–73, 6 rows 56–63, 4 rows
-   48–52, 3 rows 37. */
+   12 rows takes two passes over k and a block of gathered positions up to ten; the gathered ones go in chunks whose
+   slice of the panel (16 KB) stays in L1 across the ten, the sums waiting in `sums` between chunks. One core, hot
+   caches (GFLOP/s, best of 3): 12 rows 61–73, 6 rows 56–63, 4 rows 48–52, 3 rows 37. */
 #define DANLU_HALF_DEPTH 128
 static inline __attribute__((always_inline)) void danlu_half_rows(const float *restrict a, long a_row, long a_depth,
     const float *restrict panel, long stride, long depth, danlu_v8f acc[6][4], const int R, const int V) {
@@ -284,17 +305,17 @@ static inline void danlu_sums_store(float (*sums)[32], long width, float *restri
     for (int r = 0; r < rows; r++) y[r * y_row + l * y_column] = sums[r][l];
 }
 
-/* A block of up to 12 rows by one panel, chunk by chunk of k (k0, kn), as even runs of at most 6 rows (10: 5 and
-   5), each by the whole panel (V = 4 vectors) or by its halves (V = 2, columns c0 = 16h); CALL(R, V)
+/* A block of rows by one panel, chunk by chunk of k (k0, kn; chunks of CHUNK), as even runs of at most 6 rows
+   (10: 5 and 5), each by the whole panel (V = 4 vectors) or by its halves (V = 2, columns c0 = 16h); CALL(R, V)
    accumulates R rows from the run's first row r0 into acc over the columns at `cols` (row stride `width`). Each
    pass over a chunk prefetches its share of the next chunk's lines: the first pass over a chunk otherwise
    waited on L3 (ResNet-18's layer4 panels are larger than a 512 KB L2; perf put the stall on the panel loads),
    and ResNet-18 at batch 1 went 28–51 → 28–44 ms (seven of eight interleaved pairs faster, by 5–16%). */
-#define DANLU_HALVES(CALL, SETUP) \
+#define DANLU_HALVES(CALL, SETUP, CHUNK) \
   const int runs = (rows + 5) / 6; \
-  for (long k0 = 0; k0 < depth; k0 += DANLU_HALF_DEPTH) { \
-    const long kn = depth - k0 < DANLU_HALF_DEPTH ? depth - k0 : DANLU_HALF_DEPTH; \
-    const long ahead = depth - k0 - kn < DANLU_HALF_DEPTH ? depth - k0 - kn : DANLU_HALF_DEPTH; \
+  for (long k0 = 0; k0 < depth; k0 += CHUNK) { \
+    const long kn = depth - k0 < CHUNK ? depth - k0 : CHUNK; \
+    const long ahead = depth - k0 - kn < CHUNK ? depth - k0 - kn : CHUNK; \
     const long lines = ahead * width / 16, share = (lines + 2 * runs - 1) / (2 * runs); \
     const float *next = panel + (k0 + kn) * width; \
     long fetched = 0; \
@@ -319,11 +340,14 @@ static inline void danlu_sums_store(float (*sums)[32], long width, float *restri
       } \
     } \
   }
+/* A block's two runs take k in one chunk: each half's passes over the whole depth stream the panel from L2 with no
+   sums to spill and reload. Chunks of 128 here had the encoder layer's GEMMs at 150 GFLOP/s on two cores; in one
+   chunk, 180 (the layer 6.2 → 5.5 ms; ResNet-18, whose panels are gathered, unchanged). */
 static void danlu_panel_block(const float *restrict a, long a_row, long a_depth, const float *restrict panel, long width,
                               long depth, float *restrict y, long y_row, long y_column, int rows) {
   float sums[12][32];
   #define DANLU_BLOCK_HALF(R, V) danlu_half_rows(a + r0 * a_row + k0 * a_depth, a_row, a_depth, cols, width, kn, acc, R, V)
-  DANLU_HALVES(DANLU_BLOCK_HALF, (void)0)
+  DANLU_HALVES(DANLU_BLOCK_HALF, (void)0, depth)
   #undef DANLU_BLOCK_HALF
   danlu_sums_store(sums, width, y, y_row, y_column, rows);
 }
@@ -357,7 +381,7 @@ static void danlu_panel_gather(const float *restrict a, const long *restrict off
   const float *at[6];
   #define DANLU_GATHER_SETUP for (int r = 0; r < 6; r++) at[r] = a + offsets[r0 + (r < n ? r : 0)]
   #define DANLU_GATHER_HALF(R, V) danlu_gather_rows(at, taps + k0, cols, width, kn, acc, R, V)
-  DANLU_HALVES(DANLU_GATHER_HALF, DANLU_GATHER_SETUP)
+  DANLU_HALVES(DANLU_GATHER_HALF, DANLU_GATHER_SETUP, DANLU_HALF_DEPTH)
   #undef DANLU_GATHER_HALF
   #undef DANLU_GATHER_SETUP
   danlu_sums_store(sums, width, y, 1, y_column, rows);
