@@ -37,6 +37,7 @@ enum KernelEmitter {
       return y + gemm(x(0), x(1), shape(0), shape(1), transposeB: transposeB)
 
     case .packPanels:
+      if let r = graph.recurrentStepWeight(index) { return RecurrentEmitter.pack(r, x(0), y) }
       return PackedGemmEmitter.pack(x(0), rows: shape(0)[0], depth: shape(0).dropFirst().reduce(1, *), y)
 
     case .biasAdd(let axis):

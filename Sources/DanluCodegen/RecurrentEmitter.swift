@@ -181,14 +181,8 @@ enum RecurrentEmitter {
   static func fusedSteps(_ r: RecurrentAttributes, _ g: Geometry, index: Int, prepacked: Bool) -> String {
     let h = g.hidden
     let macs = g.steps * g.batch * g.gateRows * h
-    let pack = prepacked ? "  const float *packed = whh;  /* in panels of 32 rows, packed at load time */\n" : """
-        float *packed = hid;  /* weight_hh in panels of 32 rows (the last one 16 wide when the rows end there) */
-        for (long row = 0; row < \(g.gateRows); row++) {
-          const long p = row / 32, width = \(g.gateRows) - p * 32 < 32 ? \(g.gateRows) - p * 32 : 32;
-          for (long k = 0; k < \(h); k++) packed[p * \(32 * h) + k * width + row % 32] = whh[row * \(h) + k];
-        }
-
-      """
+    let pack = prepacked ? "  const float *packed = whh;  /* packed at load time (`pack`) */\n"
+      : "  float *packed = hid;\n" + packing(r)
     return pack + """
         struct recurrent_\(index) steps = {proj, packed, h0, \(r.cell == .lstm ? "c0" : "0"), bih, bhh, y, {0, 0}, 1, \(h / 32)};
         pthread_t helper;
@@ -202,6 +196,38 @@ enum RecurrentEmitter {
         } else {
           recurrent_\(index)_steps(&steps, 0, \(h / 16));
         }
+
+      """
+  }
+
+  /// `pack_panels` C for a weight_hh that only fused steps read (`Graph.recurrentStepWeight`): `packing` from the
+  /// operand into the node's value.
+  static func pack(_ r: RecurrentAttributes, _ w: String, _ y: String) -> String {
+    "  const float *whh = \(w);\n" + y + "  float *packed = y;\n" + packing(r)
+  }
+
+  /// weight_hh (`whh`, G·H rows of H) into `packed` as the fused step reads it. With 16 floats a register, in panels of
+  /// 32 rows (`PackedPanels`; the last one 16 wide when the rows end there). With 8, by 16-unit blocks: block u holds,
+  /// for each half of its units (8) and pair of gates (g0, g0 + 1; a lone last gate alone), the k-major run of the
+  /// pair's 8-float vectors, which one call of `danlu_recurrent_rows` reads from start to end. In panels, each such
+  /// call read a quarter of every 128-byte panel row, and the step waited on the loads (weight_hh is 512 KB a thread
+  /// for the benchmark LSTM, the whole of a 512 KB L2): by blocks the LSTM benchmark went 6.5 → 5.6 ms.
+  static func packing(_ r: RecurrentAttributes) -> String {
+    let (h, gates) = (r.hidden, r.gates)
+    let rows = gates * h
+    return """
+      #if DANLU_REGISTER_FLOATS == 16
+        for (long row = 0; row < \(rows); row++) {
+          const long p = row / 32, width = \(rows) - p * 32 < 32 ? \(rows) - p * 32 : 32;
+          for (long k = 0; k < \(h); k++) packed[p * \(32 * h) + k * width + row % 32] = whh[row * \(h) + k];
+        }
+      #else
+        for (long row = 0; row < \(rows); row++) {
+          const long gate = row / \(h), j = row % \(h), g0 = gate - gate % 2, pair = \(gates) - g0 < 2 ? 1 : 2;
+          float *run = packed + (j / 16) * \(gates * 16 * h) + (j % 16 / 8) * \(gates * 8 * h) + g0 * \(8 * h);
+          for (long k = 0; k < \(h); k++) run[k * 8 * pair + (gate - g0) * 8 + j % 8] = whh[row * \(h) + k];
+        }
+      #endif
 
       """
   }
@@ -239,6 +265,7 @@ enum RecurrentEmitter {
         for (long step = 0; step < \(g.steps); step++) {
       \(previousState(r, g, states: "y"))
           for (long u = u_begin; u < u_end; u++) {
+          #if DANLU_REGISTER_FLOATS == 16
             /* Gate g's 16 rows of this unit block: in panel (gH + 16u) / 32, from its column (gH + 16u) % 32. */
             const float *gp[\(gates)];
             long gs[\(gates)];
@@ -247,8 +274,12 @@ enum RecurrentEmitter {
               gs[gate] = \(g.gateRows) - p * 32 < 32 ? \(g.gateRows) - p * 32 : 32;
               gp[gate] = packed + p * \(32 * h) + row % 32;
             }
-            for (long k0 = 0; k0 < \(h); k0 += \(kBlock)) {
-              const long k1 = k0 + \(kBlock) < \(h) ? k0 + \(kBlock) : \(h);
+            const long chunk = \(kBlock);
+          #else
+            const long chunk = \(h);
+          #endif
+            for (long k0 = 0; k0 < \(h); k0 += chunk) {
+              const long k1 = k0 + chunk < \(h) ? k0 + chunk : \(h);
           #if DANLU_REGISTER_FLOATS == 16
               for (long n0 = 0; n0 < \(g.batch); n0 += 4) {
                 const int rows = \(g.batch) - n0 < 4 ? (int)(\(g.batch) - n0) : 4;
@@ -283,7 +314,9 @@ enum RecurrentEmitter {
           #else
               /* Eight floats a register: runs of up to 6 batch rows by 2 gates by 8 units (half the block) at a
                  time, 12 accumulators (2 rows by all 4 gates kept 8 chains of 4-cycle multiply-adds in flight, too few
-                 to fill both units); the sums of every gate and half meet in `sums` for the gate math. */
+                 to fill both units); the sums of every gate and half meet in `sums` for the gate math. The weights
+                 are by unit blocks (`packing`), k in one chunk: each call streams its pair's run (16 KB for the
+                 benchmark LSTM) from L2, where chunks of 64 k had it 4% slower. */
               for (int run = 0; run < \(runs); run++) {
                 const long n0 = run * \(g.batch) / \(runs);
                 const int rows = (int)((run + 1) * \(g.batch) / \(runs) - n0);
@@ -296,8 +329,8 @@ enum RecurrentEmitter {
                     for (int r = 0; r < 6; r++)
                       for (int q = 0; q < 2; q++)
                         acc[r][q] = k0 == 0 || r >= rows || q >= pair ? (danlu_v8f){0} : danlu_load8(sums[n0 + r][g0 + q] + 8 * half);
-                    const float *w0 = gp[g0] + 8 * half, *w1 = gp[g0 + pair - 1] + 8 * half;
-                    const long s0 = \(stride == "32" ? "32" : "gs[g0]"), s1 = \(stride == "32" ? "32" : "gs[g0 + pair - 1]");
+                    const float *w0 = packed + u * \(gates * 16 * h) + half * \(gates * 8 * h) + g0 * \(8 * h), *w1 = w0 + 8;
+                    const long s0 = 8 * pair, s1 = 8 * pair;
                     #define DANLU_STEP_ROWS(R, P) danlu_recurrent_rows(hr, w0, s0, w1, s1, k0, k1, acc, R, P)
                     switch (rows * 2 + pair) {
                       case 2 + 1: DANLU_STEP_ROWS(1, 1); break; case 2 + 2: DANLU_STEP_ROWS(1, 2); break;
@@ -390,5 +423,20 @@ enum RecurrentEmitter {
         """
     case .gru: return "        out[j] = (1.0f - z) * cand + z * hprev[j];"
     }
+  }
+}
+
+extension Graph {
+  /// For a `pack_panels` node that only fused recurrent steps read, as their weight_hh: their attributes (the packed
+  /// layout is then the step's own, `RecurrentEmitter.packing`); nil when anything else reads it.
+  func recurrentStepWeight(_ index: Int) -> RecurrentAttributes? {
+    var found: RecurrentAttributes?
+    for user in users()[index] {
+      guard case .recurrent(let r) = nodes[user].op, r.hidden % 16 == 0, nodes[user].operands.firstIndex(of: index) == 2,
+            nodes[user].operands.lastIndex(of: index) == 2
+      else { return nil }
+      found = r
+    }
+    return found
   }
 }
