@@ -1,7 +1,8 @@
 import DanluIR
 
 /// C for average and max pooling: the loops over a window, the divisor of an average at the padding
-/// (`count_include_pad`), and max pooling by windows or by rows, its planes on two threads when large enough.
+/// (`count_include_pad`), and max pooling by windows, separable or by rows, its planes on two threads when large
+/// enough.
 extension KernelEmitter {
   /// The loops over one pooling window's taps inside the input (`iy`, `ix`), around `statement`.
   static func poolWindow(_ p: PoolAttributes, h: Int, w: Int, _ statement: String) -> String {
@@ -44,10 +45,11 @@ extension KernelEmitter {
   }
 
   /// Max pooling. Where every window lies inside the input (no padding, no ceil-mode overhang: LeNet's 2×2 pools),
-  /// per window with no checks, which the C compiler unrolls. Otherwise a row of outputs at a time: for each tap
-  /// inside the input, one pass along the row over the outputs whose window holds it (`lo`..<`hi`, as im2col finds
-  /// them), with no branch inside. Per window with every tap checked, ResNet-18's pool after the stem took 0.44 ms
-  /// against 0.30 by rows; by rows, LeNet-5's took 8% longer than per window.
+  /// per window with no checks, which the C compiler unrolls. Otherwise `separable` where a plane's row maxima fit
+  /// its buffer, else a row of outputs at a time: for each tap inside the input, one pass along the row over the
+  /// outputs whose window holds it (`lo`..<`hi`, as im2col finds them), with no branch inside. Per window with every
+  /// tap checked, ResNet-18's pool after the stem took 0.44 ms against 0.30 by rows; by rows, LeNet-5's took 8% longer
+  /// than per window.
   static func maxPool(_ x: String, _ s: [Int], _ out: [Int], _ p: PoolAttributes, _ y: String) -> String {
     let (h, w, oh, ow) = (s[2], s[3], out[2], out[3])
     // Planes split over `parts` threads (`maxPoolParts`); the region wraps the loop.
@@ -74,6 +76,7 @@ extension KernelEmitter {
 
         """)
     }
+    if h * ow <= separableFloats { return "  const float *restrict x = \(x);\n" + y + region(separable(planes, s, out, p)) }
     return "  const float *restrict x = \(x);\n" + y + region("""
         \(planes)
           for (long oy = 0; oy < \(oh); oy++) {
@@ -96,9 +99,78 @@ extension KernelEmitter {
       """)
   }
 
-  /// Threads a max pool's planes run on: two from 2M window reads (ResNet-18's pool after the stem at batch 64:
-  /// 116M), else one.
+  /// The largest buffer of row maxima (floats, one plane's input rows by the output's columns: 64 KB) a separable
+  /// max pool keeps on the stack; larger planes go by rows.
+  static let separableFloats = 16 * 1024
+
+  /// A padded max pool as two passes per plane: each input row's maxima over the window's columns (`rows`, the
+  /// taps of a window inside the row in one loop, the edge windows checked), then each output row's maximum over
+  /// the window's rows of those. ResNet-18's pool after the stem (3×3, stride 2, padding 1, 64×112×112) took 0.35 ms
+  /// by rows and 0.19 this way on one core (the same maxima in the same order of taps: a NaN is skipped either way).
+  static func separable(_ planes: String, _ s: [Int], _ out: [Int], _ p: PoolAttributes) -> String {
+    let (h, w, oh, ow) = (s[2], s[3], out[2], out[3])
+    let (kh, kw, sh, sw) = (p.kernel[0], p.kernel[1], p.stride[0], p.stride[1])
+    let (dh, dw, ph, pw) = (p.dilation[0], p.dilation[1], p.padding[0], p.padding[1])
+    // Output columns (rows) whose whole window lies inside the input.
+    func inside(_ count: Int, stride: Int, padding: Int, dilation: Int, kernel: Int, size: Int) -> (Int, Int) {
+      let first = (padding + stride - 1) / stride
+      let last = (size - 1 + padding - (kernel - 1) * dilation)
+      let end = last < 0 ? 0 : min(count, last / stride + 1)
+      return (min(first, end), end)
+    }
+    let (x0, x1) = inside(ow, stride: sw, padding: pw, dilation: dw, kernel: kw, size: w)
+    let (y0, y1) = inside(oh, stride: sh, padding: ph, dilation: dh, kernel: kh, size: h)
+    // m = the maximum over k of `tap`, skipping the k where `outside` holds (at the edges).
+    func maximum(_ tap: String, over kernel: Int, outside: String? = nil) -> String {
+      let skip = outside.map { "if (\($0)) continue; " } ?? ""
+      return "float m = -INFINITY;\n"
+        + "for (long k = 0; k < \(kernel); k++) { \(skip)const float v = \(tap); m = v > m ? v : m; }"
+    }
+    let (column, row) = ("ox * \(sw) - \(pw) + k * \(dw)", "oy * \(sh) - \(ph) + k * \(dh)")
+    func indented(_ text: String, _ spaces: Int) -> String {
+      text.replacingOccurrences(of: "\n", with: "\n" + String(repeating: " ", count: spaces))
+    }
+    let edge = indented(maximum("src[\(column)]", over: kw, outside: "\(column) < 0 || \(column) >= \(w)"), 8)
+    var edges = ""
+    for (from, to) in [(0, x0), (x1, ow)] where from < to {
+      edges += "      for (long ox = \(from); ox < \(to); ox++) {\n        \(edge)\n        r[ox] = m;\n      }\n"
+    }
+    return """
+        \(planes) {
+          float rows[\(h * ow)];
+          for (long iy = 0; iy < \(h); iy++) {
+            const float *src = x + (plane * \(h) + iy) * \(w);
+            float *restrict r = rows + iy * \(ow);
+            for (long ox = \(x0); ox < \(x1); ox++) {
+              \(indented(maximum("src[\(column)]", over: kw), 8))
+              r[ox] = m;
+            }
+      \(edges)\
+          }
+          for (long oy = 0; oy < \(oh); oy++) {
+            float *restrict out = y + (plane * \(oh) + oy) * \(ow);
+            if (oy >= \(y0) && oy < \(y1)) {
+              for (long ox = 0; ox < \(ow); ox++) {
+                \(indented(maximum("rows[(\(row)) * \(ow) + ox]", over: kh), 10))
+                out[ox] = m;
+              }
+              continue;
+            }
+            for (long ox = 0; ox < \(ow); ox++) out[ox] = -INFINITY;
+            for (long k = 0; k < \(kh); k++) {
+              const long iy = \(row);
+              if (iy < 0 || iy >= \(h)) continue;
+              for (long ox = 0; ox < \(ow); ox++) out[ox] = rows[iy * \(ow) + ox] > out[ox] ? rows[iy * \(ow) + ox] : out[ox];
+            }
+          }
+        }
+
+      """
+  }
+
+  /// Threads a max pool's planes run on: two from 1M window reads (ResNet-18's pool after the stem: 1.8M at batch 1,
+  /// 116M at batch 64), else one.
   static func maxPoolParts(_ s: [Int], _ out: [Int], _ p: PoolAttributes) -> Int {
-    s[0] * s[1] >= 2 && out.reduce(1, *) * p.kernel[0] * p.kernel[1] >= 2 * 1024 * 1024 ? 2 : 1
+    s[0] * s[1] >= 2 && out.reduce(1, *) * p.kernel[0] * p.kernel[1] >= 1024 * 1024 ? 2 : 1
   }
 }

@@ -219,14 +219,20 @@ import Testing
 }
 
 /// Max pooling with its planes on two threads (over 2M window reads), both loop forms, on one thread and two.
+/// Max pools on one thread and two against the interpreter, by each of their loops: separable (a padded pool whose
+/// rows of maxima fit `separableFloats`, and one in ceil mode whose last windows overhang), by rows (a plane too large
+/// for that buffer) and by windows (unpadded, inside the input).
 @Suite struct MaxPoolPartsTests {
-  @Test(arguments: [(channels: 16, layer: "maxpool2d(3, stride=2, padding=1)"), (channels: 32, layer: "maxpool2d(2)")])
-  func maxPoolInPartsAgreesWithTheInterpreter(_ pool: (channels: Int, layer: String)) throws {
+  @Test(arguments: [(channels: 16, size: 96, layer: "maxpool2d(3, stride=2, padding=1)", separable: true),
+                    (channels: 8, size: 96, layer: "maxpool2d(3, stride=2, padding=1, ceil_mode=true)", separable: true),
+                    (channels: 1, size: 256, layer: "maxpool2d(3, stride=1, padding=1)", separable: false),
+                    (channels: 32, size: 96, layer: "maxpool2d(2)", separable: false)])
+  func maxPoolInPartsAgreesWithTheInterpreter(_ pool: (channels: Int, size: Int, layer: String, separable: Bool)) throws {
     let path = Repository.temporaryFolder().appendingPathComponent("pool.yaml").path
     try """
       model: pool
       inputs:
-        x: f32[8, \(pool.channels), 96, 96]
+        x: f32[8, \(pool.channels), \(pool.size), \(pool.size)]
       layers:
         - p: \(pool.layer)
       """.write(toFile: path, atomically: true, encoding: .utf8)
@@ -236,6 +242,7 @@ import Testing
     let expected = try #require(try Oracle.interpret(graph, inputs, weights).values.first)
     let source = CEmitter.emit(Pipeline.optimize(graph, passes: try Pipeline.passes(nil)), source: "pool")
     #expect(source.contains("for (long plane = part; plane < \(8 * pool.channels); plane += parts)"))
+    #expect(source.contains("float rows[") == pool.separable)
     let set = WeightSet(weights.map { ($0.key, $0.value) })
     for (run, outputs) in try Oracle.onOneThreadAndTwo(source, "pool", inputs, set) {
       let actual = try #require(outputs.values.first)
