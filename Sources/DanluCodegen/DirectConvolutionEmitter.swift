@@ -53,11 +53,12 @@ enum DirectConvolutionEmitter {
     // The epilogue's statements (indented for a kernel's body) at the depth of the store loop.
     let epilogue = (steps ?? "").split(separator: "\n", omittingEmptySubsequences: false)
       .map { $0.isEmpty ? "" : String(repeating: " ", count: 6) + $0 }.joined(separator: "\n")
+    let shared = plan.sharesPlane
     let body = """
-        float *plane = \(threaded ? "\(scratch) + part * \(planeFloats)" : scratch);
+        float *plane = \(threaded && !shared ? "\(scratch) + part * \(planeFloats)" : scratch);
         for (\(images))
           for (long g = 0; g < \(a.groups); g++) {
-      \(fillPlane(plan, geometry, a, floats: planeFloats, indent: 6))
+      \(fillPlane(plan, geometry, a, floats: planeFloats, indent: 6, shared: shared))
             for (long item = \(itemRange.0); item < \(itemRange.1); item++) {
               const long ob = item / \(oh) * \(block), oy = item % \(oh);
               const float *filters = w + (g * \(og) + ob) * \(k);
@@ -108,11 +109,12 @@ enum DirectConvolutionEmitter {
     let epilogue = steps.map { PackedGemmEmitter.convolutionEpilogue(o: o, spatial: spatial, steps: $0) } ?? ""
     // Per image the plane, then `items` (a loop over a part's items), in a region of the plan's parts.
     func perImage(_ items: String) -> String {
+      let shared = plan.sharesPlane
       let body = """
-          float *plane = \(threaded ? "\(scratch) + part * \(planeFloats)" : scratch);
+          float *plane = \(threaded && !shared ? "\(scratch) + part * \(planeFloats)" : scratch);
           for (\(images)) {
             const long g = 0;
-        \(fillPlane(plan, geometry, a, floats: planeFloats, indent: 4))
+        \(fillPlane(plan, geometry, a, floats: planeFloats, indent: 4, shared: shared))
         \(items)\
           }
 
@@ -180,16 +182,20 @@ enum DirectConvolutionEmitter {
   }
 
   /// C zeroing the plane and copying image n's group g of input channels into it at the padding's offset, its lines
-  /// indented by `indent` spaces.
+  /// indented by `indent` spaces; `shared` (`DirectConvolution.sharesPlane`), a part's share of the channels (each
+  /// channel's slab zeroed, then copied: the plane is exactly the channels' slabs, `planeFloats`), then a barrier.
   static func fillPlane(_ plan: DirectConvolution, _ geometry: ConvGeometry, _ a: Conv2dAttributes, floats: Int,
-                        indent: Int) -> String {
-    let (height, stride, h, w) = (plan.paddedHeight, plan.rowStride, geometry.h, geometry.w)
-    return [
-      "memset(plane, 0, sizeof(float) * \(floats));",
-      "for (long ic = 0; ic < \(geometry.cg); ic++)",
+                        indent: Int, shared: Bool = false) -> String {
+    let (height, stride, h, w, cg) = (plan.paddedHeight, plan.rowStride, geometry.h, geometry.w, geometry.cg)
+    let copy = [
       "  for (long iy = 0; iy < \(h); iy++)",
       "    memcpy(plane + (ic * \(height) + iy + \(a.padding[0])) * \(stride) + \(a.padding[1]),",
-      "           x + ((n * \(geometry.c) + g * \(geometry.cg) + ic) * \(h) + iy) * \(w), sizeof(float) * \(w));",
-    ].map { String(repeating: " ", count: indent) + $0 }.joined(separator: "\n")
+      "           x + ((n * \(geometry.c) + g * \(cg) + ic) * \(h) + iy) * \(w), sizeof(float) * \(w));",
+    ]
+    let lines = !shared ? ["memset(plane, 0, sizeof(float) * \(floats));", "for (long ic = 0; ic < \(cg); ic++)"] + copy
+      : ["for (long ic = part * \(cg) / parts; ic < (part + 1) * \(cg) / parts; ic++) {",
+         "  memset(plane + ic * \(height * stride), 0, sizeof(float) * \(height * stride));"] + copy
+        + ["}", "#pragma omp barrier"]
+    return lines.map { String(repeating: " ", count: indent) + $0 }.joined(separator: "\n")
   }
 }
