@@ -7,6 +7,13 @@ public enum Repository {
 
   public static func path(_ relative: String) -> String { root.appendingPathComponent(relative).path }
 
+  /// The `danlu` executable `swift build` put beside the test bundle (`.build/debug`), or nil when it is missing.
+  public static var danluExecutable: String? {
+    let beside = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("danlu")
+    let candidates = [beside.path, path(".build/debug/danlu")]
+    return candidates.first { FileManager.default.isExecutableFile(atPath: $0) }
+  }
+
   /// Every model in `Models/`, by file name without extension.
   public static var models: [String] {
     let files = (try? FileManager.default.contentsOfDirectory(atPath: path("Models"))) ?? []
