@@ -17,7 +17,6 @@ enum DirectConvolutionEmitter {
     let chunk = 16 * vectors, items = og / block * oh
     // Without AVX-512, the most filters of the block (a divisor of it) whose 2·vectors accumulators fit 12.
     let sub = (1...block).last { block % $0 == 0 && $0 * 2 * vectors <= 12 } ?? 1
-    let planeFloats = plan.planeFloats
     let threaded = plan.parts > 1
     let (images, itemRange) = walk(plan, batch: geometry.n, items: items)
     // The block's sums into `lanes`, `filters` of them at a time in vectors of `lanes` floats (all of the block with
@@ -53,12 +52,11 @@ enum DirectConvolutionEmitter {
     // The epilogue's statements (indented for a kernel's body) at the depth of the store loop.
     let epilogue = (steps ?? "").split(separator: "\n", omittingEmptySubsequences: false)
       .map { $0.isEmpty ? "" : String(repeating: " ", count: 6) + $0 }.joined(separator: "\n")
-    let shared = plan.sharesPlane
     let body = """
-        float *plane = \(threaded && !shared ? "\(scratch) + part * \(planeFloats)" : scratch);
+        float *plane = \(plane(plan, scratch));
         for (\(images))
           for (long g = 0; g < \(a.groups); g++) {
-      \(fillPlane(plan, geometry, a, floats: planeFloats, indent: 6, shared: shared))
+      \(fillPlane(plan, geometry, a, indent: 6))
             for (long item = \(itemRange.0); item < \(itemRange.1); item++) {
               const long ob = item / \(oh) * \(block), oy = item % \(oh);
               const float *filters = w + (g * \(og) + ob) * \(k);
@@ -103,18 +101,16 @@ enum DirectConvolutionEmitter {
     let (oh, ow, kh, kw) = (geometry.oh, geometry.ow, geometry.kh, geometry.kw)
     let (stride, height, width, block) = (plan.rowStride, plan.paddedHeight, PackedPanels.width, PackedPanels.blockRows)
     let items = (o + width - 1) / width * oh
-    let planeFloats = plan.planeFloats
     let threaded = plan.parts > 1
     let (images, itemRange) = walk(plan, batch: geometry.n, items: items)
     let epilogue = steps.map { PackedGemmEmitter.convolutionEpilogue(o: o, spatial: spatial, steps: $0) } ?? ""
     // Per image the plane, then `items` (a loop over a part's items), in a region of the plan's parts.
     func perImage(_ items: String) -> String {
-      let shared = plan.sharesPlane
       let body = """
-          float *plane = \(threaded && !shared ? "\(scratch) + part * \(planeFloats)" : scratch);
+          float *plane = \(plane(plan, scratch));
           for (\(images)) {
             const long g = 0;
-        \(fillPlane(plan, geometry, a, floats: planeFloats, indent: 4, shared: shared))
+        \(fillPlane(plan, geometry, a, indent: 4))
         \(items)\
           }
 
@@ -181,18 +177,25 @@ enum DirectConvolutionEmitter {
     return (images, split ? ("part * \(items) / parts", "(part + 1) * \(items) / parts") : ("0", "\(items)"))
   }
 
+  /// The C expression of a part's padded plane in `scratch`: its own, or the one the parts share.
+  static func plane(_ plan: DirectConvolution, _ scratch: String) -> String {
+    plan.parts > 1 && !plan.sharesPlane ? "\(scratch) + part * \(plan.planeFloats)" : scratch
+  }
+
   /// C zeroing the plane and copying image n's group g of input channels into it at the padding's offset, its lines
-  /// indented by `indent` spaces; `shared` (`DirectConvolution.sharesPlane`), a part's share of the channels (each
-  /// channel's slab zeroed, then copied: the plane is exactly the channels' slabs, `planeFloats`), then a barrier.
-  static func fillPlane(_ plan: DirectConvolution, _ geometry: ConvGeometry, _ a: Conv2dAttributes, floats: Int,
-                        indent: Int, shared: Bool = false) -> String {
+  /// indented by `indent` spaces; where the parts share the plane (`DirectConvolution.sharesPlane`), a part's share of
+  /// the channels (each channel's slab zeroed, then copied: the plane is exactly the channels' slabs, `planeFloats`),
+  /// then a barrier.
+  static func fillPlane(_ plan: DirectConvolution, _ geometry: ConvGeometry, _ a: Conv2dAttributes,
+                        indent: Int) -> String {
     let (height, stride, h, w, cg) = (plan.paddedHeight, plan.rowStride, geometry.h, geometry.w, geometry.cg)
     let copy = [
       "  for (long iy = 0; iy < \(h); iy++)",
       "    memcpy(plane + (ic * \(height) + iy + \(a.padding[0])) * \(stride) + \(a.padding[1]),",
       "           x + ((n * \(geometry.c) + g * \(cg) + ic) * \(h) + iy) * \(w), sizeof(float) * \(w));",
     ]
-    let lines = !shared ? ["memset(plane, 0, sizeof(float) * \(floats));", "for (long ic = 0; ic < \(cg); ic++)"] + copy
+    let lines = !plan.sharesPlane
+      ? ["memset(plane, 0, sizeof(float) * \(plan.planeFloats));", "for (long ic = 0; ic < \(cg); ic++)"] + copy
       : ["for (long ic = part * \(cg) / parts; ic < (part + 1) * \(cg) / parts; ic++) {",
          "  memset(plane + ic * \(height * stride), 0, sizeof(float) * \(height * stride));"] + copy
         + ["}", "#pragma omp barrier"]

@@ -130,10 +130,26 @@ extension KernelEmitter {
     func indented(_ text: String, _ spaces: Int) -> String {
       text.replacingOccurrences(of: "\n", with: "\n" + String(repeating: " ", count: spaces))
     }
-    let edge = indented(maximum("src[\(column)]", over: kw, outside: "\(column) < 0 || \(column) >= \(w)"), 8)
-    var edges = ""
-    for (from, to) in [(0, x0), (x1, ow)] where from < to {
-      edges += "      for (long ox = \(from); ox < \(to); ox++) {\n        \(edge)\n        r[ox] = m;\n      }\n"
+    // Each pass as loops over index ranges: the windows wholly inside the input (taps unchecked), then the edges.
+    func ranges(_ inside: (Int, Int), _ count: Int) -> [(from: Int, to: Int, checked: Bool)] {
+      [(inside.0, inside.1, false), (0, inside.0, true), (inside.1, count, true)].filter { $0.from < $0.to }
+    }
+    let columns = ranges((x0, x1), ow).map { r in
+      let m = maximum("src[\(column)]", over: kw, outside: r.checked ? "\(column) < 0 || \(column) >= \(w)" : nil)
+      return "      for (long ox = \(r.from); ox < \(r.to); ox++) {\n        \(indented(m, 8))\n        r[ox] = m;\n      }\n"
+    }
+    let rows = ranges((y0, y1), oh).map { r in
+      let m = maximum("rows[(\(row)) * \(ow) + ox]", over: kh, outside: r.checked ? "\(row) < 0 || \(row) >= \(h)" : nil)
+      return """
+            for (long oy = \(r.from); oy < \(r.to); oy++) {
+              float *restrict out = y + (plane * \(oh) + oy) * \(ow);
+              for (long ox = 0; ox < \(ow); ox++) {
+                \(indented(m, 8))
+                out[ox] = m;
+              }
+            }
+
+        """
     }
     return """
         \(planes) {
@@ -141,28 +157,9 @@ extension KernelEmitter {
           for (long iy = 0; iy < \(h); iy++) {
             const float *src = x + (plane * \(h) + iy) * \(w);
             float *restrict r = rows + iy * \(ow);
-            for (long ox = \(x0); ox < \(x1); ox++) {
-              \(indented(maximum("src[\(column)]", over: kw), 8))
-              r[ox] = m;
-            }
-      \(edges)\
+      \(columns.joined())\
           }
-          for (long oy = 0; oy < \(oh); oy++) {
-            float *restrict out = y + (plane * \(oh) + oy) * \(ow);
-            if (oy >= \(y0) && oy < \(y1)) {
-              for (long ox = 0; ox < \(ow); ox++) {
-                \(indented(maximum("rows[(\(row)) * \(ow) + ox]", over: kh), 10))
-                out[ox] = m;
-              }
-              continue;
-            }
-            for (long ox = 0; ox < \(ow); ox++) out[ox] = -INFINITY;
-            for (long k = 0; k < \(kh); k++) {
-              const long iy = \(row);
-              if (iy < 0 || iy >= \(h)) continue;
-              for (long ox = 0; ox < \(ow); ox++) out[ox] = rows[iy * \(ow) + ox] > out[ox] ? rows[iy * \(ow) + ox] : out[ox];
-            }
-          }
+      \(rows.joined())\
         }
 
       """

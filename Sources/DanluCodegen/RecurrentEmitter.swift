@@ -200,38 +200,6 @@ enum RecurrentEmitter {
       """
   }
 
-  /// `pack_panels` C for a weight_hh that only fused steps read (`Graph.recurrentStepWeight`): `packing` from the
-  /// operand into the node's value.
-  static func pack(_ r: RecurrentAttributes, _ w: String, _ y: String) -> String {
-    "  const float *whh = \(w);\n" + y + "  float *packed = y;\n" + packing(r)
-  }
-
-  /// weight_hh (`whh`, G·H rows of H) into `packed` as the fused step reads it. With 16 floats a register, in panels of
-  /// 32 rows (`PackedPanels`; the last one 16 wide when the rows end there). With 8, by 16-unit blocks: block u holds,
-  /// for each half of its units (8) and pair of gates (g0, g0 + 1; a lone last gate alone), the k-major run of the
-  /// pair's 8-float vectors, which one call of `danlu_recurrent_rows` reads from start to end. In panels, each such
-  /// call read a quarter of every 128-byte panel row, and the step waited on the loads (weight_hh is 512 KB a thread
-  /// for the benchmark LSTM, the whole of a 512 KB L2): by blocks the LSTM benchmark went 6.24 → 5.34 ms.
-  static func packing(_ r: RecurrentAttributes) -> String {
-    let (h, gates) = (r.hidden, r.gates)
-    let rows = gates * h
-    return """
-      #if DANLU_REGISTER_FLOATS == 16
-        for (long row = 0; row < \(rows); row++) {
-          const long p = row / 32, width = \(rows) - p * 32 < 32 ? \(rows) - p * 32 : 32;
-          for (long k = 0; k < \(h); k++) packed[p * \(32 * h) + k * width + row % 32] = whh[row * \(h) + k];
-        }
-      #else
-        for (long row = 0; row < \(rows); row++) {
-          const long gate = row / \(h), j = row % \(h), g0 = gate - gate % 2, pair = \(gates) - g0 < 2 ? 1 : 2;
-          float *run = packed + (j / 16) * \(gates * 16 * h) + (j % 16 / 8) * \(gates * 8 * h) + g0 * \(8 * h);
-          for (long k = 0; k < \(h); k++) run[k * 8 * pair + (gate - g0) * 8 + j % 8] = whh[row * \(h) + k];
-        }
-      #endif
-
-      """
-  }
-
   /// The fused step loop of node `index` as a top-level C function of a range of 16-unit blocks (nil when the
   /// hidden size is not a multiple of 16 and the kernel takes the GEMM path).
   static func stepFunction(_ r: RecurrentAttributes, _ context: KernelContext, index: Int) -> String? {
@@ -423,20 +391,5 @@ enum RecurrentEmitter {
         """
     case .gru: return "        out[j] = (1.0f - z) * cand + z * hprev[j];"
     }
-  }
-}
-
-extension Graph {
-  /// For a `pack_panels` node that only fused recurrent steps read, as their weight_hh: their attributes (the packed
-  /// layout is then the step's own, `RecurrentEmitter.packing`); nil when anything else reads it.
-  func recurrentStepWeight(_ index: Int) -> RecurrentAttributes? {
-    var found: RecurrentAttributes?
-    for user in users()[index] {
-      guard case .recurrent(let r) = nodes[user].op, r.hidden % 16 == 0, nodes[user].operands.firstIndex(of: index) == 2,
-            nodes[user].operands.lastIndex(of: index) == 2
-      else { return nil }
-      found = r
-    }
-    return found
   }
 }
