@@ -37,7 +37,7 @@ enum KernelEmitter {
       return y + gemm(x(0), x(1), shape(0), shape(1), transposeB: transposeB)
 
     case .packPanels:
-      if let r = graph.recurrentStepWeight(index) { return RecurrentEmitter.pack(r, x(0), y) }
+      if let r = graph.recurrentStepWeight(index) { return RecurrentEmitter.pack(r, depth: shape(0)[1], x(0), y) }
       return PackedGemmEmitter.pack(x(0), rows: shape(0)[0], depth: shape(0).dropFirst().reduce(1, *), y)
 
     case .biasAdd(let axis):
@@ -153,8 +153,9 @@ enum KernelEmitter {
         """ }
 
     case .recurrent(let r):
-      let prepacked = { if case .packPanels = graph.nodes[node.operands[2]].op { true } else { false } }()
-      return RecurrentEmitter.kernel(r, context, scratch: plan.scratchReference(index), index: index, prepacked: prepacked)
+      let prepacked = node.operands[1...2].map { graph.nodes[$0].op == .packPanels }
+      return RecurrentEmitter.kernel(r, context, scratch: plan.scratchReference(index), index: index,
+                                     prepacked: (input: prepacked[0], hidden: prepacked[1]))
 
     case .attention(let a):
       return AttentionEmitter.kernel(a, context, scratch: plan.scratchReference(index))

@@ -32,8 +32,8 @@ public indirect enum Op: Hashable, Sendable {
   case matmul(transposeB: Bool)
   /// A weight [N, …] as it is (the same values), which the C backend stores in panels of 32 rows of its first axis
   /// (each row the rest flattened) for a matmul with `transposeB` or a GEMM convolution to read as its weight
-  /// (`pack-weights`), or a fused recurrent step its weight_hh; computed once at load time. Only those read it
-  /// (`packedPanelsOperand`).
+  /// (`pack-weights`), or a fused recurrent step its weight_ih and weight_hh; computed once at load time. Only those read it
+  /// (`packedPanelsOperands`).
   case packPanels
   /// Adds a 1-D tensor along `axis`: the bias of conv2d (axis 1) and linear (last axis).
   case biasAdd(axis: Int)
@@ -141,21 +141,21 @@ public struct PoolAttributes: Hashable, Sendable {
 }
 
 extension Op {
-  /// The operand a reader of `packPanels` reads it as: operand 1 of a matmul with `transposeB` or of an ungrouped GEMM
-  /// or direct convolution (plain, or a fused group's anchor), operand 2 (weight_hh) of a recurrence whose steps are
-  /// fused (hidden size a multiple of 16); nil for every other op.
-  public var packedPanelsOperand: Int? {
+  /// The operands a reader of `packPanels` reads it as: operand 1 of a matmul with `transposeB` or of an ungrouped
+  /// GEMM or direct convolution (plain, or a fused group's anchor), operands 1 and 2 (weight_ih, weight_hh) of a
+  /// recurrence whose steps are fused (`RecurrentAttributes.fusesSteps`); none for every other op.
+  public var packedPanelsOperands: [Int] {
     switch self {
-    case .matmul(let t): return t ? 1 : nil
-    case .conv2d(let a): return a.groups == 1 && a.algorithm != .winograd ? 1 : nil
-    case .recurrent(let r): return r.hidden % 16 == 0 ? 2 : nil
+    case .matmul(let t): return t ? [1] : []
+    case .conv2d(let a): return a.groups == 1 && a.algorithm != .winograd ? [1] : []
+    case .recurrent(let r): return r.fusesSteps ? [1, 2] : []
     case .fused(let group):
       switch group.anchor {
-      case .matmul(let t): return t ? 1 : nil
-      case .conv2d(let a): return a.groups == 1 && a.algorithm != .winograd ? 1 : nil
-      case .elementwise: return nil
+      case .matmul(let t): return t ? [1] : []
+      case .conv2d(let a): return a.groups == 1 && a.algorithm != .winograd ? [1] : []
+      case .elementwise: return []
       }
-    default: return nil
+    default: return []
     }
   }
 }

@@ -38,6 +38,10 @@ public struct RecurrentAttributes: Hashable, Sendable {
     }
   }
 
+  /// Whether the C backend runs each step as one fused kernel (`RecurrentEmitter.fusedSteps`): the hidden size is a
+  /// multiple of 16, whole register tiles of units. It then reads weight_ih and weight_hh packed for the step.
+  public var fusesSteps: Bool { hidden % 16 == 0 }
+
   /// Floats of state per step in the result: h, and c for an LSTM.
   public var stateWidth: Int { cell == .lstm ? 2 * hidden : hidden }
   public var operandCount: Int { cell == .lstm ? 7 : 6 }

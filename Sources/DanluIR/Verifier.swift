@@ -34,7 +34,7 @@ public enum Verifier {
         } catch { problems.append("\(where_): \(error)") }
       }
     }
-    // Packed panels are a storage order only their readers' weight operand reads (`Op.packedPanelsOperand`), of
+    // Packed panels are a storage order only their readers' weight operands read (`Op.packedPanelsOperands`), of
     // whole vectors of rows (the kernels that read them load 16 at a time).
     for (index, node) in graph.nodes.enumerated() {
       if case .packPanels = node.op, let rows = node.type.staticShape?.first, !PackedPanels.packable(rows: rows) {
@@ -42,7 +42,7 @@ public enum Verifier {
       }
       for (position, operand) in node.operands.enumerated() where graph.nodes.indices.contains(operand) {
         guard case .packPanels = graph.nodes[operand].op else { continue }
-        if position != node.op.packedPanelsOperand {
+        if !node.op.packedPanelsOperands.contains(position) {
           problems.append("%\(index) (\(node.op.mnemonic) '\(node.name)') reads the packed panels %\(operand) as operand \(position)")
         }
       }

@@ -12,8 +12,8 @@ import DanluIR
 /// Transformer encoder layer (S = 128) went 2.71–3.32 → 2.32–2.46 ms. The filters of an ungrouped GEMM convolution of
 /// one image are packed the same way (`PackedPanels.im2colFloatsAtMost`, `deepFrom`): ResNet-18 at batch 1
 /// 12.7–13.5 → 12.2–12.5 ms, VGG16 89.5–92 → 85–87 ms; so are, whatever their size, those of a direct convolution
-/// whose filters are whole vectors (`prefer-direct` chose it to run by filters), and the weight_hh of a recurrence
-/// whose steps are fused, which its step kernel otherwise packed on every call.
+/// whose filters are whole vectors (`prefer-direct` chose it to run by filters), and the weight_ih and weight_hh of a
+/// recurrence whose steps are fused, which its step kernel otherwise packs on every call.
 public let packWeights = Pass(name: "pack-weights", summary: "pack linear and convolution weights into panels once, at load time") { graph in
   guard !graph.nodes.contains(where: { if case .training = $0.op { true } else { false } }) else { return graph }
   let singleRows = singleRowShare(graph) >= PackedPanels.singleRowsFrom
@@ -23,7 +23,7 @@ public let packWeights = Pass(name: "pack-weights", summary: "pack linear and co
   for (index, node) in graph.nodes.enumerated() {
     var copy = node
     copy.operands = node.operands.map { map[$0] }
-    if let operand = node.op.packedPanelsOperand, packs(graph, index, operand, singleRows: singleRows) {
+    for operand in node.op.packedPanelsOperands where packs(graph, index, operand, singleRows: singleRows) {
       let weight = copy.operands[operand]
       if packed[weight] == nil {
         let source = result.nodes[weight]
@@ -42,13 +42,13 @@ public let packWeights = Pass(name: "pack-weights", summary: "pack linear and co
 
 /// Whether node `index` reads its weight (`operand`) packed: a parameter of whole-vector rows, in a product large
 /// enough, with several rows (a matmul) or of one image (a convolution; batches run on two threads by images
-/// already); a single row's product in a graph of them (`singleRows`); always for a fused recurrent step's weight_hh.
+/// already); a single row's product in a graph of them (`singleRows`); always for a fused recurrent step's weights.
 private func packs(_ graph: Graph, _ index: Int, _ operand: Int, singleRows: Bool) -> Bool {
   let node = graph.nodes[index]
   guard node.operands.count > operand, case .parameter = graph.nodes[node.operands[operand]].op,
         let w = graph.nodes[node.operands[operand]].type.staticShape, let out = node.type.staticShape,
         PackedPanels.packable(rows: w[0]) else { return false }
-  // The fused recurrent step reads weight_hh packed on every call otherwise (`RecurrentEmitter.fusedSteps`).
+  // The fused recurrent step packs its weights on every call otherwise (`RecurrentEmitter.fusedSteps`).
   if case .recurrent = node.op { return true }
   let depth = w.dropFirst().reduce(1, *)
   let macs = out.reduce(1, *) * depth
