@@ -66,7 +66,7 @@ public enum CudaEmitter {
       /* ==== Device memory: \(plan.arenaFloats) floats of arena\(graph.memoryPlan.map { " (\($0.summary))" } ?? ""), \
       one allocation ==== */
       static float *d_arena;
-      /* im2col columns for a chunk of images of one convolution at a time (\(columnBuffer) floats). */
+      /* im2col columns for a chunk of images of one convolution at a time, or a recurrence's projections (\(columnBuffer) floats). */
       static float *d_columns;
       static float *d_params[\(max(1, params.count))];
       static float *d_inputs[\(max(1, inputs.count))];

@@ -125,7 +125,7 @@ enum CudaKernelEmitter {
     case .fused(let group):
       return fused(graph, index, group, plan, columnFloats: columnFloats)
     case .recurrent(let r):
-      return CudaSequenceEmitter.recurrent(r, context, index: index, scratch: plan.scratchReference(index))
+      return CudaSequenceEmitter.recurrent(r, context, index: index, scratch: "d_columns")
     case .attention(let a):
       return CudaSequenceEmitter.attention(a, context, index: index)
     case .training:
@@ -172,7 +172,8 @@ enum CudaKernelEmitter {
   }
 
   /// Convolution: per group and chunk of images, one im2col launch over all their columns (one thread per column
-  /// element; none for 1×1 stride 1) into the device's column buffer (`d_columns`, sized by `columnBufferFloats`),
+  /// element; none for 1×1 stride 1) into the device's column buffer (`d_columns`, sized by `columnBufferFloats`;
+  /// recurrences keep their projections there too),
   /// then one strided-batched cuBLAS GEMM writing every image's output in place, then the fused epilogue (if any) over
   /// the whole output. (Winograd is a CPU choice; on the GPU every convolution takes this path.) Run per image, as
   /// before, ResNet-18 at batch 64 took 128 launches for each convolution.
@@ -226,6 +227,11 @@ enum CudaKernelEmitter {
   static func columnBufferFloats(_ graph: Graph, columnFloats: Int) -> Int {
     var most = 1
     for index in graph.nodes.indices {
+      // A recurrence keeps its input projection of every step and one step's hidden projection here
+      // (`CudaSequenceEmitter.recurrent`); the memory plan's scratch is sized for the C backend's fused steps.
+      if case .recurrent(let r) = graph.nodes[index].op, let x = graph.nodes[graph.nodes[index].operands[0]].type.staticShape {
+        most = max(most, (x[0] * x[1] + (r.batchFirst ? x[0] : x[1])) * r.gates * r.hidden)
+      }
       guard let conv = graph.forwardConvolution(index) else { continue }
       let g = ConvGeometry(x: conv.input, weight: conv.weight, y: conv.output, groups: conv.attributes.groups)
       if !conv.attributes.isPointwise(kernel: [g.kh, g.kw]) {

@@ -78,13 +78,14 @@ extension Graph {
   /// Floats of im2col scratch a convolution needs: as its `ConvTiling` walks the output for a forward convolution,
   /// one image and one group at a time for the gradients; none for a single 1×1 stride-1 image.
   public func scratchFloats(_ index: Int) -> Int {
-    // A fused recurrent step reads x and both weights, packed at load time (`pack-weights`), and needs nothing more;
-    // on every call it packs them here (a train step's forward, the pipeline without the pass). The GEMM path (hidden
-    // not a multiple of 16, or CUDA) keeps the input projection of every step and one step's hidden projection.
+    // A fused recurrent step (C backend) reads x and both weights, packed at load time by `pack-weights` or else on
+    // every call here (a train step's forward, the pipeline without the pass). The GEMM path (hidden not a multiple of
+    // 16) keeps the input projection of every step and one step's hidden projection. CUDA has a buffer of its own.
     if case .recurrent(let r) = nodes[index].op, let x = nodes[nodes[index].operands[0]].type.staticShape {
-      let packed = nodes[index].operands[1...2].allSatisfy { nodes[$0].op == .packPanels }
-      if r.fusesSteps && packed { return 0 }
-      return (max(x[0] * x[1], x[2]) + max(r.batchFirst ? x[0] : x[1], r.hidden)) * r.gates * r.hidden
+      let gateRows = r.gates * r.hidden
+      guard r.fusesSteps else { return (x[0] * x[1] + (r.batchFirst ? x[0] : x[1])) * gateRows }
+      let unpacked = zip(nodes[index].operands[1...2], [x[2], r.hidden]).filter { nodes[$0.0].op != .packPanels }
+      return unpacked.reduce(0) { $0 + gateRows * $1.1 }
     }
     // Its backward pass also keeps every step's gate gradients and the carried state gradients.
     if case .training(.recurrentGrad(let r)) = nodes[index].op, let x = nodes[nodes[index].operands[1]].type.staticShape {

@@ -6,7 +6,7 @@
 
 /* ==== Device memory: 8288 floats of arena (memory: arena=23552 lower_bound=23552 naive=41856 weights=256424), one allocation ==== */
 static float *d_arena;
-/* im2col columns for a chunk of images of one convolution at a time (19600 floats). */
+/* im2col columns for a chunk of images of one convolution at a time, or a recurrence's projections (19600 floats). */
 static float *d_columns;
 static float *d_params[10];
 static float *d_inputs[1];
