@@ -97,11 +97,10 @@ enum RecurrentEmitter {
   }
 
   /// `proj` = x · weight_ihᵀ + biases for every step at once (the GRU keeps b_hh on the hidden side, where the reset
-  /// gate scales it); the fused step adds the biases in its gate math instead (`biases: false`), saving a pass.
-  static func inputProjection(_ r: RecurrentAttributes, _ g: Geometry, biases: Bool = true) -> String {
-    let product = "  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, \(g.rows), \(g.gateRows), \(g.features), 1.0f, x, \(g.features), wih, \(g.features), 0.0f, proj, \(g.gateRows));\n"
-    guard biases else { return product }
-    return product + """
+  /// gate scales it): the GEMM path and the backward pass; the fused step sums its own in its register tiles.
+  static func inputProjection(_ r: RecurrentAttributes, _ g: Geometry) -> String {
+    """
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, \(g.rows), \(g.gateRows), \(g.features), 1.0f, x, \(g.features), wih, \(g.features), 0.0f, proj, \(g.gateRows));
       for (long i = 0; i < \(g.rows); i++)
         for (long k = 0; k < \(g.gateRows); k++) proj[i * \(g.gateRows) + k] += \(r.cell == .gru ? "bih[k]" : "bih[k] + bhh[k]");
 
