@@ -18,7 +18,7 @@ enum DirectConvolutionEmitter {
     // Without AVX-512, the most filters of the block (a divisor of it) whose 2·vectors accumulators fit 12.
     let sub = (1...block).last { block % $0 == 0 && $0 * 2 * vectors <= 12 } ?? 1
     let threaded = plan.parts > 1
-    let (images, itemRange) = walk(plan, batch: geometry.n, items: items)
+    let (images, itemLoop) = walk(plan, batch: geometry.n, items: items)
     // The block's sums into `lanes`, `filters` of them at a time in vectors of `lanes` floats (all of the block with
     // 16 floats a register; without AVX-512, `sub` at a time so that the accumulators fit its 16 registers).
     func tile(lanes: Int, filters: Int) -> String {
@@ -57,7 +57,7 @@ enum DirectConvolutionEmitter {
         for (\(images))
           for (long g = 0; g < \(a.groups); g++) {
       \(fillPlane(plan, geometry, a, indent: 6))
-            for (long item = \(itemRange.0); item < \(itemRange.1); item++) {
+            for (\(itemLoop)) {
               const long ob = item / \(oh) * \(block), oy = item % \(oh);
               const float *filters = w + (g * \(og) + ob) * \(k);
               for (long ox0 = 0; ox0 < \(ow); ox0 += \(chunk)) {
@@ -85,7 +85,7 @@ enum DirectConvolutionEmitter {
 
       """
     let declarations = "  const float *restrict x = \(x), *restrict w = \(w);\n" + y
-    return declarations + (threaded ? KernelEmitter.inParts(plan.parts, body) : body)
+    return declarations + (threaded ? KernelEmitter.inParts(plan.parts, body, claims: plan.sharesPlane) : body)
   }
 
   /// By filters (`DirectConvolution.filters`, the weight packed): per image the plane, then for each (panel of 32
@@ -102,7 +102,7 @@ enum DirectConvolutionEmitter {
     let (stride, height, width, block) = (plan.rowStride, plan.paddedHeight, PackedPanels.width, PackedPanels.blockRows)
     let items = (o + width - 1) / width * oh
     let threaded = plan.parts > 1
-    let (images, itemRange) = walk(plan, batch: geometry.n, items: items)
+    let (images, itemLoop) = walk(plan, batch: geometry.n, items: items)
     let epilogue = steps.map { PackedGemmEmitter.convolutionEpilogue(o: o, spatial: spatial, steps: $0) } ?? ""
     // Per image the plane, then `items` (a loop over a part's items), in a region of the plan's parts.
     func perImage(_ items: String) -> String {
@@ -115,10 +115,10 @@ enum DirectConvolutionEmitter {
           }
 
         """
-      return threaded ? KernelEmitter.inParts(plan.parts, body) : body
+      return threaded ? KernelEmitter.inParts(plan.parts, body, claims: plan.sharesPlane) : body
     }
     let rowItems = """
-          for (long item = \(itemRange.0); item < \(itemRange.1); item++) {
+          for (\(itemLoop)) {
             const long p = item / \(oh), oy = item % \(oh);
             const long n0 = p * \(width), width = \(o) - n0 < \(width) ? \(o) - n0 : \(width);
             const float *panel = w + n0 * \(k), *row = plane + oy * \(a.stride[0] * stride);
@@ -147,9 +147,9 @@ enum DirectConvolutionEmitter {
     // positions read through a table of their offsets in the plane (`danlu_panel_gather`).
     let gather = PackedGemmEmitter.gatherRows
     let blocksPerPanel = (spatial + gather - 1) / gather
-    let (_, gatherRange) = walk(plan, batch: geometry.n, items: (o + width - 1) / width * blocksPerPanel)
+    let (_, gatherLoop) = walk(plan, batch: geometry.n, items: (o + width - 1) / width * blocksPerPanel)
     let gatheredItems = """
-          for (long item = \(gatherRange.0); item < \(gatherRange.1); item++) {
+          for (\(gatherLoop)) {
             const long p = item / \(blocksPerPanel), block = item % \(blocksPerPanel);
             const long n0 = p * \(width), width = \(o) - n0 < \(width) ? \(o) - n0 : \(width);
             const long m0 = block * \(spatial) / \(blocksPerPanel);
@@ -168,13 +168,20 @@ enum DirectConvolutionEmitter {
       + "#endif\n"
   }
 
-  /// Two parts take every other image of a batch, or half of a lone image's items; each pads the input into a plane
-  /// of its own (for a lone image both pad all of it: a pass over the input, against the filters' taps over it).
-  /// The loop header over images and the range of items a part takes.
-  static func walk(_ plan: DirectConvolution, batch: Int, items: Int) -> (images: String, items: (String, String)) {
-    let threaded = plan.parts > 1, split = plan.parts > 1 && batch == 1
-    let images = threaded && !split ? "long n = part; n < \(batch); n += parts" : "long n = 0; n < \(batch); n++"
-    return (images, split ? ("part * \(items) / parts", "(part + 1) * \(items) / parts") : ("0", "\(items)"))
+  /// Two parts take every other image of a batch, or share a lone image's items; each pads the input into a plane
+  /// of its own, or for a lone image (one group) they pad one plane together (`DirectConvolution.sharesPlane`).
+  /// The loop header over images and the one over a part's items. A lone image's items are claimed as the parts go
+  /// (`danlu_claim_item`), each its own half first: fixed halves left one thread waiting whenever the machine slowed
+  /// the other (ResNet-18 at batch 1, paired against fixed halves: 0.96–0.97 in noisy phases, 1.00 in quiet ones).
+  static func walk(_ plan: DirectConvolution, batch: Int, items: Int) -> (images: String, items: String) {
+    let threaded = plan.parts > 1
+    let images = threaded && batch > 1 ? "long n = part; n < \(batch); n += parts" : "long n = 0; n < \(batch); n++"
+    if plan.sharesPlane {
+      let claim = "danlu_claim_item(&claims, part, \(items))"
+      return (images, "long item = \(claim); item >= 0; item = \(claim)")
+    }
+    let range = threaded && batch == 1 ? ("part * \(items) / parts", "(part + 1) * \(items) / parts") : ("0", "\(items)")
+    return (images, "long item = \(range.0); item < \(range.1); item++")
   }
 
   /// The C expression of a part's padded plane in `scratch`: its own, or the one the parts share.

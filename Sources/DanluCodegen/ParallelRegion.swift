@@ -8,6 +8,7 @@ extension KernelEmitter {
     #ifdef _OPENMP
     #include <omp.h>
     #endif
+    #include <stdatomic.h>
 
     /* Threads for `wanted` parts of a kernel, at most those given (set_threads, else the cores online). */
     static int danlu_threads_for(int wanted) {
@@ -16,6 +17,17 @@ extension KernelEmitter {
     #endif
       const long threads = danlu_threads_available(danlu_threads);
       return wanted < threads ? wanted : (int)threads;
+    }
+
+    /* The next of `count` items for `part` (0 or 1) of a region whose parts share `claims` (two counts in one word,
+       part 1's in the high half), or -1 when none is left: each part takes its own half in order, then the other's
+       remaining items from the far end, so a part slowed by the machine hands its tail to the other. */
+    static long danlu_claim_item(atomic_llong *claims, long part, long count) {
+      const long long before = atomic_fetch_add(claims, part ? 1LL << 32 : 1);
+      const long lo = (long)(before & 0xffffffffLL), hi = (long)(before >> 32), mine = part ? hi : lo;
+      const long half = count / 2, first = part ? half : 0, own = part ? count - half : half;
+      if (lo + hi >= count) return -1;
+      return mine < own ? first + mine : (part ? half - 1 : count - 1) - (mine - own);
     }
 
 
@@ -46,9 +58,9 @@ extension KernelEmitter {
   }
 
   /// A region whose `parts` threads (at most those given; one without OpenMP) each run `body` with their own `part`,
-  /// calling OpenBLAS single-threaded.
-  static func inParts(_ parts: Int, _ body: String) -> String {
-    """
+  /// calling OpenBLAS single-threaded; with `claims`, the parts share a counter for `danlu_claim_item`.
+  static func inParts(_ parts: Int, _ body: String, claims: Bool = false) -> String {
+    (claims ? "  atomic_llong claims = 0;\n" : "") + """
       const int parts = danlu_threads_for(\(parts));
       const int blas_threads = openblas_get_num_threads();
       if (parts > 1) openblas_set_num_threads(1);
