@@ -85,7 +85,7 @@ enum DirectConvolutionEmitter {
 
       """
     let declarations = "  const float *restrict x = \(x), *restrict w = \(w);\n" + y
-    return declarations + (threaded ? KernelEmitter.inParts(plan.parts, body, claims: plan.sharesPlane) : body)
+    return declarations + (threaded ? KernelEmitter.inParts(plan.parts, body, claims: plan.sharesPlane ? 1 : 0) : body)
   }
 
   /// By filters (`DirectConvolution.filters`, the weight packed): per image the plane, then for each (panel of 32
@@ -115,7 +115,7 @@ enum DirectConvolutionEmitter {
           }
 
         """
-      return threaded ? KernelEmitter.inParts(plan.parts, body, claims: plan.sharesPlane) : body
+      return threaded ? KernelEmitter.inParts(plan.parts, body, claims: plan.sharesPlane ? 1 : 0) : body
     }
     let rowItems = """
           for (\(itemLoop)) {
@@ -177,7 +177,7 @@ enum DirectConvolutionEmitter {
     let threaded = plan.parts > 1
     let images = threaded && batch > 1 ? "long n = part; n < \(batch); n += parts" : "long n = 0; n < \(batch); n++"
     if plan.sharesPlane {
-      let claim = "danlu_claim_item(&claims, part, \(items))"
+      let claim = "danlu_claim_item(claims, part, \(items))"
       return (images, "long item = \(claim); item >= 0; item = \(claim)")
     }
     let range = threaded && batch == 1 ? ("part * \(items) / parts", "(part + 1) * \(items) / parts") : ("0", "\(items)")

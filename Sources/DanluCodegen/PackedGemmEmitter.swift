@@ -272,19 +272,36 @@ enum PackedGemmEmitter {
 
     """
 
-  /// A part's panels (p0..<p1 of the weight `w`) against `m` rows of `a` in groups that stay in L2: `aRow`/`aDepth`
-  /// the strides of `a`, `yBlock` the C expression of the output block at row m0 and column n0 with strides
-  /// `yRow`/`yColumn`, then `epilogue` on that block (rows m0..<m0+rows, columns n0..<n0+width).
+  /// Rows of the left side per group (`blocks`): as many 12-row blocks as keep the group under `groupFloats`.
+  static func groupRows(depth k: Int) -> Int {
+    let block = PackedPanels.blockRows
+    return max(block, PackedPanels.groupFloats / max(1, k) / block * block)
+  }
+
+  /// The groups of rows `blocks` walks for `m` rows of depth `k`: the claim counters its region needs.
+  static func groups(m: Int, k: Int) -> Int { (m + groupRows(depth: k) - 1) / groupRows(depth: k) }
+
+  /// A part's panels of the weight `w` against `m` rows of `a` in groups that stay in L2: `aRow`/`aDepth` the strides
+  /// of `a`, `yBlock` the C expression of the output block at row m0 and column n0 with strides `yRow`/`yColumn`,
+  /// then `epilogue` on that block (rows m0..<m0+rows, columns n0..<n0+width). Per group the parts claim panels as
+  /// they go (`danlu_claim_item` on `claims[gi]`: each its own half first, so the same panels as the group before),
+  /// so that a thread the machine slows hands its last panels to the other instead of keeping it waiting.
+  /// `counters` is the C expression of the first group's counter, nil for fixed halves (one part, or a convolution
+  /// over several images).
   static func blocks(m: Int, n: Int, k: Int, aRow: String, aDepth: String, yBlock: String, yRow: String, yColumn: String,
-                     epilogue: String) -> String {
+                     epilogue: String, counters: String?) -> String {
     let (width, block) = (PackedPanels.width, PackedPanels.blockRows)
     let panels = (n + width - 1) / width
-    let group = max(block, PackedPanels.groupFloats / max(1, k) / block * block)
+    let group = groupRows(depth: k)
+    let panelLoop = counters.map { base in
+      let claim = "danlu_claim_item(\(base) + gi, part, \(panels))"
+      return "long p = \(claim); p >= 0; p = \(claim)"
+    } ?? "long p = part * \(panels) / parts; p < (part + 1) * \(panels) / parts; p++"
     return """
-        const long p0 = part * \(panels) / parts, p1 = (part + 1) * \(panels) / parts;
-        for (long g0 = 0; g0 < \(m); g0 += \(group)) {
+        for (long g0 = 0, gi = 0; g0 < \(m); g0 += \(group), gi++) {
           const long g1 = g0 + \(group) < \(m) ? g0 + \(group) : \(m);
-          for (long p = p0; p < p1; p++) {
+          (void)gi;
+          for (\(panelLoop)) {
             const long n0 = p * \(width), width = \(n) - n0 < \(width) ? \(n) - n0 : \(width);
             const float *panel = w + n0 * \(k);
             /* As many blocks as 12-row blocks would need, of even sizes (49 rows: 10, 10, 10, 10, 9; not 4 x 12 + 1). */
@@ -308,11 +325,12 @@ enum PackedGemmEmitter {
       : FusedKernelEmitter.matmulEpilogue(rows: ("m0", "m0 + rows"), columns: ("n0", "n0 + width"), n: n, steps: steps)
     let body = m == 1 ? vector(n: n, k: k, epilogue: epilogue)
       : blocks(m: m, n: n, k: k, aRow: "\(k)", aDepth: "1", yBlock: "y + m0 * \(n) + n0", yRow: "\(n)", yColumn: "1",
-               epilogue: epilogue)
+               epilogue: epilogue, counters: parts > 1 ? "claims" : nil)
     // A single row's panels go forwards and backwards on alternate calls: what a part read last is still in its L2
     // when the next call starts there (its share, 1 MB for the MLP, is about the L2's size).
     let direction = m == 1 ? "  static unsigned calls = 0;\n  const int backwards = __atomic_fetch_add(&calls, 1, __ATOMIC_RELAXED) & 1;\n" : ""
-    return "  const float *a = \(a), *w = \(packed);\n" + direction + region(parts, body)
+    return "  const float *a = \(a), *w = \(packed);\n" + direction
+      + region(parts, body, claims: m == 1 || parts == 1 ? 0 : groups(m: m, k: k))
   }
 
   /// A part's panels against a single row (`danlu_panel_vector`), each followed by `epilogue` on its columns
@@ -351,10 +369,12 @@ enum PackedGemmEmitter {
 
       """
     body += geometry.sharedColumns(a, scratch: scratch) + "    const float *a = cols;\n"
+    // Claimed panels on a lone image (the only batch `pack-weights` packs a GEMM convolution's filters for).
+    let claims = parts > 1 && geometry.n == 1 ? groups(m: spatial, k: k) : 0
     body += blocks(m: spatial, n: o, k: k, aRow: "1", aDepth: "\(spatial)", yBlock: "y + (n * \(o) + n0) * \(spatial) + m0",
-                   yRow: "1", yColumn: "\(spatial)", epilogue: epilogue)
+                   yRow: "1", yColumn: "\(spatial)", epilogue: epilogue, counters: claims > 0 ? "claims" : nil)
     body += pointwise ? "  }\n" : "    #pragma omp barrier  /* the next image's im2col reuses cols */\n  }\n"
-    return "  const float *restrict x = \(x), *w = \(packed);\n" + y + region(parts, body)
+    return "  const float *restrict x = \(x), *w = \(packed);\n" + y + region(parts, body, claims: claims)
   }
 
   /// The fused epilogue (`steps`) over a block just written to a convolution's NCHW output: channels n0..<n0+width,
@@ -373,7 +393,7 @@ enum PackedGemmEmitter {
   }
 
   /// `body` in an OpenMP region of `parts` threads, or as the one part.
-  static func region(_ parts: Int, _ body: String) -> String {
-    parts > 1 ? KernelEmitter.inParts(parts, body) : "  {\n  const long part = 0, parts = 1;\n" + body + "  }\n"
+  static func region(_ parts: Int, _ body: String, claims: Int = 0) -> String {
+    parts > 1 ? KernelEmitter.inParts(parts, body, claims: claims) : "  {\n  const long part = 0, parts = 1;\n" + body + "  }\n"
   }
 }

@@ -58,9 +58,10 @@ extension KernelEmitter {
   }
 
   /// A region whose `parts` threads (at most those given; one without OpenMP) each run `body` with their own `part`,
-  /// calling OpenBLAS single-threaded; with `claims`, the parts share a counter for `danlu_claim_item`.
-  static func inParts(_ parts: Int, _ body: String, claims: Bool = false) -> String {
-    (claims ? "  atomic_llong claims = 0;\n" : "") + """
+  /// calling OpenBLAS single-threaded; with `claims` > 0, the parts share that many counters for `danlu_claim_item`
+  /// (`claims[i]`).
+  static func inParts(_ parts: Int, _ body: String, claims: Int = 0) -> String {
+    (claims > 0 ? "  atomic_llong claims[\(claims)] = {0};\n" : "") + """
       const int parts = danlu_threads_for(\(parts));
       const int blas_threads = openblas_get_num_threads();
       if (parts > 1) openblas_set_num_threads(1);

@@ -295,7 +295,7 @@ import Testing
 }
 
 /// Matmuls reading packed panels (`pack-weights`): 302 rows (25 blocks of 12 and 2 rows) in three groups (depth
-/// 2100), 80 columns (two 32-wide panels and a 16-wide one, split 1 + 2 between the threads), with the fused bias and
+/// 2100), 80 columns (two 32-wide panels and a 16-wide one, claimed by the threads group by group), with the fused bias and
 /// GELU in the blocks and, without the fuse pass, as a plain product; on one thread and two, against the interpreter.
 @Suite struct PackedGemmTests {
   @Test(arguments: [false, true])
@@ -316,6 +316,9 @@ import Testing
     let source = CEmitter.emit(optimized, source: "packed")
     #expect(source.contains("danlu_panel_block(a + m0 * 2100, 2100, 1, panel, width, 2100, y + m0 * 80 + n0, 80, 1, rows);"))
     #expect(source.contains("for (long c = n0; c < n0 + width; c++)") == !unfused)  // bias and GELU in the blocks
+    // Each group of rows has its own counter, from which the threads claim the three panels.
+    #expect(source.contains("atomic_llong claims[3] = {0};")
+      && source.contains("for (long p = danlu_claim_item(claims + gi, part, 3); p >= 0; "))
     for (run, outputs) in try Oracle.onOneThreadAndTwo(source, "packed", inputs, set) {
       let actual = try #require(outputs.values.first)
       #expect(actual.relativeError(to: expected) < 1e-5, "\(run)")
@@ -347,6 +350,7 @@ import Testing
     let source = CEmitter.emit(optimized, source: "packedconv")
     #expect(source.contains("danlu_panel_block(a + m0 * 1, 1, 784, panel, width, 576, y + (n * 144 + n0) * 784 + m0, 1, 784, rows);"))
     #expect(source.contains("danlu_panel_block(a + m0 * 1, 1, 784, panel, width, 144, y + (n * 304 + n0) * 784 + m0, 1, 784, rows);"))
+    #expect(source.components(separatedBy: "for (long p = danlu_claim_item(claims + gi, part, ").count == 3)
     for (run, outputs) in try Oracle.onOneThreadAndTwo(source, "packedconv", inputs, set) {
       let actual = try #require(outputs.values.first)
       #expect(actual.relativeError(to: expected) < 1e-5, "\(run)")
@@ -374,6 +378,7 @@ import Testing
     let planned = Pipeline.optimize(graph, passes: try Pipeline.passes(["plan-memory"]))
     #expect(planned.packedConvolution(4)! == (spatial: 256, depth: 144, channels: 48, parts: 2))
     let source = CEmitter.emit(planned, source: "twoimages")
+    #expect(!source.contains("danlu_claim_item(claims"))  // fixed halves: the counters are per lone image
     let set = WeightSet(weights.map { ($0.key, $0.value) })
     for (run, outputs) in try Oracle.onOneThreadAndTwo(source, "g", inputs, set) {
       let actual = try #require(outputs["y"])
