@@ -72,11 +72,13 @@ extension AttentionEmitter {
     let mask = a.keyPadding ? "\n              if (mask[n * \(g.keys) + j] != 0.0f) row[j] = -INFINITY;" : ""
     let causal = a.causal ? "\n              if (j > i0 + r) row[j] = -INFINITY;" : ""
     let parts = a.forwardParts(q: context.shape(0), k: context.shape(1))
+    // The (batch row, head) pairs are claimed as the threads go (`danlu_claim_item`), each its own half first.
+    let claim = "danlu_claim_item(claims, part, \(g.batch * a.heads))"
     return header(a, context, first: 0) + context.y + KernelEmitter.inParts(parts, """
         float *kt = \(scratch) + part * \((d + 4) * padded), *pb = kt + \(d * padded);
         for (long j = \(g.keys); j < \(padded); j++)
           for (long e = 0; e < \(d); e++) kt[e * \(padded) + j] = 0.0f;
-        for (long item = part; item < \(g.batch * a.heads); item += parts) {
+        for (long item = \(claim); item >= 0; item = \(claim)) {
             const long n = item / \(a.heads), h = item % \(a.heads);
             const float *kb = k + \(g.keyRow("n")) + h * \(d), *vb = v + \(g.keyRow("n")) + h * \(d);
             for (long j = 0; j < \(g.keys); j++)
@@ -103,6 +105,6 @@ extension AttentionEmitter {
       \(sums)\
             }
           }
-      """)
+      """, claims: 1)
   }
 }

@@ -442,8 +442,8 @@ import Testing
 }
 
 @Suite struct AttentionMaskTests {
-  /// The vector kernel with its (batch row, head) pairs on two threads (2.4M multiply-adds), on one thread and two,
-  /// against the interpreter: causal, with padded keys in the second batch row.
+  /// The vector kernel with its (batch row, head) pairs claimed by two threads (2.4M multiply-adds), on one thread and
+  /// two, against the interpreter: causal, with padded keys in the second batch row.
   @Test func attentionInPartsAgreesWithTheInterpreter() throws {
     let path = Repository.temporaryFolder().appendingPathComponent("parts.yaml").path
     try """
@@ -461,6 +461,7 @@ import Testing
     let expected = try #require(try Oracle.interpret(graph, inputs, weights).values.first)
     let source = CEmitter.emit(Pipeline.optimize(graph, passes: try Pipeline.passes(nil)), source: "parts")
     #expect(source.contains("const long n = item / 4, h = item % 4;"))
+    #expect(source.contains("for (long item = danlu_claim_item(claims, part, 8); item >= 0; "))  // 2 rows × 4 heads
     let set = WeightSet(weights.map { ($0.key, $0.value) })
     for (run, outputs) in try Oracle.onOneThreadAndTwo(source, "parts", inputs, set) {
       let actual = try #require(outputs.values.first)
