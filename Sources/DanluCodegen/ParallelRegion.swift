@@ -69,6 +69,9 @@ extension KernelEmitter {
       {
     #ifdef _OPENMP
       const long part = omp_get_thread_num();
+      /* The team OpenMP gave, which every split below goes by: fewer threads than asked inside another parallel
+         region or under OMP_THREAD_LIMIT (ResNet-18 then came out as noise where the parts assumed two). */
+      const int parts = omp_get_num_threads();
     #else
       const long part = 0;
     #endif

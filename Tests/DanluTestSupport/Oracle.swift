@@ -55,8 +55,8 @@ public enum Oracle {
   public static let registerFloats = [16, 8]
 
   /// Compiles generated C to a shared object for each register width and runs it in-process on one thread, then on
-  /// two: each run's label and outputs. Kernels that split their work between threads take the one-thread and the
-  /// two-thread path.
+  /// two, then asking for two where OpenMP grants one: each run's label and outputs. Kernels that split their work
+  /// between threads take the one-thread and the two-thread path, and must go by the team they are given.
   public static func onOneThreadAndTwo(_ source: String, _ name: String, _ inputs: [String: Tensor], _ weights: WeightSet)
     throws -> [(run: String, outputs: [String: Tensor])]
   {
@@ -67,9 +67,26 @@ public enum Oracle {
           model.setThreads(threads)
           runs.append(("\(threads) thread(s), \(floats)-float registers", try model.run(inputs: inputs, weights: weights)))
         }
+        // Two threads asked, one granted (as inside a caller's own parallel region): OpenMP's teams of one.
+        if let (get, set) = activeLevels() {
+          let before = get()
+          set(0)
+          defer { set(before) }
+          runs.append(("2 threads asked, OpenMP granting 1, \(floats)-float registers",
+                       try model.run(inputs: inputs, weights: weights)))
+        }
       }
     }
     return runs
+  }
+
+  /// libgomp's `omp_get_max_active_levels` and `omp_set_max_active_levels`, once a loaded model has brought it in:
+  /// at 0 levels every parallel region runs as a team of one, whatever its num_threads asks.
+  static func activeLevels() -> (get: @convention(c) () -> Int32, set: @convention(c) (Int32) -> Void)? {
+    guard let gomp = dlopen("libgomp.so.1", RTLD_NOW | RTLD_NOLOAD), let get = dlsym(gomp, "omp_get_max_active_levels"),
+          let set = dlsym(gomp, "omp_set_max_active_levels") else { return nil }
+    return (unsafeBitCast(get, to: (@convention(c) () -> Int32).self),
+            unsafeBitCast(set, to: (@convention(c) (Int32) -> Void).self))
   }
 
   /// For a built model and the C emitted from it: seeded weights and random inputs, the interpreter's `output` on
