@@ -40,8 +40,13 @@ extension Commands {
     (decodeOptions.batch, decodeOptions.decodeLength) = (1, context)
     let (model, graph, source, decodeLoader) = try generate(path, decodeOptions)
     do throws(DiagnosticError) {
-      guard sampling.length >= 0, sampling.temperature >= 0, (sampling.topK ?? 1) >= 1 else {
-        throw DiagnosticError(.runtimeFailed("--length, --temperature and --top-k must not be negative"), at: .unknown)
+      // Each bad option named with the value it was given (top-k 0 is not negative, and was reported so).
+      let (length, temperature, topK) = (sampling.length, sampling.temperature, sampling.topK ?? 1)
+      let problems = [length < 0 ? "--length must not be negative, got \(length)" : nil,
+                      temperature < 0 ? "--temperature must not be negative, got \(temperature)" : nil,
+                      topK < 1 ? "--top-k must be at least 1, got \(topK)" : nil].compactMap { $0 }
+      guard problems.isEmpty else {
+        throw DiagnosticError(.runtimeFailed(problems.joined(separator: "; ")), at: .unknown)
       }
       let weightSet = try weights(file, model, graph, seed: 0)
       return try inProcess(source, graph.name) { (compiled) throws(DiagnosticError) in

@@ -67,6 +67,20 @@ import Testing
     #expect(failure?.rendered.contains("bidirectional.yaml:") == true)
   }
 
+  /// Out-of-range sampling options are refused before anything is compiled, each named with the value given.
+  @Test(arguments: [(SampleOptions(prompt: "ab", length: -1), "--length must not be negative, got -1"),
+                    (SampleOptions(prompt: "ab", length: 3, temperature: -0.5),
+                     "--temperature must not be negative, got -0.5"),
+                    (SampleOptions(prompt: "ab", length: 3, topK: 0), "--top-k must be at least 1, got 0")])
+  func badSamplingOptionsAreNamed(_ options: SampleOptions, _ message: String) throws {
+    let path = Repository.temporaryFolder().appendingPathComponent("options_lm.yaml").path
+    try Self.languageModel(positions: "kind='sinusoidal'").write(toFile: path, atomically: true, encoding: .utf8)
+    let failure = #expect(throws: DriverFailure.self) {
+      try Commands.sample(path, BuildOptions(), weights: nil, options)
+    }
+    #expect(failure?.rendered.contains(message) == true, "\(failure?.rendered ?? "")")
+  }
+
   @Test func greedySamplingIsDeterministicAndSeedsMatter() throws {
     let path = Repository.temporaryFolder().appendingPathComponent("tiny_lm.yaml").path
     try Self.languageModel(positions: "kind='sinusoidal'").replacingOccurrences(of: "embedding(11", with: "embedding(256")
