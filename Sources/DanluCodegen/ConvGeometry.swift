@@ -6,8 +6,11 @@ struct ConvGeometry {
   let o, cg, kh, kw: Int
   let oh, ow: Int
   let groups: Int
+  /// Whether the input's channels are blocked by 8 (`Layout.nchw8c`, one group): im2col reads it that way.
+  var inputBlocked = false
 
-  init(x: [Int], weight: [Int], y: [Int], groups: Int) {
+  init(x: [Int], weight: [Int], y: [Int], groups: Int, inputBlocked: Bool = false) {
+    self.inputBlocked = inputBlocked
     (n, c, h, w) = (x[0], x[1], x[2], x[3])
     (o, cg, kh, kw) = (weight[0], weight[1], weight[2], weight[3])
     (oh, ow) = (y[2], y[3])
@@ -25,7 +28,8 @@ struct ConvGeometry {
     var body = "      const float *xin = x + (n * \(c) + g * \(cg)) * \(h * w);\n"
     if a.isPointwise(kernel: [kh, kw]) { return body + "      const float *cols = xin;\n" }
     body += "      float *cols = \(scratch);\n"
-    return body + KernelEmitter.im2col(a, cg: cg, kh: kh, kw: kw, h: h, w: w, oh: oh, ow: ow, rowStride: "\(spatial)")
+    return body + KernelEmitter.im2col(a, cg: cg, kh: kh, kw: kw, h: h, w: w, oh: oh, ow: ow, rowStride: "\(spatial)",
+                                       blocked: inputBlocked)
   }
 
   /// `cols` for an image (one group) that a region's threads share: `xin` itself for a 1×1 stride-1 convolution,
@@ -34,7 +38,7 @@ struct ConvGeometry {
     if a.isPointwise(kernel: [kh, kw]) { return "    const float *cols = xin;\n" }
     return "    float *cols = \(scratch);\n"
       + KernelEmitter.im2col(a, cg: c, kh: kh, kw: kw, h: h, w: w, oh: oh, ow: ow, rowStride: "\(spatial)",
-                             channels: ("part * \(c) / parts", "(part + 1) * \(c) / parts"))
+                             channels: ("part * \(c) / parts", "(part + 1) * \(c) / parts"), blocked: inputBlocked)
       + "    #pragma omp barrier\n"
   }
 

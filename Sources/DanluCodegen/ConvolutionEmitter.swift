@@ -8,14 +8,16 @@ extension KernelEmitter {
   /// (`ConvTiling`). `steps` are the fused epilogue statements on `v` (channel `c`, flat index `idx`), run over each
   /// image's rows while they are in cache.
   static func conv2d(_ x: String, _ w: String, _ sx: [Int], _ sw: [Int], _ out: [Int], _ a: Conv2dAttributes,
-                     _ y: String, scratch: String, steps: String?, packedFilters: Bool = false) -> String {
+                     _ y: String, scratch: String, steps: String?, packedFilters: Bool = false,
+                     layouts: ConvLayouts = .plain) -> String {
     if a.algorithm == .winograd {
       return WinogradEmitter.conv2d(x, w, sx, sw, out, padding: a.padding, y, scratch: scratch, steps: steps)
     }
     if a.algorithm == .direct {
-      return DirectConvolutionEmitter.conv2d(x, w, sx, sw, out, a, y, scratch: scratch, steps: steps, filters: packedFilters)
+      return DirectConvolutionEmitter.conv2d(x, w, sx, sw, out, a, y, scratch: scratch, steps: steps, filters: packedFilters,
+                                             layouts: layouts)
     }
-    let geometry = ConvGeometry(x: sx, weight: sw, y: out, groups: a.groups)
+    let geometry = ConvGeometry(x: sx, weight: sw, y: out, groups: a.groups, inputBlocked: layouts.input)
     let tiling = a.tiling(weight: sw, output: out)
     let (o, og, k, spatial) = (geometry.o, geometry.og, geometry.k, geometry.spatial)
     // With two parts each thread has its own scratch and takes every other work item (an image, a group of images,
@@ -81,7 +83,7 @@ extension KernelEmitter {
     } else {
       body += "      float *cols = \(scratch);\n"
         + im2col(a, cg: geometry.cg, kh: geometry.kh, kw: geometry.kw, h: geometry.h, w: geometry.w, oh: oh, ow: ow,
-                 rowStride: "width", rows: ("oy0", "oy1"))
+                 rowStride: "width", rows: ("oy0", "oy1"), blocked: geometry.inputBlocked)
     }
     body += "      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, \(og), width, \(k), 1.0f, "
       + "w + g * \(og * k), \(k), cols, \(pointwise ? "\(spatial)" : "width"), 0.0f, "
@@ -137,7 +139,7 @@ extension KernelEmitter {
             float *cols = \(scratch) + b * \(spatial);
 
       """ + im2col(a, cg: geometry.cg, kh: geometry.kh, kw: geometry.kw, h: geometry.h, w: geometry.w,
-                   oh: geometry.oh, ow: geometry.ow, rowStride: "width") + """
+                   oh: geometry.oh, ow: geometry.ow, rowStride: "width", blocked: geometry.inputBlocked) + """
           }
           \(gemm)
           for (long b = 0; b < count; b++)
@@ -170,12 +172,17 @@ extension KernelEmitter {
   }
 
   /// Fills `cols` (rows of `rowStride` floats) for the image at `xin`, or for its output rows [from, to) or input
-  /// channels [from, to) only.
+  /// channels [from, to) only; from an input whose channels are `blocked` by 8 (`Layout.nchw8c`), a row's columns 8
+  /// floats apart.
   /// Output columns [lo, hi) of each row read inside the input; the rest read padding.
   static func im2col(_ a: Conv2dAttributes, cg: Int, kh: Int, kw: Int, h: Int, w: Int, oh: Int, ow: Int,
                      rowStride: String, rows: (from: String, to: String)? = nil,
-                     channels: (from: String, to: String)? = nil) -> String {
-    """
+                     channels: (from: String, to: String)? = nil, blocked: Bool = false) -> String {
+    let source = blocked ? "xin + (ic / 8 * \(h) + iy) * \(w * 8) + ic % 8" : "xin + (ic * \(h) + iy) * \(w)"
+    let copy = blocked ? "for (long ox = lo; ox < hi; ox++) out[ox] = src[(ox * \(a.stride[1]) + ix0) * 8];"
+      : a.stride[1] == 1 ? "memcpy(out + lo, src + lo + ix0, sizeof(float) * (hi - lo));"
+      : "for (long ox = lo; ox < hi; ox++) out[ox] = src[ox * \(a.stride[1]) + ix0];"
+    return """
           for (long ic = \(channels?.from ?? "0"); ic < \(channels?.to ?? "\(cg)"); ic++)
             for (long ky = 0; ky < \(kh); ky++)
               for (long kx = 0; kx < \(kw); kx++) {
@@ -185,10 +192,9 @@ extension KernelEmitter {
                   float *out = row + \(rows.map { "(oy - \($0.from))" } ?? "oy") * \(ow);
                   const long iy = oy * \(a.stride[0]) - \(a.padding[0]) + ky * \(a.dilation[0]);
                   if (iy < 0 || iy >= \(h) || hi <= lo) { memset(out, 0, sizeof(float) * \(ow)); continue; }
-                  const float *src = xin + (ic * \(h) + iy) * \(w);
+                  const float *src = \(source);
                   for (long ox = 0; ox < lo; ox++) out[ox] = 0.0f;
-                  \(a.stride[1] == 1 ? "memcpy(out + lo, src + lo + ix0, sizeof(float) * (hi - lo));"
-                    : "for (long ox = lo; ox < hi; ox++) out[ox] = src[ox * \(a.stride[1]) + ix0];")
+                  \(copy)
                   for (long ox = hi; ox < \(ow); ox++) out[ox] = 0.0f;
                 }
               }

@@ -7,8 +7,9 @@ import DanluIR
 enum DirectConvolutionEmitter {
   /// `steps` are the fused epilogue statements on `v` (channel `c`, flat index `idx`).
   static func conv2d(_ x: String, _ w: String, _ sx: [Int], _ sw: [Int], _ out: [Int], _ a: Conv2dAttributes,
-                     _ y: String, scratch: String, steps: String?, filters: Bool) -> String {
-    if filters { return byFilters(x, w, sx, sw, out, a, y, scratch: scratch, steps: steps) }
+                     _ y: String, scratch: String, steps: String?, filters: Bool,
+                     layouts: ConvLayouts = .plain) -> String {
+    if filters { return byFilters(x, w, sx, sw, out, a, y, scratch: scratch, steps: steps, layouts: layouts) }
     let plan = DirectConvolution(input: sx, weight: sw, output: out, attributes: a)
     let geometry = ConvGeometry(x: sx, weight: sw, y: out, groups: a.groups)
     let (o, og, cg, k) = (geometry.o, geometry.og, geometry.cg, geometry.k)
@@ -93,17 +94,26 @@ enum DirectConvolutionEmitter {
   /// position's input read from the plane at the tap's offset), the epilogue on each block. With 8 floats a register
   /// (no AVX-512) the items are (panel, up to 60 positions across output rows) instead: ResNet-18 at batch 1 went
   /// 52–63 → 43–46 ms (layer2–3 68 → 91 GFLOP/s), as runs of 6 positions replace the rows' runs of 3 and 4.
+  /// A blocked input (`layouts.input`, `Layout.nchw8c`) makes a blocked plane (a position's 8 channels side by side,
+  /// the taps' offsets scaled to match); a blocked output takes each block's sums as whole 8-channel vectors.
   static func byFilters(_ x: String, _ w: String, _ sx: [Int], _ sw: [Int], _ out: [Int], _ a: Conv2dAttributes,
-                        _ y: String, scratch: String, steps: String?) -> String {
+                        _ y: String, scratch: String, steps: String?, layouts: ConvLayouts) -> String {
     let plan = DirectConvolution(input: sx, weight: sw, output: out, attributes: a, filters: true)
-    let geometry = ConvGeometry(x: sx, weight: sw, y: out, groups: 1)
+    let geometry = ConvGeometry(x: sx, weight: sw, y: out, groups: 1, inputBlocked: layouts.input)
     let (o, c, k, spatial) = (geometry.o, geometry.c, geometry.k, geometry.spatial)
     let (oh, ow, kh, kw) = (geometry.oh, geometry.ow, geometry.kh, geometry.kw)
     let (stride, height, width, block) = (plan.rowStride, plan.paddedHeight, PackedPanels.width, PackedPanels.blockRows)
     let items = (o + width - 1) / width * oh
     let threaded = plan.parts > 1
     let (images, itemLoop) = walk(plan, batch: geometry.n, items: items)
-    let epilogue = steps.map { PackedGemmEmitter.convolutionEpilogue(o: o, spatial: spatial, steps: $0) } ?? ""
+    // Floats from one position of the plane to the next, and a block's stores: element (r, l) of a block at
+    // y[r + l·spatial] (NCHW) or, blocked, y[r·8 + l / 8·spatial·8 + l % 8] (`yBlock` floats from one 8 to the next).
+    let step = layouts.input ? 8 : 1, yBlock = layouts.output ? spatial * 8 : 0
+    let blockAt = { (m0: String) in "y + (n * \(o) + n0) * \(spatial) + \(m0)\(layouts.output ? " * 8" : "")" }
+    let epilogue = steps.map { steps in
+      layouts.output ? blockedEpilogue(o: o, spatial: spatial, steps: steps)
+        : PackedGemmEmitter.convolutionEpilogue(o: o, spatial: spatial, steps: steps)
+    } ?? ""
     // Per image the plane, then `items` (a loop over a part's items), in a region of the plan's parts.
     func perImage(_ items: String) -> String {
       let body = """
@@ -121,14 +131,21 @@ enum DirectConvolutionEmitter {
           for (\(itemLoop)) {
             const long p = item / \(oh), oy = item % \(oh);
             const long n0 = p * \(width), width = \(o) - n0 < \(width) ? \(o) - n0 : \(width);
-            const float *panel = w + n0 * \(k), *row = plane + oy * \(a.stride[0] * stride);
+            const float *panel = w + n0 * \(k), *row = plane + oy * \(a.stride[0] * stride * step);
             /* As many blocks as 12-position blocks would need, of even sizes. */
             const long blocks = (\(ow) + \(block - 1)) / \(block);
             for (long b = 0; b < blocks; b++) {
               const long x0 = b * \(ow) / blocks, m0 = oy * \(ow) + x0;
               const int rows = (int)((b + 1) * \(ow) / blocks - x0);
-              danlu_panel_taps(row + x0 * \(a.stride[1]), \(a.stride[1]), taps, panel, width, \(k),
-                               y + (n * \(o) + n0) * \(spatial) + m0, 1, \(spatial), rows);
+      \(yBlock == 0 ? """
+              danlu_panel_taps(row + x0 * \(a.stride[1] * step), \(a.stride[1] * step), taps, panel, width, \(k),
+                               \(blockAt("m0")), 1, \(spatial), rows);
+      """ : """
+              float sums[\(block)][32];
+              danlu_panel_taps(row + x0 * \(a.stride[1] * step), \(a.stride[1] * step), taps, panel, width, \(k),
+                               &sums[0][0], 32, 1, rows);
+              danlu_sums_store_blocked(sums, width, \(blockAt("m0")), \(yBlock), rows);
+      """)
       \(epilogue)\
             }
           }
@@ -140,7 +157,9 @@ enum DirectConvolutionEmitter {
         for (long ic = 0; ic < \(c); ic++)
           for (long ky = 0; ky < \(kh); ky++)
             for (long kx = 0; kx < \(kw); kx++)
-              taps[(ic * \(kh) + ky) * \(kw) + kx] = (ic * \(height) + ky * \(a.dilation[0])) * \(stride) + kx * \(a.dilation[1]);
+              taps[(ic * \(kh) + ky) * \(kw) + kx] = \(layouts.input
+                ? "((ic / 8 * \(height) + ky * \(a.dilation[0])) * \(stride) + kx * \(a.dilation[1])) * 8 + ic % 8"
+                : "(ic * \(height) + ky * \(a.dilation[0])) * \(stride) + kx * \(a.dilation[1])");
 
       """
     // With 8 floats a register, items are (panel, block of up to 60 positions across output rows), each block's
@@ -156,9 +175,8 @@ enum DirectConvolutionEmitter {
             const int rows = (int)((block + 1) * \(spatial) / \(blocksPerPanel) - m0);
             long offsets[\(gather)];
             for (int r = 0; r < rows; r++)
-              offsets[r] = (m0 + r) / \(ow) * \(a.stride[0] * stride) + (m0 + r) % \(ow) * \(a.stride[1]);
-            danlu_panel_gather(plane, offsets, taps, w + n0 * \(k), width, \(k), y + (n * \(o) + n0) * \(spatial) + m0,
-                               \(spatial), rows);
+              offsets[r] = (m0 + r) / \(ow) * \(a.stride[0] * stride * step) + (m0 + r) % \(ow) * \(a.stride[1] * step);
+            danlu_panel_gather(plane, offsets, taps, w + n0 * \(k), width, \(k), \(blockAt("m0")), \(spatial), \(yBlock), rows);
       \(epilogue)\
           }
 
@@ -166,6 +184,23 @@ enum DirectConvolutionEmitter {
     let declarations = "  const float *restrict x = \(x), *w = \(w);\n" + y + taps
     return declarations + "#if DANLU_REGISTER_FLOATS == 16\n" + perImage(rowItems) + "#else\n" + perImage(gatheredItems)
       + "#endif\n"
+  }
+
+  /// The fused epilogue (`steps`) over a block just written to a blocked output (`Layout.nchw8c`): channels
+  /// n0..<n0+width (whole blocks of 8), positions m0..<m0+rows of image n, each position's 8 channels together.
+  static func blockedEpilogue(o: Int, spatial: Int, steps: String) -> String {
+    """
+              for (long c0 = n0; c0 < n0 + width; c0 += 8)
+                for (long i = m0; i < m0 + rows; i++)
+                  for (long c = c0; c < c0 + 8; c++) {
+                    const long idx = (n * \(o) + c0) * \(spatial) + i * 8 + c - c0;
+    \(ConvLayouts.declarations(steps, o: o, spatial: spatial, indent: 12))\
+                    float v = y[idx];
+          \(steps)
+                    y[idx] = v;
+                  }
+
+    """
   }
 
   /// Two parts take every other image of a batch, or share a lone image's items; each pads the input into a plane
@@ -192,19 +227,22 @@ enum DirectConvolutionEmitter {
   /// C zeroing the plane and copying image n's group g of input channels into it at the padding's offset, its lines
   /// indented by `indent` spaces; where the parts share the plane (`DirectConvolution.sharesPlane`), a part's share of
   /// the channels (each channel's slab zeroed, then copied: the plane is exactly the channels' slabs, `planeFloats`),
-  /// then a barrier.
+  /// then a barrier. A blocked input (`ConvGeometry.inputBlocked`) is copied by blocks of 8 channels into a blocked
+  /// plane, each row 8 floats a column.
   static func fillPlane(_ plan: DirectConvolution, _ geometry: ConvGeometry, _ a: Conv2dAttributes,
                         indent: Int) -> String {
-    let (height, stride, h, w, cg) = (plan.paddedHeight, plan.rowStride, geometry.h, geometry.w, geometry.cg)
+    let (height, stride, h, w) = (plan.paddedHeight, plan.rowStride, geometry.h, geometry.w)
+    // Slabs of the plane: channels, or blocks of 8 channels `step` floats a position.
+    let step = geometry.inputBlocked ? 8 : 1, slabs = geometry.cg / step, slab = height * stride * step
     let copy = [
       "  for (long iy = 0; iy < \(h); iy++)",
-      "    memcpy(plane + (ic * \(height) + iy + \(a.padding[0])) * \(stride) + \(a.padding[1]),",
-      "           x + ((n * \(geometry.c) + g * \(cg) + ic) * \(h) + iy) * \(w), sizeof(float) * \(w));",
+      "    memcpy(plane + ((ic * \(height) + iy + \(a.padding[0])) * \(stride) + \(a.padding[1])) * \(step),",
+      "           x + ((n * \(geometry.c / step) + g * \(slabs) + ic) * \(h) + iy) * \(w * step), sizeof(float) * \(w * step));",
     ]
     let lines = !plan.sharesPlane
-      ? ["memset(plane, 0, sizeof(float) * \(plan.planeFloats));", "for (long ic = 0; ic < \(cg); ic++)"] + copy
-      : ["for (long ic = part * \(cg) / parts; ic < (part + 1) * \(cg) / parts; ic++) {",
-         "  memset(plane + ic * \(height * stride), 0, sizeof(float) * \(height * stride));"] + copy
+      ? ["memset(plane, 0, sizeof(float) * \(plan.planeFloats));", "for (long ic = 0; ic < \(slabs); ic++)"] + copy
+      : ["for (long ic = part * \(slabs) / parts; ic < (part + 1) * \(slabs) / parts; ic++) {",
+         "  memset(plane + ic * \(slab), 0, sizeof(float) * \(slab));"] + copy
         + ["}", "#pragma omp barrier"]
     return lines.map { String(repeating: " ", count: indent) + $0 }.joined(separator: "\n")
   }

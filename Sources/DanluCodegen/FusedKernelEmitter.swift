@@ -27,17 +27,21 @@ enum FusedKernelEmitter {
           """
       }
     }
-    let steps = group.epilogue.enumerated().map { k, step in "        " + statement(step, k) }.joined(separator: "\n")
+    let layouts = ConvLayouts(graph, index)
+    let steps = group.epilogue.enumerated().map { k, step in "        " + statement(step, k, layouts) }
+      .joined(separator: "\n")
     let parts = graph.loopParts(index)
 
     switch group.anchor {
     case .conv2d(let a):
       if let p = graph.packedConvolution(index) {
         return body + PackedGemmEmitter.conv2d(operand(0), operand(1), shape(0), shape(1), out, a, "",
-                                               scratch: plan.scratchReference(index), parts: p.parts, steps: steps)
+                                               scratch: plan.scratchReference(index), parts: p.parts, steps: steps,
+                                               inputBlocked: layouts.input)
       }
       body += KernelEmitter.conv2d(operand(0), operand(1), shape(0), shape(1), out, a, "", scratch: plan.scratchReference(index),
-                                   steps: steps, packedFilters: graph.directConvolution(index)?.filters ?? false)
+                                   steps: steps, packedFilters: graph.directConvolution(index)?.filters ?? false,
+                                   layouts: layouts)
     case .matmul(let transposeB):
       let w = shape(1)
       let n = transposeB ? w[0] : w[1], m = out.reduce(1, *) / n
@@ -93,13 +97,14 @@ enum FusedKernelEmitter {
     }.first ?? 0
   }
 
-  /// One epilogue step on the running value `v` at flat index `idx` and channel `c`.
-  static func statement(_ step: FusedGroup.Step, _ k: Int) -> String {
+  /// One epilogue step on the running value `v` at flat index `idx` and channel `c`; a residual in another layout
+  /// than the output's at `pidx` or `bidx` (`ConvLayouts.index`).
+  static func statement(_ step: FusedGroup.Step, _ k: Int, _ layouts: ConvLayouts = .plain) -> String {
     switch step {
     case .biasAdd(_, let i): return "v += op\(i)[c];"
     case .batchNorm: return "v = v * s\(k)[c] + t\(k)[c];"
-    case .add(let i): return "v += op\(i)[idx];"
-    case .mul(let i): return "v *= op\(i)[idx];"
+    case .add(let i): return "v += op\(i)[\(layouts.index(of: i))];"
+    case .mul(let i): return "v *= op\(i)[\(layouts.index(of: i))];"
     case .unary(let op): return "v = \(KernelEmitter.unaryExpression(op));"
     }
   }

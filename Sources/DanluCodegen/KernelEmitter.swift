@@ -55,10 +55,10 @@ enum KernelEmitter {
     case .conv2d(let a):
       if let p = graph.packedConvolution(index) {
         return PackedGemmEmitter.conv2d(x(0), x(1), shape(0), shape(1), out, a, y, scratch: plan.scratchReference(index),
-                                        parts: p.parts, steps: nil)
+                                        parts: p.parts, steps: nil, inputBlocked: ConvLayouts(graph, index).input)
       }
       return conv2d(x(0), x(1), shape(0), shape(1), out, a, y, scratch: plan.scratchReference(index), steps: nil,
-                    packedFilters: graph.directConvolution(index)?.filters ?? false)
+                    packedFilters: graph.directConvolution(index)?.filters ?? false, layouts: ConvLayouts(graph, index))
 
     case .batchNorm(let eps):
       let channels = out[1], inner = out[2...].reduce(1, *), batch = out[0]

@@ -108,8 +108,8 @@ enum PackedGemmEmitter {
   /// its panels of filters, with the epilogue (`steps`, at channel `c`, flat index `idx`) on each block; they meet
   /// again before the next image's im2col overwrites the shared one.
   static func conv2d(_ x: String, _ packed: String, _ sx: [Int], _ sw: [Int], _ out: [Int], _ a: Conv2dAttributes, _ y: String,
-                     scratch: String, parts: Int, steps: String?) -> String {
-    let geometry = ConvGeometry(x: sx, weight: sw, y: out, groups: 1)
+                     scratch: String, parts: Int, steps: String?, inputBlocked: Bool = false) -> String {
+    let geometry = ConvGeometry(x: sx, weight: sw, y: out, groups: 1, inputBlocked: inputBlocked)
     let (c, o, k, spatial) = (geometry.c, geometry.o, geometry.k, geometry.spatial)
     let pointwise = a.isPointwise(kernel: [geometry.kh, geometry.kw])
     let epilogue = steps.map { convolutionEpilogue(o: o, spatial: spatial, steps: $0) } ?? ""
@@ -134,6 +134,7 @@ enum PackedGemmEmitter {
               for (long c = n0; c < n0 + width; c++)
                 for (long i = m0; i < m0 + rows; i++) {
                   const long idx = (n * \(o) + c) * \(spatial) + i;
+    \(ConvLayouts.declarations(steps, o: o, spatial: spatial, indent: 12))\
                   float v = y[idx];
         \(steps)
                   y[idx] = v;

@@ -9,6 +9,12 @@ extension PackedGemmEmitter {
   /// `a[r·a_row + k·a_depth]`) by one panel of `width` (32 or 16) columns over `depth`, written to `y` (element (r, l)
   /// at `y[r·y_row + l·y_column]`: a matmul's rows, or through a small block a convolution's NCHW channels).
   static let helpers = """
+    /* A block's sums (position r, filter l) into a blocked output (`Layout.nchw8c`): each position's 8 filters of a
+       block as one vector, the blocks `y_block` floats apart. */
+    static inline void danlu_sums_store_blocked(float (*sums)[32], long width, float *restrict y, long y_block, int rows) {
+      for (long l0 = 0; l0 < width; l0 += 8)
+        for (int r = 0; r < rows; r++) memcpy(y + l0 / 8 * y_block + r * 8, sums[r] + l0, sizeof(float) * 8);
+    }
     #if DANLU_REGISTER_FLOATS == 16
     /* One block with R rows and V vectors known to the compiler (fully unrolled, accumulators in registers): row r's
        element k at a[r·a_row + k·a_depth], or (`_taps`, a direct convolution's plane) at a[r·a_row + taps[k]]. */
@@ -222,8 +228,9 @@ extension PackedGemmEmitter {
     /* Up to DANLU_GATHER_ROWS positions of a direct convolution by filters at once (its 8-float form has no
        danlu_panel_taps: `DirectConvolutionEmitter.byFilters` calls this instead), position r's input at
        a + offsets[r] + taps[k] (positions of several output rows: ResNet-18's rows of 7 and 14 made runs of 3 and 4
-       rows), into y (position r, filter l at y[r + l·y_column]). All of them go over each chunk of the panel while it
-       is in L1, so a panel larger than L2 (layer4's: 590 KB) comes from L3 once per block of positions. */
+       rows), into y (position r, filter l at y[r + l·y_column], or with y_block blocked: y[r·8 + l/8·y_block + l%8]).
+       All of them go over each chunk of the panel while it is in L1, so a panel larger than L2 (layer4's: 590 KB)
+       comes from L3 once per block of positions. */
     #define DANLU_GATHER_ROWS \(gatherRows)
     static inline __attribute__((always_inline)) void danlu_gather_rows(const float *const *at, const long *restrict taps,
         const float *restrict panel, long stride, long depth, danlu_v8f acc[6][4], const int R, const int V) {
@@ -245,7 +252,7 @@ extension PackedGemmEmitter {
     }
     static void danlu_panel_gather(const float *restrict a, const long *restrict offsets, const long *restrict taps,
                                    const float *restrict panel, long width, long depth, float *restrict y, long y_column,
-                                   int rows) {
+                                   long y_block, int rows) {
       float sums[DANLU_GATHER_ROWS][32];
       const float *at[6];
       #define DANLU_GATHER_SETUP for (int r = 0; r < 6; r++) at[r] = a + offsets[r0 + (r < n ? r : 0)]
@@ -253,7 +260,8 @@ extension PackedGemmEmitter {
       DANLU_HALVES(DANLU_GATHER_HALF, DANLU_GATHER_SETUP, DANLU_HALF_DEPTH)
       #undef DANLU_GATHER_HALF
       #undef DANLU_GATHER_SETUP
-      danlu_sums_store(sums, width, y, 1, y_column, rows);
+      if (y_block) danlu_sums_store_blocked(sums, width, y, y_block, rows);
+      else danlu_sums_store(sums, width, y, 1, y_column, rows);
     }
 
     /* One row by one panel: two partial sums over k (8 accumulators for a 32-wide panel). */

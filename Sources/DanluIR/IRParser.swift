@@ -154,8 +154,16 @@ public enum IRParser {
     return parts
   }
 
-  /// Parses `f32[N,3,(H-1)//2+1]`.
+  /// Parses `f32[N,3,(H-1)//2+1]`, or with a layout `f32[1,128,28,28]{nchw8c}`.
   public static func parseType(_ text: String, at: SourceLocation) throws(DiagnosticError) -> TensorType {
+    if text.hasSuffix("}"), let brace = text.lastIndex(of: "{") {
+      guard let layout = Layout(rawValue: String(text[text.index(after: brace)..<text.index(before: text.endIndex)])) else {
+        throw DiagnosticError(.badType(text), at: at)
+      }
+      var type = try parseType(String(text[..<brace]), at: at)
+      type.layout = layout
+      return type
+    }
     guard let open = text.firstIndex(of: "["), text.hasSuffix("]"), let dtype = DType(rawValue: String(text[..<open])) else {
       throw DiagnosticError(.badType(text), at: at)
     }

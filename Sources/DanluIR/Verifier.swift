@@ -1,5 +1,6 @@
 /// Structural invariants every pass must keep: operands point backwards, leaves have none, every type is the one
-/// shape inference gives, outputs exist, input and parameter names are unique.
+/// shape inference gives (in whatever layout, `Graph.layoutProblems`), outputs exist, input and parameter names are
+/// unique.
 public enum Verifier {
   public static func problems(_ graph: Graph) -> [String] {
     var problems: [String] = []
@@ -30,7 +31,7 @@ public enum Verifier {
         do {
           let inferred = try ShapeInference.infer(node.op, node.operands.map { graph.nodes[$0].type }, layer: node.name,
                                                   at: node.location)
-          if inferred != node.type { problems.append("\(where_) has type \(node.type) but its operands give \(inferred)") }
+          if inferred.plain != node.type.plain { problems.append("\(where_) has type \(node.type) but its operands give \(inferred)") }
         } catch { problems.append("\(where_): \(error)") }
       }
     }
@@ -47,6 +48,7 @@ public enum Verifier {
         }
       }
     }
+    problems += graph.layoutProblems()
     for output in graph.outputs where !graph.nodes.indices.contains(output.value) {
       problems.append("output '\(output.name)' names %\(output.value), which does not exist")
     }

@@ -17,13 +17,15 @@ public struct Pass: Sendable {
 /// Every pass, with its one-line summary, and the standard pipelines.
 public enum PassRegistry {
   public static let all: [Pass] = [stripDropout, canonicalizeReshapes, foldConstants, commonSubexpressionElimination,
-                                   deadCodeElimination, foldBatchNorm, fuse, preferWinograd, preferDirect, packWeights, planMemory]
+                                   deadCodeElimination, foldBatchNorm, fuse, preferWinograd, preferDirect, packWeights, chooseLayout,
+                                   planMemory]
 
   /// `fold-batchnorm` is opt-in too: with batch norm already in the conv epilogue (one pass over the output) folding
   /// measured no faster on resnet18 (28.4–29.6 ms either way) and keeps a folded copy of the conv weights beside the
   /// bound ones (+45 MB there); it pays where an epilogue cannot take the batch norm.
   public static let inference: [Pass] = [stripDropout, canonicalizeReshapes, foldConstants, commonSubexpressionElimination,
-                                         deadCodeElimination, fuse, preferWinograd, preferDirect, packWeights, planMemory]
+                                         deadCodeElimination, fuse, preferWinograd, preferDirect, packWeights, chooseLayout,
+                                         planMemory]
 
   public static func named(_ name: String) -> Pass? { all.first { $0.name == name } }
 }

@@ -176,6 +176,12 @@ static inline float danlu_exp_sum(float *row, long n, float peak) {
   return sum;
 }
 #endif
+/* A block's sums (position r, filter l) into a blocked output (`Layout.nchw8c`): each position's 8 filters of a
+   block as one vector, the blocks `y_block` floats apart. */
+static inline void danlu_sums_store_blocked(float (*sums)[32], long width, float *restrict y, long y_block, int rows) {
+  for (long l0 = 0; l0 < width; l0 += 8)
+    for (int r = 0; r < rows; r++) memcpy(y + l0 / 8 * y_block + r * 8, sums[r] + l0, sizeof(float) * 8);
+}
 #if DANLU_REGISTER_FLOATS == 16
 /* One block with R rows and V vectors known to the compiler (fully unrolled, accumulators in registers): row r's
    element k at a[r·a_row + k·a_depth], or (`_taps`, a direct convolution's plane) at a[r·a_row + taps[k]]. */
@@ -389,8 +395,9 @@ static void danlu_panel_block(const float *restrict a, long a_row, long a_depth,
 /* Up to DANLU_GATHER_ROWS positions of a direct convolution by filters at once (its 8-float form has no
    danlu_panel_taps: `DirectConvolutionEmitter.byFilters` calls this instead), position r's input at
    a + offsets[r] + taps[k] (positions of several output rows: ResNet-18's rows of 7 and 14 made runs of 3 and 4
-   rows), into y (position r, filter l at y[r + l·y_column]). All of them go over each chunk of the panel while it
-   is in L1, so a panel larger than L2 (layer4's: 590 KB) comes from L3 once per block of positions. */
+   rows), into y (position r, filter l at y[r + l·y_column], or with y_block blocked: y[r·8 + l/8·y_block + l%8]).
+   All of them go over each chunk of the panel while it is in L1, so a panel larger than L2 (layer4's: 590 KB)
+   comes from L3 once per block of positions. */
 #define DANLU_GATHER_ROWS 60
 static inline __attribute__((always_inline)) void danlu_gather_rows(const float *const *at, const long *restrict taps,
     const float *restrict panel, long stride, long depth, danlu_v8f acc[6][4], const int R, const int V) {
@@ -412,7 +419,7 @@ static inline __attribute__((always_inline)) void danlu_gather_rows(const float 
 }
 static void danlu_panel_gather(const float *restrict a, const long *restrict offsets, const long *restrict taps,
                                const float *restrict panel, long width, long depth, float *restrict y, long y_column,
-                               int rows) {
+                               long y_block, int rows) {
   float sums[DANLU_GATHER_ROWS][32];
   const float *at[6];
   #define DANLU_GATHER_SETUP for (int r = 0; r < 6; r++) at[r] = a + offsets[r0 + (r < n ? r : 0)]
@@ -420,7 +427,8 @@ static void danlu_panel_gather(const float *restrict a, const long *restrict off
   DANLU_HALVES(DANLU_GATHER_HALF, DANLU_GATHER_SETUP, DANLU_HALF_DEPTH)
   #undef DANLU_GATHER_HALF
   #undef DANLU_GATHER_SETUP
-  danlu_sums_store(sums, width, y, 1, y_column, rows);
+  if (y_block) danlu_sums_store_blocked(sums, width, y, y_block, rows);
+  else danlu_sums_store(sums, width, y, 1, y_column, rows);
 }
 
 /* One row by one panel: two partial sums over k (8 accumulators for a 32-wide panel). */
@@ -461,7 +469,7 @@ static void k3_conv1(const float *const *params, const float *const *inputs, flo
       memset(plane, 0, sizeof(float) * 1152);
       for (long ic = 0; ic < 1; ic++)
         for (long iy = 0; iy < 28; iy++)
-          memcpy(plane + (ic * 32 + iy + 2) * 36 + 2,
+          memcpy(plane + ((ic * 32 + iy + 2) * 36 + 2) * 1,
                  x + ((n * 1 + g * 1 + ic) * 28 + iy) * 28, sizeof(float) * 28);
       for (long item = 0; item < 28; item++) {
         const long ob = item / 28 * 6, oy = item % 28;
@@ -582,7 +590,7 @@ static void k8_conv2(const float *const *params, const float *const *inputs, flo
     memset(plane, 0, sizeof(float) * 1176);
     for (long ic = 0; ic < 6; ic++)
       for (long iy = 0; iy < 14; iy++)
-        memcpy(plane + (ic * 14 + iy + 0) * 14 + 0,
+        memcpy(plane + ((ic * 14 + iy + 0) * 14 + 0) * 1,
                x + ((n * 6 + g * 6 + ic) * 14 + iy) * 14, sizeof(float) * 14);
     for (long item = 0; item < 10; item++) {
       const long p = item / 10, oy = item % 10;
@@ -613,7 +621,7 @@ static void k8_conv2(const float *const *params, const float *const *inputs, flo
     memset(plane, 0, sizeof(float) * 1176);
     for (long ic = 0; ic < 6; ic++)
       for (long iy = 0; iy < 14; iy++)
-        memcpy(plane + (ic * 14 + iy + 0) * 14 + 0,
+        memcpy(plane + ((ic * 14 + iy + 0) * 14 + 0) * 1,
                x + ((n * 6 + g * 6 + ic) * 14 + iy) * 14, sizeof(float) * 14);
     for (long item = 0; item < 2; item++) {
       const long p = item / 2, block = item % 2;
@@ -623,8 +631,7 @@ static void k8_conv2(const float *const *params, const float *const *inputs, flo
       long offsets[60];
       for (int r = 0; r < rows; r++)
         offsets[r] = (m0 + r) / 10 * 14 + (m0 + r) % 10 * 1;
-      danlu_panel_gather(plane, offsets, taps, w + n0 * 150, width, 150, y + (n * 16 + n0) * 100 + m0,
-                         100, rows);
+      danlu_panel_gather(plane, offsets, taps, w + n0 * 150, width, 150, y + (n * 16 + n0) * 100 + m0, 100, 0, rows);
           for (long c = n0; c < n0 + width; c++)
             for (long i = m0; i < m0 + rows; i++) {
               const long idx = (n * 16 + c) * 100 + i;
