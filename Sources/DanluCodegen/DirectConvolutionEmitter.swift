@@ -191,14 +191,17 @@ enum DirectConvolutionEmitter {
   static func blockedEpilogue(o: Int, spatial: Int, steps: String) -> String {
     """
               for (long c0 = n0; c0 < n0 + width; c0 += 8)
-                for (long i = m0; i < m0 + rows; i++)
+                for (long i = m0; i < m0 + rows; i++) {
+                  const long base = (n * \(o) + c0) * \(spatial) + i * 8 - c0;
+                  #pragma GCC ivdep
                   for (long c = c0; c < c0 + 8; c++) {
-                    const long idx = (n * \(o) + c0) * \(spatial) + i * 8 + c - c0;
-    \(ConvLayouts.declarations(steps, o: o, spatial: spatial, indent: 12))\
+                    const long idx = base + c;
+    \(ConvLayouts.declarations(steps, o: o, spatial: spatial, indent: 14))\
                     float v = y[idx];
           \(steps)
                     y[idx] = v;
                   }
+                }
 
     """
   }

@@ -115,6 +115,9 @@ enum KernelEmitter {
 
         """ }
 
+    case .maxPool2d(let p) where graph.nodes[node.operands[0]].type.layout == .nchw8c || node.type.layout == .nchw8c:
+      return blockedMaxPool(x(0), shape(0), out, p, y, input: graph.nodes[node.operands[0]].type.layout,
+                            output: node.type.layout)
     case .maxPool2d(let p), .avgPool2d(let p):
       return pool(x(0), shape(0), out, p, y, isMax: { if case .maxPool2d = node.op { true } else { false } }())
 

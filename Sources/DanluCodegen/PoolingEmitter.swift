@@ -99,6 +99,53 @@ extension KernelEmitter {
       """)
   }
 
+  /// Max pooling where the input or the output is blocked (`Layout.nchw8c`): items of (image, block of 8 channels,
+  /// output row), each window's 8 channels one vector of maxima over the taps inside the input (the window's rows and
+  /// columns clipped before the loops, so that none holds a branch; the taps in the NCHW kernels' order, so a NaN is
+  /// skipped the same way), stored as one vector or to 8 planes.
+  static func blockedMaxPool(_ x: String, _ s: [Int], _ out: [Int], _ p: PoolAttributes, _ y: String, input: Layout,
+                             output: Layout) -> String {
+    let (h, w, oh, ow, blocks) = (s[2], s[3], out[2], out[3], s[1] / 8)
+    let parts = maxPoolParts(s, out, p)
+    // Where tap (iy, ix)'s 8 channels start, and how far apart they are.
+    let (tap, lane) = input == .nchw8c ? ("((n * \(blocks) + cb) * \(h) + iy) * \(w * 8) + ix * 8", 1)
+      : ("((n * \(s[1]) + cb * 8) * \(h) + iy) * \(w) + ix", h * w)
+    let (to, step) = output == .nchw8c ? ("((n * \(blocks) + cb) * \(oh) + oy) * \(ow * 8) + ox * 8", 1)
+      : ("((n * \(s[1]) + cb * 8) * \(oh) + oy) * \(ow) + ox", oh * ow)
+    // The first tap of a window from `start` inside [0, size), and the end of the window's taps there.
+    func clip(_ k: String, start: String, size: Int, kernel: Int, dilation: Int) -> String {
+      "const long \(k)0 = \(start) < 0 ? (-\(start) + \(dilation - 1)) / \(dilation) : 0;\n"
+        + "long \(k)1 = (\(size) - \(start) + \(dilation - 1)) / \(dilation);\n"
+        + "if (\(k)1 > \(kernel)) \(k)1 = \(kernel);"
+    }
+    func indented(_ text: String, _ spaces: Int) -> String {
+      text.split(separator: "\n").map { String(repeating: " ", count: spaces) + $0 }.joined(separator: "\n")
+    }
+    let body = """
+        for (long item = \(parts > 1 ? "part" : "0"); item < \(s[0] * blocks * oh); item += \(parts > 1 ? "parts" : "1")) {
+          const long n = item / \(blocks * oh), cb = item / \(oh) % \(blocks), oy = item % \(oh);
+          const long y0 = oy * \(p.stride[0]) - \(p.padding[0]);
+      \(indented(clip("ky", start: "y0", size: h, kernel: p.kernel[0], dilation: p.dilation[0]), 4))
+          for (long ox = 0; ox < \(ow); ox++) {
+            const long x0 = ox * \(p.stride[1]) - \(p.padding[1]);
+      \(indented(clip("kx", start: "x0", size: w, kernel: p.kernel[1], dilation: p.dilation[1]), 6))
+            float m[8];
+            for (int l = 0; l < 8; l++) m[l] = -INFINITY;
+            for (long ky = ky0; ky < ky1; ky++)
+              for (long kx = kx0; kx < kx1; kx++) {
+                const long iy = y0 + ky * \(p.dilation[0]), ix = x0 + kx * \(p.dilation[1]);
+                const float *v = x + \(tap);
+                for (int l = 0; l < 8; l++) m[l] = v[l * \(lane)] > m[l] ? v[l * \(lane)] : m[l];
+              }
+            float *to = y + \(to);
+            for (int l = 0; l < 8; l++) to[l * \(step)] = m[l];
+          }
+        }
+
+      """
+    return "  const float *restrict x = \(x);\n" + y + (parts > 1 ? inParts(parts, body) : body)
+  }
+
   /// The largest buffer of row maxima (floats, one plane's input rows by the output's columns: 64 KB) a separable
   /// max pool keeps on the stack; larger planes go by rows.
   static let separableFloats = 16 * 1024

@@ -12,9 +12,11 @@ extension Commands {
   public static func compileCuda(_ path: String, _ options: BuildOptions, output: String, weights file: String?,
                                  seed: UInt64 = 0) throws(DriverFailure) -> String {
     // `pack-weights` lays weights out for the CPU's own GEMM; cuBLAS reads them as they are, so the default pipeline
-    // leaves it out here rather than keep a second copy on the device.
+    // leaves it out here rather than keep a second copy on the device. `choose-layout` is for the CPU's kernels too.
     var options = options
-    if options.passes == nil { options.passes = PassRegistry.inference.map(\.name).filter { $0 != packWeights.name } }
+    if options.passes == nil {
+      options.passes = PassRegistry.inference.map(\.name).filter { $0 != packWeights.name && $0 != chooseLayout.name }
+    }
     let (model, graph, source, loader) = try generate(path, options) { (graph) throws(DiagnosticError) in
       try CudaEmitter.emit(graph, source: path)
     }

@@ -53,4 +53,42 @@ import Testing
       #expect(actual.relativeError(to: expected) < 1e-5, "\(run): \(actual.relativeError(to: expected))")
     }
   }
+
+  /// Max pools in every pairing of layouts: NCHW in and blocked out (reading the graph's input), blocked both ways
+  /// (a 5×5 window on two threads), blocked in and NCHW out (the graph's output, with ceil-mode overhang), around two
+  /// direct convolutions by filters (5×5 and dilated, which Winograd leaves to them at batch 2 too); at batch 1 and 2.
+  /// `choose-layout` blocks the pools' outputs that a convolution reads; the convolutions' outputs, which only pools
+  /// read, are then blocked by hand (legal, the verifier says, though not chosen) so that every pairing runs.
+  @Test(arguments: [1, 2])
+  func maxPoolsAgreeWithTheInterpreter(_ batch: Int) throws {
+    let path = Repository.temporaryFolder().appendingPathComponent("pools.yaml").path
+    try """
+      model: pools
+      inputs:
+        x: f32[N, 16, 40, 40]
+      layers:
+        - p0: maxpool2d(3, stride=1, padding=1)
+        - a: conv2d(32, kernel=5, padding=2)
+        - p1: maxpool2d(5, stride=1, padding=2)
+        - b: conv2d(32, kernel=3, padding=2, dilation=2, bias=false)
+        - p2: maxpool2d(3, stride=2, ceil_mode=true)
+      """.write(toFile: path, atomically: true, encoding: .utf8)
+    let (model, graph) = try Oracle.graph(path, BuildOptions(batch: batch))
+    var optimized = Pipeline.optimize(graph, passes: try Pipeline.passes(nil))
+    #expect(optimized.nodes.filter { $0.type.layout == .nchw8c }.map(\.name) == ["p0", "p1"])
+    for index in optimized.nodes.indices where ["a", "b"].contains(optimized.nodes[index].name)
+      && optimized.forwardConvolution(index) != nil {
+      optimized.nodes[index].type.layout = .nchw8c
+    }
+    #expect(optimized.nodes.filter { $0.type.layout == .nchw8c }.map(\.name) == ["p0", "a", "p1", "b"])
+    #expect(Verifier.problems(optimized).isEmpty)
+    let source = CEmitter.emit(optimized, source: "pools")
+    #expect(source.components(separatedBy: "float m[8];").count == 4)
+    let (expected, runs) = try Oracle.againstInterpreter(model, graph, source: source, name: "pools", output: "output",
+                                                         seeds: (23, 24))
+    for (run, actual) in runs {
+      #expect(actual.shape == expected.shape)
+      #expect(actual.relativeError(to: expected) < 1e-5, "\(run): \(actual.relativeError(to: expected))")
+    }
+  }
 }

@@ -103,6 +103,14 @@ import Testing
     #expect(error?.diagnostics.first?.location.isUnknown == false, "the error points into the spec")
   }
 
+  /// Blocked layouts (`choose-layout`) are the CPU kernels' storage order, as packed panels are: the CUDA kernels
+  /// keep every tensor NCHW whatever its type says (`danlu compile --target cuda` leaves both passes out). ResNet-18's
+  /// case in `emulatedKernelsAgreeWithTheInterpreter` runs the CPU pipeline's graph, blocked tensors and all.
+  @Test func theEmulatedModelsMeetBlockedLayouts() throws {
+    let graph = try CodegenTests.modelCase("resnet18").graph
+    #expect(Pipeline.optimize(graph, passes: try Pipeline.passes(nil)).nodes.contains { $0.type.layout == .nchw8c })
+  }
+
   static let nvcc: String? = {
     let path = ProcessInfo.processInfo.environment["PATH"] ?? ""
     let found = path.split(separator: ":").map { "\($0)/nvcc" }.first { FileManager.default.isExecutableFile(atPath: $0) }
