@@ -80,6 +80,10 @@ extension DiagnosticMessage {
   public static func notATensor(_ text: String) -> Self {
     .init(id: "not-a-tensor", "'\(text)' does not name a tensor here")
   }
+  public static func passOrder(_ pass: String, after: String, order: [String]) -> Self {
+    .init(id: "pass-order", "--passes: '\(pass)' cannot run after '\(after)'; these run in the order "
+      + "\(order.joined(separator: ", ")), and every other pass before \(order.last ?? "")")
+  }
   public static func runtimeFailed(_ message: String) -> Self { .init(id: "runtime-failed", message) }
   public static func shapeMismatch(layer: String, op: String, shapes: [String], detail: String) -> Self {
     .init(id: "shape-mismatch", "layer '\(layer)' (\(op)) on \(shapes.joined(separator: " and ")): \(detail)")

@@ -13,7 +13,15 @@ public enum Pipeline {
     return graph
   }
 
-  /// Parses `--passes a,b` (or the default pipeline), rejecting unknown names with a suggestion.
+  /// Passes that build on the choices of the ones before them, in the only order they may run: Winograd, then direct
+  /// loops for what it left, then packing the weights those read, then layouts for the direct convolutions' planes,
+  /// then the memory plan of the final graph. Out of order, a later pass would undo what an earlier one relied on
+  /// (a Winograd convolution reading packed panels or a blocked input), which the verifier would stop as a compiler
+  /// bug; and a pass after the memory plan would leave it stale.
+  static let ordered = [preferWinograd, preferDirect, packWeights, chooseLayout, planMemory].map(\.name)
+
+  /// Parses `--passes a,b` (or the default pipeline), rejecting unknown names with a suggestion, the passes of
+  /// `ordered` out of their order and any pass after `plan-memory`.
   public static func passes(_ names: [String]?) throws(DiagnosticError) -> [Pass] {
     guard let names else { return PassRegistry.inference }
     var pipeline: [Pass] = []
@@ -21,6 +29,11 @@ public enum Pipeline {
       guard let pass = PassRegistry.named(name) else {
         throw DiagnosticError(.unknownPass(name, known: PassRegistry.all.map(\.name),
                                            suggestion: closestMatch(to: name, in: PassRegistry.all.map(\.name))), at: .unknown)
+      }
+      // Any other pass may run anywhere before the memory plan.
+      let rank = ordered.firstIndex(of: name).map(Double.init) ?? Double(ordered.count) - 1.5
+      if let later = pipeline.map(\.name).first(where: { Double(ordered.firstIndex(of: $0) ?? -1) > rank }) {
+        throw DiagnosticError(.passOrder(name, after: later, order: ordered), at: .unknown)
       }
       pipeline.append(pass)
     }

@@ -1,3 +1,4 @@
+import DanluDiagnostics
 import DanluDriver
 import DanluIR
 import DanluRuntime
@@ -40,6 +41,23 @@ let danlu = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathCompo
     } throws: { error in
       (error as! DriverFailure).rendered.contains("unknown pass 'dcee'; did you mean 'dce'?")
     }
+  }
+
+  /// A pass that would undo what a later one built on is refused before anything runs, not left to the verifier (which
+  /// stopped the process: packed panels read by a Winograd convolution).
+  @Test func passesOutOfOrderAreNamed() throws {
+    var options = BuildOptions(batch: 1)
+    options.passes = ["fuse", "prefer-direct", "pack-weights", "prefer-winograd"]
+    #expect {
+      try Commands.ir(Repository.path("Models/vgg16.yaml"), options, after: nil, printAfterAll: false, format: .text)
+    } throws: { error in
+      (error as! DriverFailure).rendered.contains("--passes: 'prefer-winograd' cannot run after 'prefer-direct'; these "
+        + "run in the order prefer-winograd, prefer-direct, pack-weights, choose-layout, plan-memory, and every other "
+        + "pass before plan-memory")
+    }
+    #expect(throws: DiagnosticError.self) { try Pipeline.passes(["plan-memory", "dce"]) }
+    #expect(throws: DiagnosticError.self) { try Pipeline.passes(["choose-layout", "pack-weights"]) }
+    #expect(try Pipeline.passes(["fuse", "prefer-winograd", "cse", "choose-layout", "dce", "plan-memory"]).count == 6)
   }
 
   @Test func compileNeedsEveryDimensionBound() throws {
