@@ -22,6 +22,9 @@ extension DiagnosticMessage {
   public static func badDimDefault(name: String, value: String) -> Self {
     .init(id: "bad-dim-default", "dimension '\(name)' must be a positive integer, got '\(value)'")
   }
+  public static func badBatch(_ batch: Int) -> Self {
+    .init(id: "bad-batch", "--batch must be at least 1, got \(batch)")
+  }
   public static func badDimBinding(_ text: String) -> Self {
     .init(id: "bad-dim-binding", "'\(text)' is not a dimension binding; write NAME=SIZE, e.g. T=64")
   }

@@ -60,7 +60,9 @@ public struct ModelLoader: Sendable {
   }
 
   public mutating func model(at path: String, options: BuildOptions = BuildOptions()) throws(DiagnosticError) -> Model {
-    try Frontend.build(try spec(at: path), bindings: options.bindings, batch: options.batch,
+    // As `--dim N=0` is refused (`parseBindings`): a batch of 0 otherwise surfaced as the input's type being wrong.
+    if let batch = options.batch, batch < 1 { throw DiagnosticError(.badBatch(batch), at: .unknown) }
+    return try Frontend.build(try spec(at: path), bindings: options.bindings, batch: options.batch,
                        decode: options.decodeLength.map { DecodeState(length: $0) })
   }
 }

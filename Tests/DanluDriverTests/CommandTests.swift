@@ -60,6 +60,15 @@ let danlu = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathCompo
     #expect(try Pipeline.passes(["fuse", "prefer-winograd", "cse", "choose-layout", "dce", "plan-memory"]).count == 6)
   }
 
+  @Test func aBatchOfZeroIsNamed() {
+    #expect {
+      try Commands.ir(Repository.path("Models/resnet18.yaml"), BuildOptions(batch: 0), after: nil, printAfterAll: false,
+                      format: .text)
+    } throws: { error in
+      (error as! DriverFailure).rendered.contains("--batch must be at least 1, got 0")
+    }
+  }
+
   @Test func compileNeedsEveryDimensionBound() throws {
     let folder = Repository.temporaryFolder()
     let spec = folder.appendingPathComponent("seq.yaml").path
