@@ -75,7 +75,9 @@ public enum CEmitter {
     let usesAttention = graph.nodes.contains {
       switch $0.op { case .attention, .training(.attentionGrad): true; default: false }
     }
-    let usesPanels = graph.nodes.indices.contains { graph.packedMatmul($0) != nil || graph.packedConvolution($0) != nil }
+    let usesPanels = graph.nodes.indices.contains {
+      graph.packedMatmul($0) != nil || graph.packedConvolution($0) != nil || graph.winogradBlocks($0) != nil
+    }
     let direct = graph.nodes.indices.compactMap { graph.directConvolution($0) }
     if usesRecurrence || usesAttention || usesPanels || !direct.isEmpty { out += VectorMath.helpers }
     if usesPanels || direct.contains(where: \.filters) { out += PackedGemmEmitter.helpers }

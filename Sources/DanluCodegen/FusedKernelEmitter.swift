@@ -39,6 +39,10 @@ enum FusedKernelEmitter {
                                                scratch: plan.scratchReference(index), parts: p.parts, steps: steps,
                                                inputBlocked: layouts.input)
       }
+      if let blocks = graph.winogradBlocks(index) {
+        return body + WinogradBlockedEmitter.conv2d(operand(0), operand(1), shape(0), out, padding: a.padding, "",
+                                                    scratch: plan.scratchReference(index), steps: steps, blocks: blocks)
+      }
       body += KernelEmitter.conv2d(operand(0), operand(1), shape(0), shape(1), out, a, "", scratch: plan.scratchReference(index),
                                    steps: steps, packedFilters: graph.directConvolution(index)?.filters ?? false,
                                    layouts: layouts)

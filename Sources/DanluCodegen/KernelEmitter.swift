@@ -38,6 +38,7 @@ enum KernelEmitter {
 
     case .packPanels:
       if let r = graph.recurrentStepWeight(index) { return RecurrentEmitter.pack(r, depth: shape(0)[1], x(0), y) }
+      if let blocks = graph.winogradFilters(index) { return WinogradBlockedEmitter.pack(x(0), blocks, y) }
       return PackedGemmEmitter.pack(x(0), rows: shape(0)[0], depth: shape(0).dropFirst().reduce(1, *), y)
 
     case .biasAdd(let axis):
@@ -56,6 +57,10 @@ enum KernelEmitter {
       if let p = graph.packedConvolution(index) {
         return PackedGemmEmitter.conv2d(x(0), x(1), shape(0), shape(1), out, a, y, scratch: plan.scratchReference(index),
                                         parts: p.parts, steps: nil, inputBlocked: ConvLayouts(graph, index).input)
+      }
+      if let blocks = graph.winogradBlocks(index) {
+        return WinogradBlockedEmitter.conv2d(x(0), x(1), shape(0), out, padding: a.padding, y,
+                                             scratch: plan.scratchReference(index), steps: nil, blocks: blocks)
       }
       return conv2d(x(0), x(1), shape(0), shape(1), out, a, y, scratch: plan.scratchReference(index), steps: nil,
                     packedFilters: graph.directConvolution(index)?.filters ?? false, layouts: ConvLayouts(graph, index))

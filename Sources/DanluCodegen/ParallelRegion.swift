@@ -51,6 +51,7 @@ extension KernelEmitter {
       return a.forwardParts(q: q, k: k)
     }
     guard let conv = graph.forwardConvolution(index) else { return nil }
+    if let blocks = graph.winogradBlocks(index) { return blocks.parts }
     if conv.attributes.algorithm == .winograd { return WinogradTiling(weight: conv.weight, output: conv.output).parts }
     if let direct = graph.directConvolution(index) { return direct.parts > 1 ? direct.parts : nil }
     let parts = conv.attributes.tiling(weight: conv.weight, output: conv.output).parts

@@ -29,7 +29,7 @@ struct StoragePlan {
           if let offset = plan.scratchOffsets[index] { scratch[index] = offset }
         } else {
           locations.append(.arena(next))
-          next += StorageAlignment.aligned(node.type.staticShape!.reduce(1, *))
+          next += StorageAlignment.aligned(graph.storedFloats(index))
           if graph.scratchFloats(index) > 0 {
             scratch[index] = next
             next += StorageAlignment.aligned(graph.scratchFloats(index))

@@ -38,18 +38,7 @@ enum WinogradEmitter {
         /* U[k][o][i] = (G g Gᵀ)[k] with G = [1 0 0; ½ ½ ½; ½ -½ ½; 0 0 1], each part a share of the filters, then
            both meet (on one thread, before the region, ResNet-18's layer1 convolutions took 8–9% longer at batch 1). */
         for (long oi = part * \(o * c) / parts; oi < (part + 1) * \(o * c) / parts; oi++) {
-          const float *g = w + oi * 9;
-          float a[4][3];
-          for (int j = 0; j < 3; j++) {
-            a[0][j] = g[j];
-            a[1][j] = 0.5f * (g[j] + g[3 + j] + g[6 + j]);
-            a[2][j] = 0.5f * (g[j] - g[3 + j] + g[6 + j]);
-            a[3][j] = g[6 + j];
-          }
-          for (int r = 0; r < 4; r++) {
-            const float u[4] = {a[r][0], 0.5f * (a[r][0] + a[r][1] + a[r][2]), 0.5f * (a[r][0] - a[r][1] + a[r][2]), a[r][2]};
-            for (int s = 0; s < 4; s++) U[(r * 4 + s) * \(o * c) + oi] = u[s];
-          }
+      \(filterTransform(into: "U[(r * 4 + s) * \(o * c) + oi]"))
         }
         #pragma omp barrier
         float *V = U + \(16 * o * c) + part * \(tiling.partFloats(weight: sw, output: out)), *M = V + \(16 * c * cols);
@@ -116,6 +105,25 @@ enum WinogradEmitter {
               }
         }
       """)
+  }
+
+  /// C for filter `oi` (the 3×3 at w + 9·oi): U = G g Gᵀ with G = [1 0 0; ½ ½ ½; ½ -½ ½; 0 0 1], G g first (`a`),
+  /// then each of its rows by Gᵀ; element (r, s) of U goes to `target`, a C lvalue of r and s.
+  static func filterTransform(into target: String) -> String {
+    """
+        const float *g = w + oi * 9;
+        float a[4][3];
+        for (int j = 0; j < 3; j++) {
+          a[0][j] = g[j];
+          a[1][j] = 0.5f * (g[j] + g[3 + j] + g[6 + j]);
+          a[2][j] = 0.5f * (g[j] - g[3 + j] + g[6 + j]);
+          a[3][j] = g[6 + j];
+        }
+        for (int r = 0; r < 4; r++) {
+          const float u[4] = {a[r][0], 0.5f * (a[r][0] + a[r][1] + a[r][2]), 0.5f * (a[r][0] - a[r][1] + a[r][2]), a[r][2]};
+          for (int s = 0; s < 4; s++) \(target) = u[s];
+        }
+    """
   }
 
   /// The body of the input transform for tile tx: the four row combinations of the even (E) and odd (O) columns at

@@ -104,6 +104,7 @@ extension Graph {
     }
     guard let (a, w, y) = convShapes(index) else { return 0 }
     let pointwise = a.isPointwise(kernel: [w[2], w[3]])
+    if let blocks = winogradBlocks(index) { return blocks.scratchFloats }
     if a.algorithm == .winograd { return WinogradTiling(weight: w, output: y).scratchFloats(weight: w, output: y) }
     if let direct = directConvolution(index) { return direct.scratchFloats }
     // A packed convolution fills one image's im2col, which both threads share.

@@ -142,17 +142,18 @@ public struct PoolAttributes: Hashable, Sendable {
 
 extension Op {
   /// The operands a reader of `packPanels` reads it as: operand 1 of a matmul with `transposeB` or of an ungrouped
-  /// GEMM or direct convolution (plain, or a fused group's anchor), operands 1 and 2 (weight_ih, weight_hh) of a
-  /// recurrence whose steps are fused (`RecurrentAttributes.fusesSteps`); none for every other op.
+  /// convolution (plain, or a fused group's anchor; a Winograd one reads its transformed filters, `WinogradBlocks`),
+  /// operands 1 and 2 (weight_ih, weight_hh) of a recurrence whose steps are fused (`RecurrentAttributes.fusesSteps`);
+  /// none for every other op.
   public var packedPanelsOperands: [Int] {
     switch self {
     case .matmul(let t): return t ? [1] : []
-    case .conv2d(let a): return a.groups == 1 && a.algorithm != .winograd ? [1] : []
+    case .conv2d(let a): return a.groups == 1 ? [1] : []
     case .recurrent(let r): return r.fusesSteps ? [1, 2] : []
     case .fused(let group):
       switch group.anchor {
       case .matmul(let t): return t ? [1] : []
-      case .conv2d(let a): return a.groups == 1 && a.algorithm != .winograd ? [1] : []
+      case .conv2d(let a): return a.groups == 1 ? [1] : []
       case .elementwise: return []
       }
     default: return []

@@ -13,25 +13,30 @@ import DanluIR
 /// one image are packed the same way (`PackedPanels.im2colFloatsAtMost`, `deepFrom`): ResNet-18 at batch 1
 /// 12.7–13.5 → 12.2–12.5 ms, VGG16 89.5–92 → 85–87 ms; so are, whatever their size, those of a direct convolution
 /// whose filters are whole vectors (`prefer-direct` chose it to run by filters), and the weight_ih and weight_hh of a
-/// recurrence whose steps are fused, which its step kernel otherwise packs on every call.
+/// recurrence whose steps are fused, which its step kernel otherwise packs on every call. A Winograd convolution of one
+/// image whose filters suit `WinogradBlocks` reads them transformed (U = G g Gᵀ) and in panels, made once at load
+/// time where it transformed them on every call (7% of ResNet-18's layer1 convolution, paired).
 public let packWeights = Pass(name: "pack-weights", summary: "pack linear and convolution weights into panels once, at load time") { graph in
   guard !graph.nodes.contains(where: { if case .training = $0.op { true } else { false } }) else { return graph }
   let singleRows = singleRowShare(graph) >= PackedPanels.singleRowsFrom
   var result = Graph(name: graph.name)
   var map = Array(repeating: -1, count: graph.nodes.count)
-  var packed: [Int: Int] = [:]  // a weight's value in `result` → its pack_panels there
+  // A weight's value in `result` and whether a Winograd convolution reads it → its pack_panels there (the two hold
+  // different values).
+  var packed: [Int: Int] = [:]
   for (index, node) in graph.nodes.enumerated() {
     var copy = node
     copy.operands = node.operands.map { map[$0] }
     for operand in node.op.packedPanelsOperands where packs(graph, index, operand, singleRows: singleRows) {
       let weight = copy.operands[operand]
-      if packed[weight] == nil {
+      let key = 2 * weight + (graph.forwardConvolution(index)?.attributes.algorithm == .winograd ? 1 : 0)
+      if packed[key] == nil {
         let source = result.nodes[weight]
         result.nodes.append(Node(op: .packPanels, type: source.type, operands: [weight], name: source.name,
                                  location: source.location))
-        packed[weight] = result.nodes.count - 1
+        packed[key] = result.nodes.count - 1
       }
-      copy.operands[operand] = packed[weight]!
+      copy.operands[operand] = packed[key]!
     }
     result.nodes.append(copy)
     map[index] = result.nodes.count - 1
@@ -55,6 +60,9 @@ private func packs(_ graph: Graph, _ index: Int, _ operand: Int, singleRows: Boo
   if let conv = graph.forwardConvolution(index) {
     // `prefer-direct` chose vectors along the filters for it (`DirectConvolution.fitsFilters`).
     if conv.attributes.algorithm == .direct { return true }
+    if conv.attributes.algorithm == .winograd {
+      return conv.output[0] == 1 && WinogradBlocks(weight: w, output: out).fits
+    }
     let im2col = conv.attributes.isPointwise(kernel: [w[2], w[3]]) ? 0 : depth * out[2] * out[3]
     return conv.output[0] == 1 && macs >= PackedPanels.macsFrom
       && (im2col <= PackedPanels.im2colFloatsAtMost || depth >= PackedPanels.deepFrom)

@@ -45,7 +45,7 @@ struct MemoryPlanner {
     isPlanned = Set(planned)
   }
 
-  func floats(_ value: Int) -> Int { StorageAlignment.aligned(graph.nodes[value].type.staticShape!.reduce(1, *)) }
+  func floats(_ value: Int) -> Int { StorageAlignment.aligned(graph.storedFloats(value)) }
 
   /// Whether `index` may write over its first operand: elementwise, same size, and the operand dies here.
   func canReuse(_ index: Int, _ operand: Int) -> Bool {

@@ -1,20 +1,23 @@
 import DanluIR
 
 /// `prefer-winograd` (default): Winograd F(2×2, 3×3) for stride-1, undilated, ungrouped 3×3 convolutions with at
-/// least 16 input channels whose work splits into two or more items (`WinogradTiling`: groups of images, or the two
-/// halves of a lone group's rows of tiles) of at least 256 tile columns, so that two threads transform and multiply
-/// an item each. There it wins: a 64→64 56×56 convolution at batch 64 ran 63 ms against 105 for im2col + GEMM,
-/// ResNet-18 at batch 64 1.01–1.06 s against 1.46–1.76, and its layer1 at batch 1 1.0–1.1 ms a convolution against
-/// 1.5–1.9 (Benchmarks/RESULTS.md). Items of 98 columns (layer2 at batch 1) measured slower as a whole model
-/// (24.1–25.7 against 23.4–24.1 ms), hence the bound. (A direct, BLAS-free loop for LeNet-sized convolutions was also
-/// measured: 4.5× slower than im2col + GEMM at batch 1, so GEMM is the only other algorithm.)
+/// least 16 input channels, where either of its two forms has work for both threads:
+/// - a batch's, `WinogradTiling`: 16 OpenBLAS GEMMs per item (a group of images, or one of the two halves of a lone
+///   group's tile rows) of at least 256 tile columns. A 64→64 56×56 convolution at batch 64 ran 63 ms against 105 for
+///   im2col + GEMM, ResNet-18 at batch 64 1.01–1.06 s against 1.46–1.76 (Benchmarks/RESULTS.md);
+/// - one image's, `WinogradBlocks` (its filters transformed and packed by `pack-weights`, its tiles in items of about
+///   28 on the panel kernel): ResNet-18's layer1–3 at batch 1, 1.15–1.36× the convolutions they replace. Items of
+///   98 columns on OpenBLAS (layer2 at batch 1) had measured slower than direct convolutions; layer4 (16 tiles) makes
+///   one item, and 512-channel filters (VGG16's, 16 MB transformed) are left out, unmeasured.
+/// (A direct, BLAS-free loop for LeNet-sized convolutions was also measured: 4.5× slower than im2col + GEMM at batch 1.)
 public let preferWinograd = Pass(name: "prefer-winograd",
                                  summary: "Winograd F(2x2,3x3) for large stride-1 3x3 convolutions") { graph in
   graph.mappingConvolutions { a, w, y in
     var chosen = a
     let fits = w[2] == 3 && w[3] == 3 && a.stride == [1, 1] && a.dilation == [1, 1] && a.groups == 1
     let tiling = WinogradTiling(weight: w, output: y)
-    if fits && w[1] >= 16 && tiling.parts > 1 && tiling.itemColumns >= 256 { chosen.algorithm = .winograd }
+    let blocked = y[0] == 1 && WinogradBlocks(weight: w, output: y).fits
+    if fits && w[1] >= 16 && (tiling.parts > 1 && tiling.itemColumns >= 256 || blocked) { chosen.algorithm = .winograd }
     return chosen
   }
 }

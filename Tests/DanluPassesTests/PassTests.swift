@@ -99,8 +99,9 @@ import Testing
   }
 
   /// A convolution's filters are packed for one image of ≥ 32M multiply-adds whose im2col stays under 1M floats or
-  /// whose filter is deep (≥ 1024); not at batch 2, not for a larger im2col of a shallow filter (ResNet-18's stem), a
-  /// grouped or a Winograd convolution.
+  /// whose filter is deep (≥ 1024); not at batch 2, not for a larger im2col of a shallow filter (ResNet-18's stem) or
+  /// a grouped convolution. A Winograd convolution of one image has them transformed (16 floats a filter in storage)
+  /// unless they are too large for `WinogradBlocks` (16·O·I over 1M floats); at batch 2 it transforms them itself.
   @Test func packsConvolutionsOfOneImage() throws {
     func graph(batch: Int, channels: Int, size: Int, groups: Int = 1, winograd: Bool = false) throws -> Graph {
       let out = size / 2
@@ -114,12 +115,16 @@ import Testing
         """)
     }
     func packed(_ g: Graph) -> Bool { packWeights.run(g).nodes.contains { $0.op == .packPanels } }
+    let winograd = packWeights.run(try graph(batch: 1, channels: 64, size: 56, winograd: true))
+    let pack = try #require(winograd.nodes.indices.first { winograd.nodes[$0].op == .packPanels })
+    #expect(winograd.storedFloats(pack) == 16 * 128 * 64 && winograd.nodes[pack].type.staticShape == [128, 64, 3, 3])
     #expect(packed(try graph(batch: 1, channels: 64, size: 56)))  // 57.8M multiply-adds, im2col 576 × 784
     #expect(!packed(try graph(batch: 2, channels: 64, size: 56)))
     #expect(!packed(try graph(batch: 1, channels: 16, size: 224)))  // im2col 144 × 12544
     #expect(packed(try graph(batch: 1, channels: 128, size: 128)))  // im2col 1152 × 4096, but a deep filter
     #expect(!packed(try graph(batch: 1, channels: 64, size: 56, groups: 2)))
-    #expect(!packed(try graph(batch: 1, channels: 64, size: 56, winograd: true)))
+    #expect(!packed(try graph(batch: 2, channels: 64, size: 56, winograd: true)))
+    #expect(!packed(try graph(batch: 1, channels: 1024, size: 56, winograd: true)))
   }
 
   /// A train step's weights change every step: its graph is left as it is.

@@ -30,8 +30,8 @@ public enum Oracle {
   }
 
   /// The default inference pipeline's pass names without `excluded`: for tests of what a later pass would replace.
-  public static func inferenceWithout(_ excluded: String) -> [String] {
-    PassRegistry.inference.map(\.name).filter { $0 != excluded }
+  public static func inferenceWithout(_ excluded: String...) -> [String] {
+    PassRegistry.inference.map(\.name).filter { !excluded.contains($0) }
   }
 
   /// A model written from `spec` to a temporary `NAME.yaml` and built: the graph, seeded weights (5) and inputs (6),
