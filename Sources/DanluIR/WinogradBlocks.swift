@@ -1,11 +1,12 @@
-/// How a Winograd F(2×2, 3×3) convolution whose filters are packed at load time (`pack-weights`: one image) walks its
-/// tiles: in items of whole tile rows, about `tilesTarget` tiles each, that the two threads claim as they go. An item
+/// How a Winograd F(2×2, 3×3) convolution whose filters are packed at load time (`pack-weights`) walks its tiles: in
+/// items of whole tile rows of one image, about `tilesTarget` tiles each, that the two threads claim as they go. An item
 /// transforms its input tiles for every channel (V[16][I][tiles]), multiplies them on the C backend's own panel kernel
 /// by the transformed filters U (16 matrices O×I, each in 32-wide panels as `pack_panels` stores a weight), and
 /// transforms the products M[16][O][tiles] back with the epilogue. V and M of 28 tiles stay in L2 (64 channels: 115 KB
 /// each), where the whole image's (`WinogradTiling`) went to L3, and no GEMM zeroes M first (OpenBLAS's `sgemm_beta`).
 /// ResNet-18 at batch 1, paired in one process against the convolution it replaces: layer1 1.16–1.18× (OpenBLAS
-/// products over half the image), layer2 1.20–1.36× and layer3 1.15–1.21× (direct convolutions; Benchmarks/RESULTS.md).
+/// products over half the image), layer2 1.20–1.36× and layer3 1.15–1.21× (direct convolutions); at batch 64 its
+/// layer1–3 1.1–1.6× against OpenBLAS's products over groups of images (Benchmarks/RESULTS.md).
 public struct WinogradBlocks: Hashable, Sendable {
   /// Tiles an item aims for: 28 measured ahead of 14 and 56 on layer2 (128 channels), and of 14 on layer3 (256).
   public static let tilesTarget = 28

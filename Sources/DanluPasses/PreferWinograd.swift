@@ -5,10 +5,12 @@ import DanluIR
 /// - a batch's, `WinogradTiling`: 16 OpenBLAS GEMMs per item (a group of images, or one of the two halves of a lone
 ///   group's tile rows) of at least 256 tile columns. A 64→64 56×56 convolution at batch 64 ran 63 ms against 105 for
 ///   im2col + GEMM, ResNet-18 at batch 64 1.01–1.06 s against 1.46–1.76 (Benchmarks/RESULTS.md);
-/// - one image's, `WinogradBlocks` (its filters transformed and packed by `pack-weights`, its tiles in items of about
-///   28 on the panel kernel): ResNet-18's layer1–3 at batch 1, 1.15–1.36× the convolutions they replace. Items of
-///   98 columns on OpenBLAS (layer2 at batch 1) had measured slower than direct convolutions; layer4 (16 tiles) makes
-///   one item, and 512-channel filters (VGG16's, 16 MB transformed) are left out, unmeasured.
+/// - a lone image's, `WinogradBlocks` (its filters transformed and packed by `pack-weights`, its tiles in items of
+///   about 28 on the panel kernel, which a batch's Winograd convolution takes too where its filters fit): ResNet-18's
+///   layer1–3 at batch 1, 1.15–1.36× the convolutions they replace. Items of 98 columns on OpenBLAS (layer2 at batch
+///   1) had measured slower than direct convolutions; layer4 (16 tiles) makes one item, and 512-channel filters
+///   (VGG16's, 16 MB transformed) are left out, unmeasured. Whether more convolutions of a batch should leave direct
+///   loops for it is not measured either.
 /// (A direct, BLAS-free loop for LeNet-sized convolutions was also measured: 4.5× slower than im2col + GEMM at batch 1.)
 public let preferWinograd = Pass(name: "prefer-winograd",
                                  summary: "Winograd F(2x2,3x3) for large stride-1 3x3 convolutions") { graph in

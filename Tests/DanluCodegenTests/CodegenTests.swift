@@ -74,9 +74,11 @@ import Testing
     }
   }
 
-  /// Winograd F(2×2, 3×3) against the interpreter: odd sizes (partial tiles, rows of tiles that are not a whole
-  /// number of vectors), a fused epilogue, a residual, on one thread and two; 20×17 images in two groups of 6, and
-  /// 9×11 images with padding 2 then 0, in groups of 13 and of 18 images whose last groups hold 10 and 5.
+  /// Winograd F(2×2, 3×3) of a batch against the interpreter: odd sizes (partial tiles, rows of tiles that are not a
+  /// whole number of vectors), a fused epilogue, a residual, on one thread and two. The first convolution's 24
+  /// filters are not whole vectors: OpenBLAS's products over 20×17 images in two groups of 6, and over 9×11 images
+  /// with padding 2 in groups of 13 whose last holds 10; the second's 16 (padding 0 on the 9×11) take items of tile
+  /// rows image by image (`WinogradBlocks`).
   @Test(arguments: [(height: 20, width: 17, batch: 12, padding: 1), (height: 9, width: 11, batch: 23, padding: 2)])
   func winogradAgreesWithTheInterpreter(_ size: (height: Int, width: Int, batch: Int, padding: Int)) throws {
     let folder = Repository.temporaryFolder()
@@ -98,6 +100,7 @@ import Testing
     #expect(IRPrinter.print(optimized).components(separatedBy: "algorithm=\"winograd\"").count == 3)
     let source = CEmitter.emit(optimized, source: "wino")
     #expect(source.contains("#pragma omp parallel num_threads(parts)"))
+    #expect(source.components(separatedBy: "cblas_sgemm(").count == 2 && source.contains("danlu_panel_block(V + k * "))
     let (expected, runs) = try Oracle.againstInterpreter(model, graph, source: source, name: "wino", output: "output",
                                                          seeds: (5, 6))
     for (run, actual) in runs {
