@@ -39,24 +39,43 @@ public enum CCompiler {
       ?? ["-O3", "-march=native", "-fno-math-errno"]
     // OpenMP runs a kernel's parts on threads of its own (`KernelEmitter.inParts`); the kernels fall back to one
     // thread without it.
-    var arguments = flags + defines.map { "-D" + $0 } + ["-std=c11", "-fopenmp", "-fPIC", "-I", runtime.appendingPathComponent("include").path, cFile.path]
+    let common = flags + ["-std=c11", "-fopenmp", "-fPIC", "-I", runtime.appendingPathComponent("include").path]
+    let link = ["-o", output.path, "-lopenblas", "-lm"]
     switch product {
     case .sharedObject:
-      arguments += ["-shared"]
+      let (status, log) = run(compiler, common + defines.map { "-D" + $0 } + [cFile.path, "-shared"] + link)
+      guard status == 0 else { throw failure(common + [cFile.path], log) }
     case .executable:
-      arguments += ["-DDANLU_STANDALONE"]
-      let files = (try? FileManager.default.contentsOfDirectory(atPath: runtime.path)) ?? []
-      arguments += files.filter { $0.hasSuffix(".c") }.sorted().map { runtime.appendingPathComponent($0).path }
-    }
-    arguments += ["-o", output.path, "-lopenblas", "-lm"]
-    let (status, log) = run(compiler, arguments)
-    guard status == 0 else {
-      var hint = ""
-      if log.contains("cblas.h") || log.contains("-lopenblas") {
-        hint = "\nOpenBLAS is missing: install it with 'apt-get install -y libopenblas-dev'."
+      // The C runtime compiles on the other core while the model's file does, then both link: ResNet-18 at batch 1
+      // 9.1–10.9 s as one command, 7.4–8.5 s so (three alternations, the same C).
+      let objects = cFile.deletingLastPathComponent()
+        .appendingPathComponent(".\(cFile.deletingPathExtension().lastPathComponent)-objects-\(ProcessInfo.processInfo.processIdentifier)")
+      defer { try? FileManager.default.removeItem(at: objects) }
+      do { try FileManager.default.createDirectory(at: objects, withIntermediateDirectories: true) } catch {
+        throw DiagnosticError(.compilerFailed("cannot create \(objects.path): \(error.localizedDescription)"), at: .unknown)
       }
-      throw DiagnosticError(.compilerFailed("\(compiler) \(arguments.joined(separator: " "))\n\(log)\(hint)"), at: .unknown)
+      let files = ((try? FileManager.default.contentsOfDirectory(atPath: runtime.path)) ?? []).filter { $0.hasSuffix(".c") }
+        .sorted().map { runtime.appendingPathComponent($0).path }
+      let standalone = common + ["-DDANLU_STANDALONE", "-c"]
+      let runtimeJob = start(compiler, standalone + files, in: objects)
+      let model = objects.appendingPathComponent("model.o").path
+      let (status, log) = run(compiler, standalone + defines.map { "-D" + $0 } + [cFile.path, "-o", model])
+      let (runtimeStatus, runtimeLog) = finish(runtimeJob)
+      guard status == 0 else { throw failure(standalone + [cFile.path], log) }
+      guard runtimeStatus == 0 else { throw failure(standalone + files, runtimeLog) }
+      let objectFiles = files.map { objects.appendingPathComponent(URL(fileURLWithPath: $0).deletingPathExtension().lastPathComponent + ".o").path }
+      let (linkStatus, linkLog) = run(compiler, ["-fopenmp", model] + objectFiles + link)
+      guard linkStatus == 0 else { throw failure(["-fopenmp", model] + objectFiles + link, linkLog) }
     }
+  }
+
+  /// The compiler's failure, with a hint where OpenBLAS is missing.
+  private static func failure(_ arguments: [String], _ log: String) -> DiagnosticError {
+    var hint = ""
+    if log.contains("cblas.h") || log.contains("-lopenblas") {
+      hint = "\nOpenBLAS is missing: install it with 'apt-get install -y libopenblas-dev'."
+    }
+    return DiagnosticError(.compilerFailed("\(compiler) \(arguments.joined(separator: " "))\n\(log)\(hint)"), at: .unknown)
   }
 
   /// Builds a CUDA folder's `model.cu` (see `danlu compile --target cuda`) as C++ for this CPU, with
@@ -74,15 +93,34 @@ public enum CCompiler {
   }
 
   /// Runs a program, returning its exit status and combined output.
-  static func run(_ program: String, _ arguments: [String]) -> (Int32, String) {
+  static func run(_ program: String, _ arguments: [String]) -> (Int32, String) { finish(start(program, arguments)) }
+
+  /// A started program (nil: it could not start, with why) and the pipe of its combined output.
+  struct Job {
+    var process: Process?
+    var output: Pipe
+    var error: String
+  }
+
+  /// Starts a program in `directory` (default: this process's).
+  static func start(_ program: String, _ arguments: [String], in directory: URL? = nil) -> Job {
     let process = Process()
     process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
     process.arguments = [program] + arguments
+    if let directory { process.currentDirectoryURL = directory }
     let pipe = Pipe()
     process.standardOutput = pipe
     process.standardError = pipe
-    do { try process.run() } catch { return (127, "cannot start \(program): \(error.localizedDescription)") }
-    let data = pipe.fileHandleForReading.readDataToEndOfFile()
+    do { try process.run() } catch {
+      return Job(process: nil, output: pipe, error: "cannot start \(program): \(error.localizedDescription)")
+    }
+    return Job(process: process, output: pipe, error: "")
+  }
+
+  /// Waits for a started program: its exit status and combined output.
+  static func finish(_ job: Job) -> (Int32, String) {
+    guard let process = job.process else { return (127, job.error) }
+    let data = job.output.fileHandleForReading.readDataToEndOfFile()
     process.waitUntilExit()
     return (process.terminationStatus, String(decoding: data, as: UTF8.self))
   }
